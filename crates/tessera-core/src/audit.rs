@@ -1,0 +1,99 @@
+//! Audit events: an append-only record of every security-relevant change
+//! and sign-in outcome.
+
+use crate::account::text_enum;
+use crate::clock::Timestamp;
+use crate::ids::AccountId;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum AuditKind {
+    SigninSucceeded,
+    SigninFailed,
+    SessionCreated,
+    SessionRevoked,
+    PasswordChanged,
+    AccountCreated,
+    RoleChanged,
+    AccountDeactivated,
+    BreakGlassIssued,
+}
+
+text_enum!(AuditKind {
+    AuditKind::SigninSucceeded => "signin.succeeded",
+    AuditKind::SigninFailed => "signin.failed",
+    AuditKind::SessionCreated => "session.created",
+    AuditKind::SessionRevoked => "session.revoked",
+    AuditKind::PasswordChanged => "password.changed",
+    AuditKind::AccountCreated => "account.created",
+    AuditKind::RoleChanged => "account.role_changed",
+    AuditKind::AccountDeactivated => "account.deactivated",
+    AuditKind::BreakGlassIssued => "account.break_glass_issued",
+});
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub kind: AuditKind,
+    /// Who did it; `None` for the system or an anonymous client.
+    pub actor: Option<AccountId>,
+    /// To whom it was done.
+    pub subject: Option<AccountId>,
+    pub ip: Option<String>,
+    /// Small JSON object with details (never secrets).
+    pub detail: String,
+}
+
+impl NewAuditEvent {
+    pub fn new(kind: AuditKind) -> Self {
+        NewAuditEvent {
+            kind,
+            actor: None,
+            subject: None,
+            ip: None,
+            detail: "{}".into(),
+        }
+    }
+    pub fn actor(mut self, a: AccountId) -> Self {
+        self.actor = Some(a);
+        self
+    }
+    pub fn subject(mut self, s: AccountId) -> Self {
+        self.subject = Some(s);
+        self
+    }
+    pub fn ip(mut self, ip: Option<String>) -> Self {
+        self.ip = ip;
+        self
+    }
+    pub fn detail(mut self, d: String) -> Self {
+        self.detail = d;
+        self
+    }
+}
+
+/// A recorded event.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: Timestamp,
+    pub kind: String,
+    pub actor: Option<AccountId>,
+    pub subject: Option<AccountId>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+/// Filters for listing events; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub kind: Option<AuditKind>,
+    pub actor: Option<AccountId>,
+    pub subject: Option<AccountId>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only events with an id below this (for paging backwards).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}

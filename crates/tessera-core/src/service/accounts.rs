@@ -1,0 +1,275 @@
+//! Creating and administering accounts.
+
+use super::{Core, RequestContext};
+use crate::account::{Account, AccountKind, Role, validate_display_name};
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::email::Email;
+use crate::error::CoreError;
+use crate::ids::AccountId;
+use crate::password::Password;
+use crate::secrets::{random_token, random_uuid};
+use crate::service::sessions::Authenticated;
+use crate::store::StoreError;
+
+/// Proof that the caller may administer the instance. It can only be made
+/// by [`Core::require_sysadmin`] or, for a shell on the server host, by
+/// [`Sysadmin::host_operator`], so an admin action cannot forget the check.
+#[derive(Debug, Clone, Copy)]
+pub struct Sysadmin {
+    actor: Option<AccountId>,
+}
+
+impl Sysadmin {
+    /// Whoever runs `tessera admin …` on the server host. Access to the
+    /// host and its database already implies full control.
+    pub fn host_operator() -> Self {
+        Sysadmin { actor: None }
+    }
+
+    pub fn actor(&self) -> Option<AccountId> {
+        self.actor
+    }
+}
+
+/// Input for a new account.
+#[derive(Debug, Clone)]
+pub struct NewAccountInput {
+    pub email: String,
+    pub display_name: String,
+    pub kind: AccountKind,
+    pub role: Role,
+    /// Required for self sign-up; optional when an admin creates a human
+    /// account; refused for service accounts.
+    pub password: Option<Password>,
+}
+
+impl Core {
+    /// The capability to administer, if this session's account holds it.
+    pub fn require_sysadmin(&self, who: &Authenticated) -> Result<Sysadmin, CoreError> {
+        if who.account.role >= Role::Sysadmin && who.account.active {
+            Ok(Sysadmin {
+                actor: Some(who.account.id),
+            })
+        } else {
+            Err(CoreError::Forbidden("This needs the sysadmin role."))
+        }
+    }
+
+    /// Creates an account on an administrator's behalf.
+    pub async fn create_account(
+        &self,
+        admin: &Sysadmin,
+        input: NewAccountInput,
+        ctx: &RequestContext,
+    ) -> Result<Account, CoreError> {
+        self.insert_new_account(admin.actor(), input, ctx).await
+    }
+
+    /// Self sign-up, when the instance allows it. New accounts are members.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        display_name: &str,
+        password: Password,
+        ctx: &RequestContext,
+    ) -> Result<Account, CoreError> {
+        if !self.config.signup_enabled {
+            return Err(CoreError::Forbidden(
+                "Self sign-up is turned off on this server; ask an administrator for an account.",
+            ));
+        }
+        let input = NewAccountInput {
+            email: email.into(),
+            display_name: display_name.into(),
+            kind: AccountKind::Human,
+            role: Role::Member,
+            password: Some(password),
+        };
+        self.insert_new_account(None, input, ctx).await
+    }
+
+    async fn insert_new_account(
+        &self,
+        actor: Option<AccountId>,
+        input: NewAccountInput,
+        ctx: &RequestContext,
+    ) -> Result<Account, CoreError> {
+        let email = Email::parse(&input.email).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let display_name =
+            validate_display_name(&input.display_name).map_err(|e| CoreError::Invalid(e.into()))?;
+        let password_hash = match (input.kind, input.password) {
+            (AccountKind::Service, Some(_)) => {
+                return Err(CoreError::Invalid(
+                    "Service accounts cannot have a password; they use API tokens.".into(),
+                ));
+            }
+            (AccountKind::Service, None) | (AccountKind::Human, None) => None,
+            (AccountKind::Human, Some(pw)) => {
+                let local = email.as_str().split('@').next().unwrap_or("");
+                self.config
+                    .password_policy
+                    .check(pw.expose(), &[email.as_str(), local, &display_name])
+                    .map_err(CoreError::Invalid)?;
+                Some(self.pool.hash(pw).await?)
+            }
+        };
+        let account = Account {
+            id: AccountId(random_uuid(self.secrets.as_ref())),
+            email,
+            display_name,
+            kind: input.kind,
+            role: input.role,
+            active: true,
+            password_hash,
+            created_at: self.clock.now(),
+        };
+        self.store
+            .insert_account(&account)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    CoreError::Conflict("An account with this email address already exists.")
+                }
+                other => CoreError::Store(other),
+            })?;
+        let mut event = NewAuditEvent::new(AuditKind::AccountCreated)
+            .subject(account.id)
+            .ip(ctx.ip.clone())
+            .detail(format!(
+                r#"{{"kind":"{}","role":"{}"}}"#,
+                account.kind, account.role
+            ));
+        if let Some(a) = actor {
+            event = event.actor(a);
+        }
+        self.audit(event).await;
+        Ok(account)
+    }
+
+    pub async fn list_accounts(
+        &self,
+        _admin: &Sysadmin,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<Account>, u64), CoreError> {
+        let limit = limit.clamp(1, 500);
+        let accounts = self.store.list_accounts(offset, limit).await?;
+        let total = self.store.count_accounts().await?;
+        Ok((accounts, total))
+    }
+
+    pub async fn find_account(&self, _admin: &Sysadmin, email: &str) -> Result<Account, CoreError> {
+        let email = Email::parse(email).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        self.store
+            .account_by_email(&email)
+            .await?
+            .ok_or(CoreError::NotFound("account"))
+    }
+
+    pub async fn get_account(
+        &self,
+        _admin: &Sysadmin,
+        id: AccountId,
+    ) -> Result<Account, CoreError> {
+        self.store
+            .account_by_id(id)
+            .await?
+            .ok_or(CoreError::NotFound("account"))
+    }
+
+    pub async fn set_role(
+        &self,
+        admin: &Sysadmin,
+        id: AccountId,
+        role: Role,
+        ctx: &RequestContext,
+    ) -> Result<Account, CoreError> {
+        let before = self.get_account(admin, id).await?;
+        if admin.actor() == Some(id) && role < Role::Sysadmin {
+            return Err(CoreError::Forbidden(
+                "You cannot remove your own sysadmin role; ask another sysadmin.",
+            ));
+        }
+        if !self.store.set_role(id, role, self.clock.now()).await? {
+            return Err(CoreError::NotFound("account"));
+        }
+        let mut event = NewAuditEvent::new(AuditKind::RoleChanged)
+            .subject(id)
+            .ip(ctx.ip.clone())
+            .detail(format!(r#"{{"from":"{}","to":"{}"}}"#, before.role, role));
+        if let Some(a) = admin.actor() {
+            event = event.actor(a);
+        }
+        self.audit(event).await;
+        // Privileges changed: sessions minted under the old role must not
+        // carry on. The account signs in again and gets fresh ones.
+        if before.role != role {
+            self.store.delete_sessions_except(id, None).await?;
+        }
+        self.get_account(admin, id).await
+    }
+
+    /// Deactivates an account and ends all its sessions.
+    pub async fn deactivate(
+        &self,
+        admin: &Sysadmin,
+        id: AccountId,
+        ctx: &RequestContext,
+    ) -> Result<Account, CoreError> {
+        if admin.actor() == Some(id) {
+            return Err(CoreError::Forbidden(
+                "You cannot deactivate your own account.",
+            ));
+        }
+        if !self.store.set_active(id, false, self.clock.now()).await? {
+            return Err(CoreError::NotFound("account"));
+        }
+        let ended = self.store.delete_sessions_except(id, None).await?;
+        let mut event = NewAuditEvent::new(AuditKind::AccountDeactivated)
+            .subject(id)
+            .ip(ctx.ip.clone())
+            .detail(format!(r#"{{"sessions_ended":{ended}}}"#));
+        if let Some(a) = admin.actor() {
+            event = event.actor(a);
+        }
+        self.audit(event).await;
+        self.get_account(admin, id).await
+    }
+
+    /// Issues a one-time password for break-glass access from the server
+    /// host. It works once, for a limited time, and is audited.
+    pub async fn issue_break_glass(
+        &self,
+        admin: &Sysadmin,
+        email: &str,
+    ) -> Result<String, CoreError> {
+        let account = self.find_account(admin, email).await?;
+        if account.kind == AccountKind::Service {
+            return Err(CoreError::Invalid(
+                "Service accounts cannot sign in with a password.".into(),
+            ));
+        }
+        if !account.active {
+            return Err(CoreError::Invalid(
+                "The account is deactivated; reactivate it first.".into(),
+            ));
+        }
+        let one_time = random_token(self.secrets.as_ref(), 18);
+        let hash = self.pool.hash(Password::new(one_time.clone())).await?;
+        let expires = self.clock.now().plus_secs(self.config.break_glass_ttl_secs);
+        if !self
+            .store
+            .set_break_glass(account.id, &hash, expires)
+            .await?
+        {
+            return Err(CoreError::NotFound("account"));
+        }
+        self.audit(
+            NewAuditEvent::new(AuditKind::BreakGlassIssued)
+                .subject(account.id)
+                .detail(format!(r#"{{"expires_at":"{}"}}"#, expires.to_rfc3339())),
+        )
+        .await;
+        Ok(one_time)
+    }
+}

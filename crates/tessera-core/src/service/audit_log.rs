@@ -1,0 +1,64 @@
+//! Reading the audit log, and self-service password changes.
+
+use super::{Core, IssuedSession, RequestContext, Sysadmin};
+use crate::audit::{AuditEvent, AuditFilter, AuditKind, NewAuditEvent};
+use crate::error::CoreError;
+use crate::password::Password;
+use crate::service::Authenticated;
+
+impl Core {
+    pub async fn audit_events(
+        &self,
+        _admin: &Sysadmin,
+        mut filter: AuditFilter,
+    ) -> Result<Vec<AuditEvent>, CoreError> {
+        filter.limit = filter.limit.clamp(1, 1000);
+        Ok(self.store.list_audit(&filter).await?)
+    }
+
+    /// Changes the caller's password. Needs the current one; keeps the
+    /// current session under a new token and signs out all others.
+    pub async fn change_password(
+        &self,
+        who: &Authenticated,
+        current: Password,
+        new: Password,
+        ctx: &RequestContext,
+    ) -> Result<IssuedSession, CoreError> {
+        let stored = who.account.password_hash.as_deref();
+        if !self.pool.verify(stored, current).await?.matches || stored.is_none() {
+            return Err(CoreError::Invalid(
+                "Your current password is not correct.".into(),
+            ));
+        }
+        let email = who.account.email.as_str();
+        let local = email.split('@').next().unwrap_or("");
+        self.config
+            .password_policy
+            .check(new.expose(), &[email, local, &who.account.display_name])
+            .map_err(CoreError::Invalid)?;
+        let hash = self.pool.hash(new).await?;
+        let now = self.clock.now();
+        if !self
+            .store
+            .set_password_hash(who.account.id, &hash, now)
+            .await?
+        {
+            return Err(CoreError::Unauthenticated);
+        }
+        self.store
+            .delete_sessions_except(who.account.id, Some(who.session.id))
+            .await?;
+        let issued = self
+            .rotate_session(who, who.session.aal, who.session.methods.clone())
+            .await?;
+        self.audit(
+            NewAuditEvent::new(AuditKind::PasswordChanged)
+                .actor(who.account.id)
+                .subject(who.account.id)
+                .ip(ctx.ip.clone()),
+        )
+        .await;
+        Ok(issued)
+    }
+}

@@ -1,0 +1,184 @@
+//! Starting, checking, rotating and ending sessions.
+
+use super::{Core, RequestContext};
+use crate::account::Account;
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::error::CoreError;
+use crate::ids::{AccountId, SessionId};
+use crate::secrets::{random_token, random_uuid, token_hash};
+use crate::session::{Aal, AuthMethod, ClientKind, Session, describe_device};
+use crate::store::NewSession;
+
+/// Bytes of randomness in a session token: 256 bits.
+pub const SESSION_TOKEN_BYTES: usize = 32;
+
+/// A request that presented a live session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub session: Session,
+    pub account: Account,
+}
+
+/// A session just started or rotated, with the token only its client gets.
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    pub token: String,
+    pub session: Session,
+}
+
+impl Core {
+    pub(crate) async fn start_session(
+        &self,
+        account: AccountId,
+        client: ClientKind,
+        aal: Aal,
+        methods: Vec<AuthMethod>,
+        ctx: &RequestContext,
+    ) -> Result<IssuedSession, CoreError> {
+        let now = self.clock.now();
+        let token = random_token(self.secrets.as_ref(), SESSION_TOKEN_BYTES);
+        let session = Session {
+            id: SessionId(random_uuid(self.secrets.as_ref())),
+            account_id: account,
+            client,
+            aal,
+            methods,
+            created_at: now,
+            verified_at: now,
+            last_seen_at: now,
+            expires_at: now.plus_secs(self.config.session_policy.absolute_secs),
+            ip: ctx.ip.clone(),
+            device: describe_device(ctx.user_agent.as_deref()),
+        };
+        self.store
+            .insert_session(&NewSession {
+                session: session.clone(),
+                token_hash: token_hash(&token),
+            })
+            .await?;
+        self.audit(
+            NewAuditEvent::new(AuditKind::SessionCreated)
+                .actor(account)
+                .subject(account)
+                .ip(ctx.ip.clone())
+                .detail(format!(
+                    r#"{{"session":"{}","client":"{}","aal":"{}"}}"#,
+                    session.id, client, aal
+                )),
+        )
+        .await;
+        Ok(IssuedSession { token, session })
+    }
+
+    /// The session a token belongs to, if it is live and its account active.
+    /// This is the who-am-I hot path: one indexed read, and a write at most
+    /// once per touch interval.
+    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, CoreError> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(CoreError::Unauthenticated);
+        }
+        let Some((session, account)) = self.store.session_by_token(&token_hash(token)).await?
+        else {
+            return Err(CoreError::Unauthenticated);
+        };
+        let now = self.clock.now();
+        let policy = &self.config.session_policy;
+        if !session.is_live(policy, now) || !account.active {
+            self.store
+                .delete_session(session.account_id, session.id)
+                .await?;
+            return Err(CoreError::Unauthenticated);
+        }
+        let mut session = session;
+        if session.needs_touch(policy, now) {
+            self.store.touch_session(session.id, now).await?;
+            session.last_seen_at = now;
+        }
+        Ok(Authenticated { session, account })
+    }
+
+    /// Gives the current session a new token after a privilege change.
+    pub(crate) async fn rotate_session(
+        &self,
+        who: &Authenticated,
+        aal: Aal,
+        methods: Vec<AuthMethod>,
+    ) -> Result<IssuedSession, CoreError> {
+        let now = self.clock.now();
+        let token = random_token(self.secrets.as_ref(), SESSION_TOKEN_BYTES);
+        if !self
+            .store
+            .rotate_session(who.session.id, &token_hash(&token), aal, &methods, now)
+            .await?
+        {
+            return Err(CoreError::Unauthenticated);
+        }
+        let mut session = who.session.clone();
+        session.aal = aal;
+        session.methods = methods;
+        session.verified_at = now;
+        Ok(IssuedSession { token, session })
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn my_sessions(&self, who: &Authenticated) -> Result<Vec<Session>, CoreError> {
+        let now = self.clock.now();
+        let policy = &self.config.session_policy;
+        Ok(self
+            .store
+            .sessions_of(who.account.id)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_live(policy, now))
+            .collect())
+    }
+
+    /// Ends one of the caller's own sessions (possibly the current one).
+    pub async fn end_my_session(
+        &self,
+        who: &Authenticated,
+        id: SessionId,
+        ctx: &RequestContext,
+    ) -> Result<(), CoreError> {
+        if !self.store.delete_session(who.account.id, id).await? {
+            return Err(CoreError::NotFound("session"));
+        }
+        self.audit_revoked(who, &format!(r#"{{"session":"{id}"}}"#), ctx)
+            .await;
+        Ok(())
+    }
+
+    /// Signs out of every session except the current one.
+    pub async fn end_my_other_sessions(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<u64, CoreError> {
+        let n = self
+            .store
+            .delete_sessions_except(who.account.id, Some(who.session.id))
+            .await?;
+        self.audit_revoked(who, &format!(r#"{{"others":{n}}}"#), ctx)
+            .await;
+        Ok(n)
+    }
+
+    async fn audit_revoked(&self, who: &Authenticated, detail: &str, ctx: &RequestContext) {
+        self.audit(
+            NewAuditEvent::new(AuditKind::SessionRevoked)
+                .actor(who.account.id)
+                .subject(who.account.id)
+                .ip(ctx.ip.clone())
+                .detail(detail.to_string()),
+        )
+        .await;
+    }
+
+    /// Deletes expired sessions. Run periodically; correctness never
+    /// depends on it, because expiry is checked on every use.
+    pub async fn sweep_expired_sessions(&self) -> Result<u64, CoreError> {
+        let now = self.clock.now();
+        let idle_cutoff = now.plus_secs(-self.config.session_policy.idle_secs);
+        Ok(self.store.sweep_sessions(now, idle_cutoff).await?)
+    }
+}

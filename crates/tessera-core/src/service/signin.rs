@@ -1,0 +1,128 @@
+//! The sign-in use case: drives the state machine in [`crate::signin`].
+
+use super::{Core, IssuedSession, RequestContext};
+use crate::account::Account;
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::email::Email;
+use crate::error::CoreError;
+use crate::password::Password;
+use crate::session::ClientKind;
+use crate::signin::{FirstFactor, SigninStep, after_first_factor};
+
+/// What a client submits to sign in.
+#[derive(Debug, Clone)]
+pub struct SigninRequest {
+    pub email: String,
+    pub password: Password,
+    pub client: ClientKind,
+}
+
+impl Core {
+    /// Signs in with email and password. Every refusal is the same
+    /// [`CoreError::BadCredentials`], and costs the same one hash whether or
+    /// not the account exists.
+    pub async fn sign_in(
+        &self,
+        req: SigninRequest,
+        ctx: &RequestContext,
+    ) -> Result<IssuedSession, CoreError> {
+        let account = match Email::parse(&req.email) {
+            Ok(email) => self.store.account_by_email(&email).await?,
+            Err(_) => None,
+        };
+        if req.password.expose().chars().count() > self.config.password_policy.max_len.max(1024) {
+            // Do not spend a hash on absurd input, but keep the answer the same.
+            self.record_failure(account.as_ref(), "too_long", ctx).await;
+            return Err(CoreError::BadCredentials);
+        }
+        let factor = self
+            .check_first_factor(account.as_ref(), &req.password)
+            .await?;
+        match after_first_factor(account.as_ref(), factor) {
+            SigninStep::Refused(reason) => {
+                self.record_failure(account.as_ref(), reason.as_str(), ctx)
+                    .await;
+                Err(CoreError::BadCredentials)
+            }
+            SigninStep::Complete { aal, methods } => {
+                let Some(account) = account else {
+                    return Err(CoreError::BadCredentials);
+                };
+                let issued = self
+                    .start_session(account.id, req.client, aal, methods.clone(), ctx)
+                    .await?;
+                self.audit(
+                    NewAuditEvent::new(AuditKind::SigninSucceeded)
+                        .actor(account.id)
+                        .subject(account.id)
+                        .ip(ctx.ip.clone())
+                        .detail(format!(
+                            r#"{{"client":"{}","method":"{}"}}"#,
+                            req.client,
+                            crate::session::methods_to_text(&methods)
+                        )),
+                )
+                .await;
+                Ok(issued)
+            }
+        }
+    }
+
+    /// Checks the password, and the break-glass password if one is pending.
+    /// Rehashes with the current parameters when the stored hash is older.
+    async fn check_first_factor(
+        &self,
+        account: Option<&Account>,
+        password: &Password,
+    ) -> Result<FirstFactor, CoreError> {
+        let stored = account.and_then(|a| a.password_hash.as_deref());
+        let v = self.pool.verify(stored, password.clone()).await?;
+        if v.matches {
+            if let (true, Some(account), Some(old)) = (v.needs_rehash, account, stored) {
+                self.rehash(account, old, password).await;
+            }
+            return Ok(FirstFactor::Password);
+        }
+        let Some(account) = account else {
+            return Ok(FirstFactor::None);
+        };
+        let now = self.clock.now();
+        if let Some(bg) = self.store.break_glass(account.id, now).await? {
+            let v = self.pool.verify(Some(&bg), password.clone()).await?;
+            // Consumed atomically: of parallel sign-ins with the same
+            // one-time password, exactly one gets through.
+            if v.matches && self.store.consume_break_glass(account.id, &bg).await? {
+                return Ok(FirstFactor::BreakGlass);
+            }
+        }
+        Ok(FirstFactor::None)
+    }
+
+    async fn rehash(&self, account: &Account, old: &str, password: &Password) {
+        // Best effort: a busy pool or a race with a password change simply
+        // leaves the old hash for the next sign-in.
+        match self.pool.hash(password.clone()).await {
+            Ok(new) => {
+                let now = self.clock.now();
+                if let Err(e) = self
+                    .store
+                    .replace_password_hash(account.id, old, &new, now)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not store rehashed password");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "rehash skipped"),
+        }
+    }
+
+    async fn record_failure(&self, account: Option<&Account>, reason: &str, ctx: &RequestContext) {
+        let mut event = NewAuditEvent::new(AuditKind::SigninFailed)
+            .ip(ctx.ip.clone())
+            .detail(format!(r#"{{"reason":"{reason}"}}"#));
+        if let Some(a) = account {
+            event = event.subject(a.id);
+        }
+        self.audit(event).await;
+    }
+}

@@ -1,0 +1,38 @@
+//! Migrations, embedded in the binary so a server needs no files besides
+//! its data directory.
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+fn migrator(files: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        files
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn sqlite() -> Migrator {
+    migrator(&[(
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    )])
+}
+
+pub(crate) fn postgres() -> Migrator {
+    migrator(&[(
+        1,
+        "foundation",
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    )])
+}

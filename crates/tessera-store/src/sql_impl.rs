@@ -1,0 +1,500 @@
+//! The Store traits, written once in SQL that SQLite and PostgreSQL both
+//! accept, and instantiated per backend by [`sql_store!`].
+//!
+//! Placeholders are `$n` (both backends accept them), timestamps are BIGINT
+//! milliseconds, ids are TEXT. Rows are read by column position, in the
+//! order of the `*_COLS` lists, so the hot path allocates no column names.
+
+use tessera_core::account::Account;
+use tessera_core::session::Session;
+
+pub(crate) const ACCOUNT_COLS: &str =
+    "a.id, a.email, a.display_name, a.kind, a.role, a.active, a.password_hash, a.created_at";
+pub(crate) const ACCOUNT_COL_COUNT: usize = 8;
+pub(crate) const SESSION_COLS: &str = "s.id, s.account_id, s.client, s.aal, s.methods, \
+     s.created_at, s.verified_at, s.last_seen_at, s.expires_at, s.ip, s.device";
+
+/// Raw column values of an account, before domain validation.
+pub(crate) struct AccountRow {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub kind: String,
+    pub role: String,
+    pub active: bool,
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+impl AccountRow {
+    pub fn into_account(self) -> Result<Account, tessera_core::store::StoreError> {
+        use crate::error::corrupt;
+        use tessera_core::clock::Timestamp;
+        use tessera_core::email::Email;
+        Ok(Account {
+            id: self.id.parse().map_err(|e| corrupt("account id", e))?,
+            email: Email::parse(&self.email).map_err(|e| corrupt("account email", e))?,
+            display_name: self.display_name,
+            kind: self.kind.parse().map_err(|e| corrupt("account kind", e))?,
+            role: self.role.parse().map_err(|e| corrupt("account role", e))?,
+            active: self.active,
+            password_hash: self.password_hash,
+            created_at: Timestamp(self.created_at),
+        })
+    }
+}
+
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub account_id: String,
+    pub client: String,
+    pub aal: String,
+    pub methods: String,
+    pub created_at: i64,
+    pub verified_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub device: String,
+}
+
+impl SessionRow {
+    pub fn into_session(self) -> Result<Session, tessera_core::store::StoreError> {
+        use crate::error::corrupt;
+        use tessera_core::clock::Timestamp;
+        Ok(Session {
+            id: self.id.parse().map_err(|e| corrupt("session id", e))?,
+            account_id: self
+                .account_id
+                .parse()
+                .map_err(|e| corrupt("session account", e))?,
+            client: self
+                .client
+                .parse()
+                .map_err(|e| corrupt("session client", e))?,
+            aal: self.aal.parse().map_err(|e| corrupt("session aal", e))?,
+            methods: tessera_core::session::methods_from_text(&self.methods),
+            created_at: Timestamp(self.created_at),
+            verified_at: Timestamp(self.verified_at),
+            last_seen_at: Timestamp(self.last_seen_at),
+            expires_at: Timestamp(self.expires_at),
+            ip: self.ip,
+            device: self.device,
+        })
+    }
+}
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $backend:literal) => {
+        mod store_impl {
+            use super::$store;
+            use crate::error::map_err;
+            use crate::sql_impl::{
+                ACCOUNT_COLS, ACCOUNT_COL_COUNT, AccountRow, SESSION_COLS, SessionRow,
+            };
+            use async_trait::async_trait;
+            use sqlx::{QueryBuilder, Row};
+            use tessera_core::account::{Account, Role};
+            use tessera_core::audit::{AuditEvent, AuditFilter, NewAuditEvent};
+            use tessera_core::clock::Timestamp;
+            use tessera_core::email::Email;
+            use tessera_core::ids::{AccountId, SessionId};
+            use tessera_core::session::{Aal, AuthMethod, Session, methods_to_text};
+            use tessera_core::store::{
+                AccountStore, AuditStore, NewSession, SessionStore, Store, StoreError,
+            };
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn account_at(row: &DbRow, base: usize) -> Result<Account, StoreError> {
+                AccountRow {
+                    id: row.try_get(base).map_err(map_err)?,
+                    email: row.try_get(base + 1).map_err(map_err)?,
+                    display_name: row.try_get(base + 2).map_err(map_err)?,
+                    kind: row.try_get(base + 3).map_err(map_err)?,
+                    role: row.try_get(base + 4).map_err(map_err)?,
+                    active: row.try_get(base + 5).map_err(map_err)?,
+                    password_hash: row.try_get(base + 6).map_err(map_err)?,
+                    created_at: row.try_get(base + 7).map_err(map_err)?,
+                }
+                .into_account()
+            }
+
+            fn session_at(row: &DbRow, base: usize) -> Result<Session, StoreError> {
+                SessionRow {
+                    id: row.try_get(base).map_err(map_err)?,
+                    account_id: row.try_get(base + 1).map_err(map_err)?,
+                    client: row.try_get(base + 2).map_err(map_err)?,
+                    aal: row.try_get(base + 3).map_err(map_err)?,
+                    methods: row.try_get(base + 4).map_err(map_err)?,
+                    created_at: row.try_get(base + 5).map_err(map_err)?,
+                    verified_at: row.try_get(base + 6).map_err(map_err)?,
+                    last_seen_at: row.try_get(base + 7).map_err(map_err)?,
+                    expires_at: row.try_get(base + 8).map_err(map_err)?,
+                    ip: row.try_get(base + 9).map_err(map_err)?,
+                    device: row.try_get(base + 10).map_err(map_err)?,
+                }
+                .into_session()
+            }
+
+            fn audit_at(row: &DbRow) -> Result<AuditEvent, StoreError> {
+                let parse_id = |v: Option<String>| -> Result<Option<AccountId>, StoreError> {
+                    v.map(|s| s.parse().map_err(|e| crate::error::corrupt("audit id", e)))
+                        .transpose()
+                };
+                Ok(AuditEvent {
+                    id: row.try_get(0).map_err(map_err)?,
+                    at: Timestamp(row.try_get(1).map_err(map_err)?),
+                    kind: row.try_get(2).map_err(map_err)?,
+                    actor: parse_id(row.try_get(3).map_err(map_err)?)?,
+                    subject: parse_id(row.try_get(4).map_err(map_err)?)?,
+                    ip: row.try_get(5).map_err(map_err)?,
+                    detail: row.try_get(6).map_err(map_err)?,
+                })
+            }
+
+            fn account_select(where_clause: &str) -> String {
+                format!("SELECT {ACCOUNT_COLS} FROM accounts a {where_clause}")
+            }
+
+            #[async_trait]
+            impl AccountStore for $store {
+                async fn insert_account(&self, a: &Account) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO accounts (id, email, display_name, kind, role, active, \
+                         password_hash, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    )
+                    .bind(a.id.to_string())
+                    .bind(a.email.as_str())
+                    .bind(&a.display_name)
+                    .bind(a.kind.as_str())
+                    .bind(a.role.as_str())
+                    .bind(a.active)
+                    .bind(a.password_hash.as_deref())
+                    .bind(a.created_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+                    let sql = account_select("WHERE a.id = $1");
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    row.map(|r| account_at(&r, 0)).transpose()
+                }
+
+                async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError> {
+                    let sql = account_select("WHERE a.email = $1");
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(email.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    row.map(|r| account_at(&r, 0)).transpose()
+                }
+
+                async fn list_accounts(&self, offset: u32, limit: u32) -> Result<Vec<Account>, StoreError> {
+                    let sql = account_select("ORDER BY a.email LIMIT $1 OFFSET $2");
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(i64::from(limit))
+                        .bind(i64::from(offset))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    rows.iter().map(|r| account_at(r, 0)).collect()
+                }
+
+                async fn count_accounts(&self) -> Result<u64, StoreError> {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(n.max(0) as u64)
+                }
+
+                async fn set_password_hash(&self, id: AccountId, hash: &str, now: Timestamp) -> Result<bool, StoreError> {
+                    let r = sqlx::query(
+                        "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3",
+                    )
+                    .bind(hash)
+                    .bind(now.millis())
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn replace_password_hash(&self, id: AccountId, old: &str, new: &str, now: Timestamp) -> Result<bool, StoreError> {
+                    let r = sqlx::query(
+                        "UPDATE accounts SET password_hash = $1, updated_at = $2 \
+                         WHERE id = $3 AND password_hash = $4",
+                    )
+                    .bind(new)
+                    .bind(now.millis())
+                    .bind(id.to_string())
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn set_role(&self, id: AccountId, role: Role, now: Timestamp) -> Result<bool, StoreError> {
+                    let r = sqlx::query("UPDATE accounts SET role = $1, updated_at = $2 WHERE id = $3")
+                        .bind(role.as_str())
+                        .bind(now.millis())
+                        .bind(id.to_string())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn set_active(&self, id: AccountId, active: bool, now: Timestamp) -> Result<bool, StoreError> {
+                    let r = sqlx::query("UPDATE accounts SET active = $1, updated_at = $2 WHERE id = $3")
+                        .bind(active)
+                        .bind(now.millis())
+                        .bind(id.to_string())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn set_break_glass(&self, id: AccountId, hash: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
+                    let r = sqlx::query(
+                        "UPDATE accounts SET break_glass_hash = $1, break_glass_expires_at = $2 \
+                         WHERE id = $3",
+                    )
+                    .bind(hash)
+                    .bind(expires_at.millis())
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn break_glass(&self, id: AccountId, now: Timestamp) -> Result<Option<String>, StoreError> {
+                    let v: Option<Option<String>> = sqlx::query_scalar(
+                        "SELECT break_glass_hash FROM accounts \
+                         WHERE id = $1 AND break_glass_expires_at > $2",
+                    )
+                    .bind(id.to_string())
+                    .bind(now.millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(v.flatten())
+                }
+
+                async fn consume_break_glass(&self, id: AccountId, hash: &str) -> Result<bool, StoreError> {
+                    let r = sqlx::query(
+                        "UPDATE accounts SET break_glass_hash = NULL, break_glass_expires_at = NULL \
+                         WHERE id = $1 AND break_glass_hash = $2",
+                    )
+                    .bind(id.to_string())
+                    .bind(hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+            }
+
+            #[async_trait]
+            impl SessionStore for $store {
+                async fn insert_session(&self, new: &NewSession) -> Result<(), StoreError> {
+                    let s = &new.session;
+                    sqlx::query(
+                        "INSERT INTO sessions (id, token_hash, account_id, client, aal, methods, \
+                         created_at, verified_at, last_seen_at, expires_at, ip, device) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(s.id.to_string())
+                    .bind(new.token_hash.as_slice())
+                    .bind(s.account_id.to_string())
+                    .bind(s.client.as_str())
+                    .bind(s.aal.as_str())
+                    .bind(methods_to_text(&s.methods))
+                    .bind(s.created_at.millis())
+                    .bind(s.verified_at.millis())
+                    .bind(s.last_seen_at.millis())
+                    .bind(s.expires_at.millis())
+                    .bind(s.ip.as_deref())
+                    .bind(&s.device)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<(Session, Account)>, StoreError> {
+                    const SQL: &str = const_format_join();
+                    let row = sqlx::query(SQL)
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    match row {
+                        None => Ok(None),
+                        Some(r) => Ok(Some((session_at(&r, ACCOUNT_COL_COUNT)?, account_at(&r, 0)?))),
+                    }
+                }
+
+                async fn touch_session(&self, id: SessionId, now: Timestamp) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                        .bind(now.millis())
+                        .bind(id.to_string())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn rotate_session(
+                    &self,
+                    id: SessionId,
+                    new_token_hash: &[u8],
+                    aal: Aal,
+                    methods: &[AuthMethod],
+                    verified_at: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let r = sqlx::query(
+                        "UPDATE sessions SET token_hash = $1, aal = $2, methods = $3, \
+                         verified_at = $4, last_seen_at = $4 WHERE id = $5",
+                    )
+                    .bind(new_token_hash)
+                    .bind(aal.as_str())
+                    .bind(methods_to_text(methods))
+                    .bind(verified_at.millis())
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn sessions_of(&self, account: AccountId) -> Result<Vec<Session>, StoreError> {
+                    let sql = format!(
+                        "SELECT {SESSION_COLS} FROM sessions s WHERE s.account_id = $1 \
+                         ORDER BY s.created_at DESC, s.id"
+                    );
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(account.to_string())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    rows.iter().map(|r| session_at(r, 0)).collect()
+                }
+
+                async fn delete_session(&self, account: AccountId, id: SessionId) -> Result<bool, StoreError> {
+                    let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND account_id = $2")
+                        .bind(id.to_string())
+                        .bind(account.to_string())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn delete_sessions_except(&self, account: AccountId, keep: Option<SessionId>) -> Result<u64, StoreError> {
+                    let keep = keep.map(|k| k.to_string()).unwrap_or_default();
+                    let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
+                        .bind(account.to_string())
+                        .bind(keep)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected())
+                }
+
+                async fn sweep_sessions(&self, now: Timestamp, idle_cutoff: Timestamp) -> Result<u64, StoreError> {
+                    let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                        .bind(now.millis())
+                        .bind(idle_cutoff.millis())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected())
+                }
+            }
+
+            /// The who-am-I query: account columns first, then session columns.
+            const fn const_format_join() -> &'static str {
+                "SELECT a.id, a.email, a.display_name, a.kind, a.role, a.active, a.password_hash, \
+                 a.created_at, s.id, s.account_id, s.client, s.aal, s.methods, s.created_at, \
+                 s.verified_at, s.last_seen_at, s.expires_at, s.ip, s.device \
+                 FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1"
+            }
+
+            #[async_trait]
+            impl AuditStore for $store {
+                async fn append_audit(&self, at: Timestamp, e: &NewAuditEvent) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO audit_events (at, kind, actor_id, subject_id, ip, detail) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(at.millis())
+                    .bind(e.kind.as_str())
+                    .bind(e.actor.map(|a| a.to_string()))
+                    .bind(e.subject.map(|a| a.to_string()))
+                    .bind(e.ip.as_deref())
+                    .bind(&e.detail)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                        "SELECT id, at, kind, actor_id, subject_id, ip, detail FROM audit_events WHERE 1 = 1",
+                    );
+                    if let Some(k) = f.kind {
+                        q.push(" AND kind = ").push_bind(k.as_str());
+                    }
+                    if let Some(a) = f.actor {
+                        q.push(" AND actor_id = ").push_bind(a.to_string());
+                    }
+                    if let Some(s) = f.subject {
+                        q.push(" AND subject_id = ").push_bind(s.to_string());
+                    }
+                    if let Some(t) = f.since {
+                        q.push(" AND at >= ").push_bind(t.millis());
+                    }
+                    if let Some(t) = f.until {
+                        q.push(" AND at < ").push_bind(t.millis());
+                    }
+                    if let Some(b) = f.before_id {
+                        q.push(" AND id < ").push_bind(b);
+                    }
+                    q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(f.limit.max(1)));
+                    let rows = q.build().fetch_all(&self.pool).await.map_err(map_err)?;
+                    rows.iter().map(audit_at).collect()
+                }
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
+
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+                    Ok(())
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

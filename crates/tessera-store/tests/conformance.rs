@@ -1,0 +1,471 @@
+//! One contract, two backends: every test here runs against SQLite and,
+//! when `TESSERA_TEST_POSTGRES_URL` is set, against PostgreSQL.
+
+use std::sync::Arc;
+use tessera_core::account::{Account, AccountKind, Role};
+use tessera_core::audit::{AuditFilter, AuditKind, NewAuditEvent};
+use tessera_core::clock::Timestamp;
+use tessera_core::email::Email;
+use tessera_core::ids::{AccountId, SessionId};
+use tessera_core::session::{Aal, AuthMethod, ClientKind, Session};
+use tessera_core::store::{NewSession, Store, StoreError};
+
+/// A store and whatever keeps it alive (a temp dir, a PG schema name).
+struct Fixture {
+    store: Arc<dyn Store>,
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+async fn sqlite() -> Option<Fixture> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tessera_store::SqliteStore::open(&dir.path().join("t.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: Box::new(dir),
+    })
+}
+
+async fn postgres() -> Option<Fixture> {
+    let Ok(url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED: TESSERA_TEST_POSTGRES_URL is not set, PostgreSQL conformance not run");
+        return None;
+    };
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = tessera_store::PgStore::connect(&url).await.unwrap();
+    admin
+        .execute_raw(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let store = tessera_store::PgStore::connect(&scoped).await.unwrap();
+    store.migrate().await.unwrap();
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: Box::new(schema),
+    })
+}
+
+fn account(email: &str) -> Account {
+    Account {
+        id: AccountId(uuid::Uuid::new_v4()),
+        email: Email::parse(email).unwrap(),
+        display_name: "Test Person".into(),
+        kind: AccountKind::Human,
+        role: Role::Member,
+        active: true,
+        password_hash: Some("$argon2id$fake".into()),
+        created_at: Timestamp(1_000),
+    }
+}
+
+fn session_for(account: AccountId, created: i64) -> Session {
+    Session {
+        id: SessionId(uuid::Uuid::new_v4()),
+        account_id: account,
+        client: ClientKind::Web,
+        aal: Aal::Aal1,
+        methods: vec![AuthMethod::Password],
+        created_at: Timestamp(created),
+        verified_at: Timestamp(created),
+        last_seen_at: Timestamp(created),
+        expires_at: Timestamp(created + 1_000_000),
+        ip: Some("203.0.113.9".into()),
+        device: "Firefox on Linux".into(),
+    }
+}
+
+macro_rules! conformance {
+    ($backend:ident) => {
+        mod $backend {
+            use super::*;
+
+            async fn store() -> Option<Arc<dyn Store>> {
+                // The guard leaks deliberately: the database must outlive the test body.
+                super::$backend().await.map(|f| {
+                    let store = f.store.clone();
+                    std::mem::forget(f._guard);
+                    store
+                })
+            }
+
+            #[tokio::test]
+            async fn accounts_round_trip_and_emails_are_unique() {
+                let Some(s) = store().await else { return };
+                let a = account("Ann@Example.com");
+                s.insert_account(&a).await.unwrap();
+                let got = s
+                    .account_by_email(&Email::parse("ann@example.com").unwrap())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(got, a);
+                assert_eq!(s.account_by_id(a.id).await.unwrap().unwrap(), a);
+                let dup = account("ann@example.com");
+                assert!(matches!(
+                    s.insert_account(&dup).await,
+                    Err(StoreError::Conflict(_))
+                ));
+                assert_eq!(s.count_accounts().await.unwrap(), 1);
+                assert!(
+                    s.account_by_id(AccountId(uuid::Uuid::new_v4()))
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+            }
+
+            #[tokio::test]
+            async fn parallel_inserts_of_one_email_yield_one_account() {
+                let Some(s) = store().await else { return };
+                let mut tasks = Vec::new();
+                for _ in 0..20 {
+                    let s = s.clone();
+                    tasks.push(tokio::spawn(async move {
+                        s.insert_account(&account("race@example.com")).await
+                    }));
+                }
+                let mut ok = 0;
+                for t in tasks {
+                    match t.await.unwrap() {
+                        Ok(()) => ok += 1,
+                        Err(StoreError::Conflict(_)) => {}
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                }
+                assert_eq!(ok, 1);
+                assert_eq!(s.count_accounts().await.unwrap(), 1);
+            }
+
+            #[tokio::test]
+            async fn listing_pages_by_email() {
+                let Some(s) = store().await else { return };
+                for e in ["c@x.io", "a@x.io", "b@x.io"] {
+                    s.insert_account(&account(e)).await.unwrap();
+                }
+                let page: Vec<String> = s
+                    .list_accounts(1, 5)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.email.to_string())
+                    .collect();
+                assert_eq!(page, vec!["b@x.io", "c@x.io"]);
+            }
+
+            #[tokio::test]
+            async fn updates_role_active_and_password() {
+                let Some(s) = store().await else { return };
+                let a = account("u@x.io");
+                s.insert_account(&a).await.unwrap();
+                assert!(
+                    s.set_role(a.id, Role::Sysadmin, Timestamp(2))
+                        .await
+                        .unwrap()
+                );
+                assert!(s.set_active(a.id, false, Timestamp(2)).await.unwrap());
+                assert!(s.set_password_hash(a.id, "h2", Timestamp(2)).await.unwrap());
+                let got = s.account_by_id(a.id).await.unwrap().unwrap();
+                assert_eq!(
+                    (got.role, got.active, got.password_hash.as_deref()),
+                    (Role::Sysadmin, false, Some("h2"))
+                );
+                // Compare-and-swap: a stale "old" hash changes nothing.
+                assert!(
+                    !s.replace_password_hash(a.id, "h1", "h3", Timestamp(3))
+                        .await
+                        .unwrap()
+                );
+                assert!(
+                    s.replace_password_hash(a.id, "h2", "h3", Timestamp(3))
+                        .await
+                        .unwrap()
+                );
+                let missing = AccountId(uuid::Uuid::new_v4());
+                assert!(
+                    !s.set_role(missing, Role::Member, Timestamp(2))
+                        .await
+                        .unwrap()
+                );
+                assert!(!s.set_active(missing, true, Timestamp(2)).await.unwrap());
+            }
+
+            #[tokio::test]
+            async fn break_glass_expires_and_is_consumed_once_under_race() {
+                let Some(s) = store().await else { return };
+                let a = account("bg@x.io");
+                s.insert_account(&a).await.unwrap();
+                assert!(s.break_glass(a.id, Timestamp(0)).await.unwrap().is_none());
+                assert!(
+                    s.set_break_glass(a.id, "bg-hash", Timestamp(5_000))
+                        .await
+                        .unwrap()
+                );
+                assert!(
+                    s.break_glass(a.id, Timestamp(5_000))
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "expired"
+                );
+                assert_eq!(
+                    s.break_glass(a.id, Timestamp(4_999))
+                        .await
+                        .unwrap()
+                        .as_deref(),
+                    Some("bg-hash")
+                );
+                let mut tasks = Vec::new();
+                for _ in 0..20 {
+                    let s = s.clone();
+                    tasks.push(tokio::spawn(async move {
+                        s.consume_break_glass(a.id, "bg-hash").await.unwrap()
+                    }));
+                }
+                let mut won = 0;
+                for t in tasks {
+                    if t.await.unwrap() {
+                        won += 1;
+                    }
+                }
+                assert_eq!(won, 1);
+                assert!(s.break_glass(a.id, Timestamp(0)).await.unwrap().is_none());
+            }
+
+            #[tokio::test]
+            async fn sessions_lookup_rotate_and_revoke() {
+                let Some(s) = store().await else { return };
+                let a = account("s@x.io");
+                s.insert_account(&a).await.unwrap();
+                let s1 = session_for(a.id, 10);
+                let s2 = session_for(a.id, 20);
+                let s3 = session_for(a.id, 30);
+                for (sess, tok) in [(&s1, b"t1"), (&s2, b"t2"), (&s3, b"t3")] {
+                    s.insert_session(&NewSession {
+                        session: sess.clone(),
+                        token_hash: tok.to_vec(),
+                    })
+                    .await
+                    .unwrap();
+                }
+                let (got, acc) = s.session_by_token(b"t1").await.unwrap().unwrap();
+                assert_eq!(got, s1);
+                assert_eq!(acc, a);
+                assert!(s.session_by_token(b"nope").await.unwrap().is_none());
+
+                s.touch_session(s1.id, Timestamp(500)).await.unwrap();
+                s.touch_session(s1.id, Timestamp(400)).await.unwrap(); // never moves back
+                assert_eq!(
+                    s.session_by_token(b"t1")
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .0
+                        .last_seen_at,
+                    Timestamp(500)
+                );
+
+                assert!(
+                    s.rotate_session(
+                        s1.id,
+                        b"t1-new",
+                        Aal::Aal2,
+                        &[AuthMethod::Password],
+                        Timestamp(600)
+                    )
+                    .await
+                    .unwrap()
+                );
+                assert!(
+                    s.session_by_token(b"t1").await.unwrap().is_none(),
+                    "old token must die"
+                );
+                let rotated = s.session_by_token(b"t1-new").await.unwrap().unwrap().0;
+                assert_eq!(
+                    (rotated.id, rotated.aal, rotated.verified_at),
+                    (s1.id, Aal::Aal2, Timestamp(600))
+                );
+
+                let ids: Vec<_> = s
+                    .sessions_of(a.id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.id)
+                    .collect();
+                assert_eq!(ids, vec![s3.id, s2.id, s1.id]);
+
+                let other = account("o@x.io");
+                s.insert_account(&other).await.unwrap();
+                assert!(
+                    !s.delete_session(other.id, s2.id).await.unwrap(),
+                    "not theirs"
+                );
+                assert!(s.delete_session(a.id, s2.id).await.unwrap());
+                assert_eq!(
+                    s.delete_sessions_except(a.id, Some(s1.id)).await.unwrap(),
+                    1
+                );
+                let ids: Vec<_> = s
+                    .sessions_of(a.id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.id)
+                    .collect();
+                assert_eq!(ids, vec![s1.id]);
+                assert_eq!(s.delete_sessions_except(a.id, None).await.unwrap(), 1);
+                assert!(s.sessions_of(a.id).await.unwrap().is_empty());
+            }
+
+            #[tokio::test]
+            async fn duplicate_token_hash_is_a_conflict() {
+                let Some(s) = store().await else { return };
+                let a = account("d@x.io");
+                s.insert_account(&a).await.unwrap();
+                s.insert_session(&NewSession {
+                    session: session_for(a.id, 1),
+                    token_hash: b"same".to_vec(),
+                })
+                .await
+                .unwrap();
+                let r = s
+                    .insert_session(&NewSession {
+                        session: session_for(a.id, 2),
+                        token_hash: b"same".to_vec(),
+                    })
+                    .await;
+                assert!(matches!(r, Err(StoreError::Conflict(_))));
+            }
+
+            #[tokio::test]
+            async fn sweep_removes_only_expired_sessions() {
+                let Some(s) = store().await else { return };
+                let a = account("w@x.io");
+                s.insert_account(&a).await.unwrap();
+                let mut old = session_for(a.id, 0);
+                old.expires_at = Timestamp(100);
+                let mut idle = session_for(a.id, 0);
+                idle.last_seen_at = Timestamp(50);
+                let fresh = session_for(a.id, 150);
+                for (x, t) in [(&old, b"1"), (&idle, b"2"), (&fresh, b"3")] {
+                    s.insert_session(&NewSession {
+                        session: x.clone(),
+                        token_hash: t.to_vec(),
+                    })
+                    .await
+                    .unwrap();
+                }
+                assert_eq!(
+                    s.sweep_sessions(Timestamp(200), Timestamp(60))
+                        .await
+                        .unwrap(),
+                    2
+                );
+                let left: Vec<_> = s
+                    .sessions_of(a.id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.id)
+                    .collect();
+                assert_eq!(left, vec![fresh.id]);
+            }
+
+            #[tokio::test]
+            async fn audit_appends_and_filters_newest_first() {
+                let Some(s) = store().await else { return };
+                let a = AccountId(uuid::Uuid::new_v4());
+                let b = AccountId(uuid::Uuid::new_v4());
+                s.append_audit(
+                    Timestamp(1),
+                    &NewAuditEvent::new(AuditKind::AccountCreated).subject(a),
+                )
+                .await
+                .unwrap();
+                s.append_audit(
+                    Timestamp(2),
+                    &NewAuditEvent::new(AuditKind::SigninFailed)
+                        .subject(a)
+                        .ip(Some("198.51.100.1".into())),
+                )
+                .await
+                .unwrap();
+                s.append_audit(
+                    Timestamp(3),
+                    &NewAuditEvent::new(AuditKind::SigninSucceeded)
+                        .actor(b)
+                        .subject(b)
+                        .detail(r#"{"x":1}"#.into()),
+                )
+                .await
+                .unwrap();
+                let all = s
+                    .list_audit(&AuditFilter {
+                        limit: 10,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    all.iter().map(|e| e.at.millis()).collect::<Vec<_>>(),
+                    vec![3, 2, 1]
+                );
+                assert_eq!(all[0].detail, r#"{"x":1}"#);
+                assert_eq!(all[0].actor, Some(b));
+                let of_a = s
+                    .list_audit(&AuditFilter {
+                        subject: Some(a),
+                        limit: 10,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(of_a.len(), 2);
+                let failed = s
+                    .list_audit(&AuditFilter {
+                        kind: Some(AuditKind::SigninFailed),
+                        limit: 10,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(failed.len(), 1);
+                assert_eq!(failed[0].ip.as_deref(), Some("198.51.100.1"));
+                let window = s
+                    .list_audit(&AuditFilter {
+                        since: Some(Timestamp(2)),
+                        until: Some(Timestamp(3)),
+                        limit: 10,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(window.len(), 1);
+                let page = s
+                    .list_audit(&AuditFilter {
+                        before_id: Some(all[0].id),
+                        limit: 1,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(page.len(), 1);
+                assert_eq!(page[0].id, all[1].id);
+            }
+
+            #[tokio::test]
+            async fn ping_answers() {
+                let Some(s) = store().await else { return };
+                s.ping().await.unwrap();
+                assert!(["sqlite", "postgres"].contains(&s.backend()));
+            }
+        }
+    };
+}
+
+conformance!(sqlite);
+conformance!(postgres);
