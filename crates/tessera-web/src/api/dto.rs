@@ -1,0 +1,223 @@
+//! Request and response bodies of the API (snake_case JSON).
+
+use serde::{Deserialize, Serialize};
+use tessera_core::account::Account;
+use tessera_core::session::{Session, SessionPolicy};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigninBody {
+    pub email: String,
+    pub password: String,
+    /// `web` gets an HttpOnly cookie; `mobile` (the default) gets a bearer
+    /// `session_token` in the body.
+    #[serde(default)]
+    pub client: Option<ClientKindDto>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKindDto {
+    Web,
+    Mobile,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigninComplete {
+    /// Always `complete` here; later versions add `second_step`.
+    pub status: &'static str,
+    /// The bearer token, for `mobile` clients only; web clients get a cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    pub session: WhoAmI,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupBody {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountSummary {
+    pub id: String,
+    pub email: String,
+    pub kind: String,
+    pub roles: Vec<String>,
+}
+
+/// The answer to "who is this?".
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    pub account: AccountSummary,
+    /// The tenant; a fresh install has one.
+    pub organization: Option<String>,
+    /// Whether the account is an external user of its organization.
+    pub external: bool,
+    /// `aal1` (password only) or `aal2` (with a second step).
+    pub aal: String,
+    pub methods: Vec<String>,
+    pub client: String,
+    pub verified_at: String,
+    /// When the session ends unless it is used again (the earlier of its
+    /// absolute and idle expiry).
+    pub expires_at: String,
+}
+
+impl WhoAmI {
+    pub fn new(account: &Account, session: &Session, policy: &SessionPolicy) -> Self {
+        WhoAmI {
+            account: AccountSummary {
+                id: account.id.to_string(),
+                email: account.email.to_string(),
+                kind: account.kind.to_string(),
+                roles: account
+                    .role
+                    .implied()
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect(),
+            },
+            organization: None,
+            external: false,
+            aal: session.aal.to_string(),
+            methods: session.methods.iter().map(|m| m.to_string()).collect(),
+            client: session.client.to_string(),
+            verified_at: session.verified_at.to_rfc3339(),
+            expires_at: session.ends_at(policy).to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub current: bool,
+    pub client: String,
+    pub device: String,
+    pub ip: Option<String>,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+}
+
+impl SessionView {
+    pub fn new(s: &Session, current: bool, policy: &SessionPolicy) -> Self {
+        SessionView {
+            id: s.id.to_string(),
+            current,
+            client: s.client.to_string(),
+            device: s.device.clone(),
+            ip: s.ip.clone(),
+            created_at: s.created_at.to_rfc3339(),
+            last_seen_at: s.last_seen_at.to_rfc3339(),
+            expires_at: s.ends_at(policy).to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ended {
+    pub ended: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordChanged {
+    /// The session's new bearer token (bearer clients only; cookie clients
+    /// get a new cookie). The old token no longer works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    pub other_sessions_ended: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub kind: String,
+    pub role: String,
+    pub active: bool,
+    pub has_password: bool,
+    pub created_at: String,
+}
+
+impl From<&Account> for UserView {
+    fn from(a: &Account) -> Self {
+        UserView {
+            id: a.id.to_string(),
+            email: a.email.to_string(),
+            display_name: a.display_name.clone(),
+            kind: a.kind.to_string(),
+            role: a.role.to_string(),
+            active: a.active,
+            has_password: a.password_hash.is_some(),
+            created_at: a.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+    pub total: u64,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserBody {
+    pub email: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// `human` (default) or `service`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `member` (default), `org-admin` or `sysadmin`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Optional initial password (humans only).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRoleBody {
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub actor_id: Option<String>,
+    pub subject_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditList {
+    pub events: Vec<AuditEventView>,
+    /// Pass as `before_id` to get the next (older) page.
+    pub next_before_id: Option<i64>,
+}

@@ -1,0 +1,57 @@
+//! The caller's own account.
+
+use super::dto::{ChangePasswordBody, PasswordChanged};
+use crate::client::{ApiSession, Client, Via};
+use crate::cookies;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use tessera_core::password::Password;
+
+/// Change your password. Needs the current one; this session continues
+/// under a new token and every other session is signed out.
+#[utoipa::path(
+    post, path = "/api/v1/me/password", tag = "me",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = ChangePasswordBody,
+    responses(
+        (status = 200, description = "Changed", body = PasswordChanged),
+        (status = 400, description = "Wrong current password, or the new one is not acceptable", body = crate::error::Problem),
+        (status = 401, description = "No live session", body = crate::error::Problem),
+    )
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    s: ApiSession,
+    ApiJson(body): ApiJson<ChangePasswordBody>,
+) -> Result<Response, ApiError> {
+    let issued = state
+        .core
+        .change_password(
+            &s.who,
+            Password::new(body.current_password),
+            Password::new(body.new_password),
+            &ctx,
+        )
+        .await?;
+    Ok(match s.via {
+        Via::Cookie => {
+            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+            let body = PasswordChanged {
+                session_token: None,
+                other_sessions_ended: true,
+            };
+            (jar, axum::Json(body)).into_response()
+        }
+        Via::Bearer => axum::Json(PasswordChanged {
+            session_token: Some(issued.token),
+            other_sessions_ended: true,
+        })
+        .into_response(),
+    })
+}

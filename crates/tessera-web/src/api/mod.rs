@@ -1,0 +1,70 @@
+//! The JSON API under `/api/v1`, described by the OpenAPI document that
+//! utoipa builds from these handlers.
+
+mod admin;
+mod dto;
+mod me;
+pub mod ops;
+mod sessions;
+mod signin;
+
+use crate::state::AppState;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera API",
+        description = "Account security: sign-in, sessions, and administration. \
+                       Errors are RFC 9457 problem documents.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "signin", description = "Signing in and signing up"),
+        (name = "sessions", description = "Who am I, and the caller's own sessions"),
+        (name = "me", description = "The caller's own account"),
+        (name = "admin", description = "Instance administration (sysadmin)")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        c.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("tessera_session"))),
+        );
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(signin::sign_in))
+        .routes(routes!(signin::sign_up))
+        .routes(routes!(sessions::who_am_i, sessions::sign_out))
+        .routes(routes!(
+            sessions::list_sessions,
+            sessions::end_other_sessions
+        ))
+        .routes(routes!(sessions::end_session))
+        .routes(routes!(me::change_password))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::get_user))
+        .routes(routes!(admin::set_role))
+        .routes(routes!(admin::deactivate))
+        .routes(routes!(admin::audit))
+}

@@ -1,0 +1,44 @@
+//! Operational endpoints: liveness, readiness, metrics.
+
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// The process is up.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The database answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.core.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let pool = state.core.pool.stats();
+    metrics::gauge!("tessera_hash_pool_queue_depth").set(pool.queued as f64);
+    metrics::gauge!("tessera_hash_pool_workers").set(pool.workers as f64);
+    metrics::gauge!("tessera_hash_pool_queue_capacity").set(pool.queue_capacity as f64);
+    metrics::counter!("tessera_hash_pool_completed_total").absolute(pool.completed);
+    metrics::counter!("tessera_hash_pool_rejected_total").absolute(pool.rejected);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.prometheus.render(),
+    )
+}

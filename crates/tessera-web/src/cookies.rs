@@ -1,0 +1,34 @@
+//! Cookie names and attributes. On https (and any non-localhost host) the
+//! names carry the `__Host-` prefix, which makes the browser insist on
+//! `Secure`, `Path=/` and no `Domain`: a sibling subdomain cannot plant them.
+
+use crate::state::WebConfig;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+
+pub const SESSION: &str = "tessera_session";
+pub const CSRF: &str = "tessera_csrf";
+
+pub fn name(web: &WebConfig, base: &'static str) -> String {
+    if web.secure_cookies() {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
+/// A session or CSRF cookie with our attributes.
+pub fn build(web: &WebConfig, base: &'static str, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(name(web, base), value);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_secure(web.secure_cookies());
+    c
+}
+
+/// A cookie that tells the browser to forget `base`.
+pub fn removal(web: &WebConfig, base: &'static str) -> Cookie<'static> {
+    let mut c = build(web, base, String::new());
+    c.make_removal();
+    c
+}

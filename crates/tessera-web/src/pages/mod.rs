@@ -1,0 +1,166 @@
+//! Server-rendered pages. Each POST checks the form's CSRF token, calls one
+//! domain method, and redirects (post/redirect/get) or re-renders with a
+//! message written for people.
+
+mod admin;
+mod login;
+mod security;
+
+use crate::client::presented_token;
+use crate::csrf;
+use crate::state::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use tessera_core::service::Authenticated;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/security", get(security::show))
+        .route("/security/password", post(security::change_password))
+        .route("/security/sessions/end-others", post(security::end_others))
+        .route("/security/sessions/{id}/end", post(security::end_one))
+        .route("/admin/users", get(admin::show).post(admin::create))
+        .route("/admin/users/{id}/deactivate", post(admin::deactivate))
+        .layer(axum::middleware::from_fn(page_headers))
+}
+
+/// Pages are never cached, framed, or allowed to load foreign resources.
+async fn page_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+async fn home(session: Option<PageSession>) -> Redirect {
+    match session {
+        Some(_) => Redirect::to("/security"),
+        None => Redirect::to("/login"),
+    }
+}
+
+/// A page request with a live session; others are sent to the sign-in page.
+pub struct PageSession(pub Authenticated);
+
+impl FromRequestParts<AppState> for PageSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some((token, _)) = presented_token(parts, state) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match state.core.authenticate(&token).await {
+            Ok(who) => Ok(PageSession(who)),
+            Err(tessera_core::CoreError::Unauthenticated) => {
+                Err(Redirect::to("/login").into_response())
+            }
+            Err(e) => Err(error_page(&e)),
+        }
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for PageSession {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <PageSession as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
+    }
+}
+
+/// Renders a template, or a plain error page if rendering fails.
+pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    render(status, &MessagePage { title, message })
+}
+
+/// A friendly page for a domain error (server errors show no detail).
+pub fn error_page(e: &tessera_core::CoreError) -> Response {
+    let status = crate::error::status_of(e);
+    let mut res = match e {
+        tessera_core::CoreError::Overloaded { .. } => message_page(
+            status,
+            "Busy right now",
+            "Too many people are signing in at once. Wait a second and try again.",
+        ),
+        tessera_core::CoreError::Store(_) | tessera_core::CoreError::Internal(_) => {
+            tracing::error!(error = %e, "page request failed");
+            message_page(
+                status,
+                "Something went wrong",
+                "Please try again in a moment.",
+            )
+        }
+        other => message_page(status, "That didn't work", &other.to_string()),
+    };
+    if let tessera_core::CoreError::Overloaded { retry_after } = e {
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after.as_secs().max(1)),
+        );
+    }
+    res
+}
+
+/// Refuses a form whose CSRF token does not match its cookie.
+pub fn check_csrf(state: &AppState, jar: &CookieJar, submitted: &str) -> Result<(), Response> {
+    if csrf::form_token_valid(state, jar, submitted) {
+        Ok(())
+    } else {
+        Err(message_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form was open too long or came from another site. Go back, reload the page and try again.",
+        ))
+    }
+}

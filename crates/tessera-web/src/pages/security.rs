@@ -1,0 +1,180 @@
+//! The Security page: sessions, password. Later methods add sections.
+
+use super::login::CsrfOnly;
+use super::{PageSession, check_csrf, error_page, render};
+use crate::client::Client;
+use crate::cookies;
+use crate::csrf::form_token;
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use tessera_core::CoreError;
+use tessera_core::account::Role;
+use tessera_core::password::Password;
+
+struct SessionRow {
+    id: String,
+    current: bool,
+    device: String,
+    client: String,
+    ip: Option<String>,
+    last_seen_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    is_admin: bool,
+    sessions: Vec<SessionRow>,
+    min_len: usize,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    notice: Option<String>,
+}
+
+/// Fixed messages selected by a query key, so nothing is reflected.
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "password-changed" => Some("Your password was changed. Other sessions were signed out."),
+        "others-ended" => Some("You were signed out everywhere else."),
+        "session-ended" => Some("That session was signed out."),
+        _ => None,
+    }
+}
+
+async fn page(
+    state: &AppState,
+    jar: CookieJar,
+    who: &tessera_core::service::Authenticated,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Response {
+    let sessions = match state.core.my_sessions(who).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&e),
+    };
+    let (jar, csrf) = form_token(state, jar);
+    let page = SecurityPage {
+        csrf: &csrf,
+        email: who.account.email.as_str(),
+        is_admin: who.account.role >= Role::Sysadmin,
+        sessions: sessions
+            .iter()
+            .map(|s| SessionRow {
+                id: s.id.to_string(),
+                current: s.id == who.session.id,
+                device: s.device.clone(),
+                client: s.client.to_string(),
+                ip: s.ip.clone(),
+                last_seen_at: s.last_seen_at.to_rfc3339(),
+            })
+            .collect(),
+        min_len: state.core.config.password_policy.min_len,
+        notice,
+        error,
+    };
+    (jar, render(status, &page)).into_response()
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Query(q): Query<Notice>,
+) -> Response {
+    page(
+        &state,
+        jar,
+        &who,
+        StatusCode::OK,
+        notice_text(q.notice.as_deref()),
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    let result = state
+        .core
+        .change_password(
+            &who,
+            Password::new(form.current_password),
+            Password::new(form.new_password),
+            &ctx,
+        )
+        .await;
+    match result {
+        Ok(issued) => {
+            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+            (jar, Redirect::to("/security?notice=password-changed")).into_response()
+        }
+        Err(CoreError::Invalid(msg)) => {
+            page(&state, jar, &who, StatusCode::BAD_REQUEST, None, Some(msg)).await
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+pub async fn end_others(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.end_my_other_sessions(&who, &ctx).await {
+        Ok(_) => Redirect::to("/security?notice=others-ended").into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+pub async fn end_one(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    let Ok(id) = id.parse() else {
+        return error_page(&CoreError::NotFound("session"));
+    };
+    match state.core.end_my_session(&who, id, &ctx).await {
+        Ok(()) => Redirect::to("/security?notice=session-ended").into_response(),
+        Err(e) => error_page(&e),
+    }
+}

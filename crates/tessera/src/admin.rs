@@ -1,0 +1,222 @@
+//! `tessera admin …`, `recover-account` and `migrate`: maintenance from the
+//! server host, working on the database directly (no server needed).
+
+use crate::config::Config;
+use crate::wiring;
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use std::io::Read;
+use tessera_core::account::{AccountKind, Role};
+use tessera_core::audit::{AuditFilter, AuditKind};
+use tessera_core::password::Password;
+use tessera_core::service::{Core, NewAccountInput, RequestContext, Sysadmin};
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create an account.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "member", value_parser = ["member", "org-admin", "sysadmin"])]
+        role: String,
+        #[arg(long, default_value = "human", value_parser = ["human", "service"])]
+        kind: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Read the initial password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change an account's role (ends its sessions).
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["member", "org-admin", "sysadmin"])]
+        role: String,
+    },
+    /// Deactivate an account and end its sessions.
+    Deactivate {
+        #[arg(long)]
+        email: String,
+    },
+    /// List accounts.
+    ListUsers {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print audit events, newest first.
+    Audit {
+        /// Only this kind, e.g. signin.failed.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events about this account.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The host operator's context: no client address.
+fn host() -> RequestContext {
+    RequestContext {
+        ip: None,
+        user_agent: Some("tessera-cli".into()),
+    }
+}
+
+async fn core(cfg: &Config) -> anyhow::Result<Core> {
+    // One hash worker is plenty for a CLI command.
+    wiring::build_core(cfg, 1, 4).await
+}
+
+pub async fn run(cfg: Config, cmd: AdminCommand) -> anyhow::Result<()> {
+    let core = core(&cfg).await?;
+    let admin = Sysadmin::host_operator();
+    match cmd {
+        AdminCommand::CreateUser {
+            email,
+            role,
+            kind,
+            display_name,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("cannot read the password from standard input")?;
+                let line = s.lines().next().unwrap_or("").to_string();
+                if line.is_empty() {
+                    bail!("no password on standard input");
+                }
+                Some(Password::new(line))
+            } else {
+                None
+            };
+            let input = NewAccountInput {
+                email,
+                display_name,
+                kind: kind.parse::<AccountKind>().map_err(anyhow::Error::msg)?,
+                role: role.parse::<Role>().map_err(anyhow::Error::msg)?,
+                password,
+            };
+            let a = core.create_account(&admin, input, &host()).await?;
+            println!("created {} {} ({}, {})", a.id, a.email, a.kind, a.role);
+        }
+        AdminCommand::SetRole { email, role } => {
+            let a = core.find_account(&admin, &email).await?;
+            let role = role.parse::<Role>().map_err(anyhow::Error::msg)?;
+            let a = core.set_role(&admin, a.id, role, &host()).await?;
+            println!("{} is now {}", a.email, a.role);
+        }
+        AdminCommand::Deactivate { email } => {
+            let a = core.find_account(&admin, &email).await?;
+            let a = core.deactivate(&admin, a.id, &host()).await?;
+            println!("{} is deactivated and signed out everywhere", a.email);
+        }
+        AdminCommand::ListUsers { json } => {
+            let mut offset = 0;
+            loop {
+                let (page, total) = core.list_accounts(&admin, offset, 500).await?;
+                for a in &page {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "id": a.id.to_string(), "email": a.email.as_str(),
+                                "display_name": a.display_name, "kind": a.kind.as_str(),
+                                "role": a.role.as_str(), "active": a.active,
+                            })
+                        );
+                    } else {
+                        println!(
+                            "{}  {:<40} {:<8} {:<10} {}",
+                            a.id,
+                            a.email,
+                            a.kind,
+                            a.role,
+                            if a.active { "active" } else { "deactivated" }
+                        );
+                    }
+                }
+                offset += page.len() as u32;
+                if page.is_empty() || u64::from(offset) >= total {
+                    break;
+                }
+            }
+        }
+        AdminCommand::Audit {
+            kind,
+            email,
+            limit,
+            json,
+        } => {
+            let subject = match email {
+                Some(e) => Some(core.find_account(&admin, &e).await?.id),
+                None => None,
+            };
+            let filter = AuditFilter {
+                kind: kind
+                    .as_deref()
+                    .map(str::parse::<AuditKind>)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                subject,
+                limit,
+                ..Default::default()
+            };
+            for e in core.audit_events(&admin, filter).await? {
+                let fmt_id = |a: Option<tessera_core::ids::AccountId>| {
+                    a.map(|a| a.to_string()).unwrap_or_else(|| "-".into())
+                };
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": e.id, "at": e.at.to_rfc3339(), "kind": e.kind,
+                            "actor_id": e.actor.map(|a| a.to_string()),
+                            "subject_id": e.subject.map(|a| a.to_string()),
+                            "ip": e.ip,
+                            "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
+                        })
+                    );
+                } else {
+                    println!(
+                        "{}  {:<26} actor={} subject={} ip={} {}",
+                        e.at.to_rfc3339(),
+                        e.kind,
+                        fmt_id(e.actor),
+                        fmt_id(e.subject),
+                        e.ip.as_deref().unwrap_or("-"),
+                        e.detail
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn recover_account(cfg: Config, email: &str) -> anyhow::Result<()> {
+    let core = core(&cfg).await?;
+    let pw = core
+        .issue_break_glass(&Sysadmin::host_operator(), email)
+        .await?;
+    eprintln!(
+        "One-time password for {email}. It works for one sign-in within {} minutes:",
+        core.config.break_glass_ttl_secs / 60
+    );
+    println!("{pw}");
+    Ok(())
+}
+
+pub async fn migrate(cfg: Config) -> anyhow::Result<()> {
+    let core = core(&cfg).await?;
+    println!("database schema is up to date ({})", core.store.backend());
+    Ok(())
+}

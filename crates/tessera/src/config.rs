@@ -1,0 +1,447 @@
+//! One typed configuration, from a TOML file, then `TESSERA_*` environment
+//! variables, then command-line flags, each overriding the one before.
+//! Unknown keys and bad values are refused with one clear line.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where SQLite and key material live.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: String,
+    /// `postgres://…` to use PostgreSQL; unset for SQLite in the data dir.
+    pub database_url: Option<String>,
+    /// The URL clients use to reach this server; defaults to `http://` + listen.
+    pub public_url: Option<String>,
+    /// Let anyone create an account with `POST /api/v1/signup`.
+    pub signup_enabled: bool,
+    pub password: PasswordSection,
+    pub hashing: HashingSection,
+    pub session: SessionSection,
+    pub http: HttpSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSection {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashingSection {
+    /// Hashing threads; 0 means one per core.
+    pub workers: usize,
+    /// Waiting hash jobs beyond which requests get 503; 0 means 4 per worker.
+    pub queue: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSection {
+    pub absolute_minutes: i64,
+    pub idle_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    pub body_limit_bytes: usize,
+    pub trust_forwarded_for: bool,
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `tessera=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./tessera-data"),
+            listen: "127.0.0.1:8080".into(),
+            database_url: None,
+            public_url: None,
+            signup_enabled: false,
+            password: PasswordSection::default(),
+            hashing: HashingSection::default(),
+            session: SessionSection::default(),
+            http: HttpSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+impl Default for PasswordSection {
+    fn default() -> Self {
+        PasswordSection {
+            min_length: 8,
+            max_length: 128,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+impl Default for HashingSection {
+    fn default() -> Self {
+        HashingSection {
+            workers: 0,
+            queue: 0,
+        }
+    }
+}
+
+impl Default for SessionSection {
+    fn default() -> Self {
+        SessionSection {
+            absolute_minutes: 14 * 24 * 60,
+            idle_minutes: 24 * 60,
+        }
+    }
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            body_limit_bytes: 64 * 1024,
+            trust_forwarded_for: false,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Environment variables that start with `TESSERA_` but are not settings.
+const NOT_SETTINGS: &[&str] = &["TESSERA_CONFIG"];
+
+/// Flags that override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// Builds the configuration from `file` (if any), `env` and `flags`.
+pub fn load(
+    file: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+    flags: &Overrides,
+) -> Result<Config, String> {
+    let mut table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            text.parse::<Table>().map_err(|e| {
+                format!(
+                    "config file {}: {}",
+                    path.display(),
+                    one_line(&e.to_string())
+                )
+            })?
+        }
+        None => Table::new(),
+    };
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("TESSERA_") else {
+            continue;
+        };
+        if NOT_SETTINGS.contains(&name.as_str()) || rest.starts_with("TEST_") {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(|p| p.to_lowercase()).collect();
+        set_path(&mut table, &path, env_value(&raw));
+    }
+    if let Some(d) = &flags.data_dir {
+        table.insert("data_dir".into(), Value::String(d.display().to_string()));
+    }
+    if let Some(l) = &flags.listen {
+        table.insert("listen".into(), Value::String(l.clone()));
+    }
+    if let Some(u) = &flags.database_url {
+        table.insert("database_url".into(), Value::String(u.clone()));
+    }
+    let config: Config = Config::deserialize(table)
+        .map_err(|e| format!("configuration: {}", one_line(&e.to_string())))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// An env value as TOML if it parses as a scalar or array, else a string.
+fn env_value(raw: &str) -> Value {
+    match format!("v = {raw}").parse::<Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(
+                v @ (Value::Boolean(_) | Value::Integer(_) | Value::Array(_) | Value::String(_)),
+            ) => v,
+            _ => Value::String(raw.to_string()),
+        },
+        Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut Table, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| Value::Table(Table::new()));
+            if !entry.is_table() {
+                *entry = Value::Table(Table::new());
+            }
+            if let Value::Table(t) = entry {
+                set_path(t, rest, value);
+            }
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(format!(
+                    "public_url {u:?} must start with http:// or https://"
+                ));
+            }
+        }
+        if let Some(u) = &self.database_url {
+            if !(u.starts_with("postgres://")
+                || u.starts_with("postgresql://")
+                || u.starts_with("sqlite:"))
+            {
+                return Err(
+                    "database_url must start with postgres://, postgresql:// or sqlite:".into(),
+                );
+            }
+        }
+        let p = &self.password;
+        if p.min_length < 8 {
+            return Err("password.min_length must be at least 8".into());
+        }
+        if p.max_length < 128 || p.max_length > 4096 {
+            return Err("password.max_length must be between 128 and 4096".into());
+        }
+        if p.max_length < p.min_length {
+            return Err("password.max_length must not be below password.min_length".into());
+        }
+        if p.argon2_memory_kib < 19_456 || p.argon2_iterations < 2 {
+            // OWASP's floor; weaker settings would silently weaken every account.
+            return Err("password.argon2_memory_kib must be at least 19456 and argon2_iterations at least 2".into());
+        }
+        self.argon2().map_err(|e| format!("password: {e}"))?;
+        if self.session.absolute_minutes < 1 || self.session.idle_minutes < 1 {
+            return Err(
+                "session.absolute_minutes and session.idle_minutes must be at least 1".into(),
+            );
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err("http.body_limit_bytes must be at least 1024".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(format!(
+                "log.format must be \"text\" or \"json\", not {:?}",
+                self.log.format
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen.parse().map_err(|_| {
+            format!(
+                "listen {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            )
+        })
+    }
+
+    pub fn argon2(&self) -> Result<tessera_core::password::PasswordHasher, String> {
+        tessera_core::password::PasswordHasher::new(tessera_core::password::Argon2Config {
+            memory_kib: self.password.argon2_memory_kib,
+            iterations: self.password.argon2_iterations,
+            parallelism: self.password.argon2_parallelism,
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    /// The public URL, defaulting to the listener (with `localhost` for a
+    /// wildcard or loopback address, so cookies and WebAuthn work there).
+    pub fn public_url(&self) -> String {
+        if let Some(u) = &self.public_url {
+            return u.trim_end_matches('/').to_string();
+        }
+        match self.listen_addr() {
+            Ok(a) if a.ip().is_unspecified() || a.ip().is_loopback() => {
+                format!("http://localhost:{}", a.port())
+            }
+            Ok(a) => format!("http://{a}"),
+            Err(_) => format!("http://{}", self.listen),
+        }
+    }
+
+    pub fn hash_workers(&self) -> usize {
+        match self.hashing.workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        }
+    }
+
+    pub fn hash_queue(&self) -> usize {
+        match self.hashing.queue {
+            0 => self.hash_workers() * 4,
+            n => n,
+        }
+    }
+
+    /// Creates the data directory if needed and proves it is writable.
+    pub fn prepare_data_dir(&self) -> Result<(), String> {
+        let d = &self.data_dir;
+        std::fs::create_dir_all(d)
+            .map_err(|e| format!("data dir {} cannot be created: {e}", d.display()))?;
+        let probe = d.join(".write-test");
+        std::fs::write(&probe, b"ok")
+            .map_err(|e| format!("data dir {} is not writable: {e}", d.display()))?;
+        let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn defaults_are_zero_config() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./tessera-data"));
+        assert_eq!(c.public_url(), "http://localhost:8080");
+        assert!(!c.signup_enabled);
+        assert_eq!(c.password.argon2_memory_kib, 19_456);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:9000\"\nsignup_enabled = true\n[session]\nidle_minutes = 5\n",
+        )
+        .unwrap();
+        let c = load(
+            Some(&f),
+            env(&[
+                ("TESSERA_LISTEN", "127.0.0.1:9001"),
+                ("TESSERA_SESSION__IDLE_MINUTES", "7"),
+                ("HOME", "/x"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9001");
+        assert_eq!(c.session.idle_minutes, 7);
+        assert!(c.signup_enabled);
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9002".into()),
+            ..Default::default()
+        };
+        let c = load(
+            Some(&f),
+            env(&[("TESSERA_LISTEN", "127.0.0.1:9001")]),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9002");
+    }
+
+    #[test]
+    fn refuses_unknown_and_bad() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "lisen = \"x\"\n").unwrap();
+        let e = load(Some(&f), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(e.contains("lisen"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = load(None, env(&[("TESSERA_BOGUS", "1")]), &Overrides::default()).unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+        let e = load(
+            None,
+            env(&[("TESSERA_LISTEN", "nowhere")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("listen"), "{e}");
+        let e = load(
+            None,
+            env(&[("TESSERA_PASSWORD__MIN_LENGTH", "4")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("min_length"), "{e}");
+        let e = load(
+            None,
+            env(&[("TESSERA_SESSION__IDLE_MINUTES", "soon")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("idle_minutes") || e.contains("invalid type"),
+            "{e}"
+        );
+        // Test harness variables are not settings.
+        assert!(
+            load(
+                None,
+                env(&[("TESSERA_TEST_POSTGRES_URL", "x")]),
+                &Overrides::default()
+            )
+            .is_ok()
+        );
+    }
+}

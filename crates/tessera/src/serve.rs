@@ -1,0 +1,89 @@
+//! `tessera serve`: the HTTP server, with graceful shutdown.
+
+use crate::config::Config;
+use crate::wiring;
+use anyhow::Context;
+use std::time::Duration;
+use tessera_web::{AppState, WebConfig};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(cfg: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if cfg.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    init_logging(&cfg);
+    let core = wiring::build_core(&cfg, cfg.hash_workers(), cfg.hash_queue()).await?;
+    let prometheus = tessera_web::install_recorder().map_err(anyhow::Error::msg)?;
+    let web = WebConfig {
+        public_url: cfg.public_url(),
+        allowed_origins: cfg.http.allowed_origins.clone(),
+        body_limit_bytes: cfg.http.body_limit_bytes,
+        trust_forwarded_for: cfg.http.trust_forwarded_for,
+    };
+    let state = AppState::new(core.clone(), web, prometheus);
+    let listener = tokio::net::TcpListener::bind(cfg.listen_addr().map_err(anyhow::Error::msg)?)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        backend = core.store.backend(),
+        hash_workers = cfg.hash_workers(),
+        "tessera listening on http://{local} (public URL {})",
+        cfg.public_url()
+    );
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{local}");
+
+    let sweeper = tokio::spawn(sweep_sessions(core));
+    tessera_web::run(listener, state, shutdown_signal())
+        .await
+        .context("server failed")?;
+    sweeper.abort();
+    tracing::info!("tessera stopped");
+    Ok(())
+}
+
+/// Deletes expired sessions every ten minutes. Expiry is enforced on every
+/// use regardless; this only keeps the table small.
+async fn sweep_sessions(core: tessera_core::service::Core) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match core.sweep_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

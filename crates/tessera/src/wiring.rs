@@ -1,0 +1,71 @@
+//! Builds the domain from configuration: store, clock, randomness, pool.
+
+use crate::config::Config;
+use anyhow::Context;
+use std::sync::Arc;
+use tessera_core::password::{HashPool, PasswordPolicy};
+use tessera_core::service::{Core, CoreConfig};
+use tessera_core::session::SessionPolicy;
+use tessera_core::{OsSecrets, SystemClock};
+
+pub fn core_config(cfg: &Config) -> CoreConfig {
+    CoreConfig {
+        password_policy: PasswordPolicy {
+            min_len: cfg.password.min_length,
+            max_len: cfg.password.max_length,
+        },
+        session_policy: SessionPolicy {
+            absolute_secs: cfg.session.absolute_minutes * 60,
+            idle_secs: cfg.session.idle_minutes * 60,
+            touch_interval_secs: 60,
+        },
+        signup_enabled: cfg.signup_enabled,
+        break_glass_ttl_secs: 3600,
+    }
+}
+
+/// Opens the database (migrating it) and starts the hash pool.
+pub async fn build_core(cfg: &Config, workers: usize, queue: usize) -> anyhow::Result<Core> {
+    let store = tessera_store::open(cfg.database_url.as_deref(), &cfg.data_dir)
+        .await
+        .with_context(|| match &cfg.database_url {
+            Some(u) => format!("cannot open database {}", tessera_store::redact_url(u)),
+            None => format!("cannot open database in {}", cfg.data_dir.display()),
+        })?;
+    let hasher = cfg.argon2().map_err(anyhow::Error::msg)?;
+    let pool = HashPool::start(hasher, workers, queue, Arc::new(OsSecrets))?;
+    Ok(Core::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsSecrets),
+        Arc::new(pool),
+        core_config(cfg),
+    ))
+}
+
+/// The effective settings, for `config check` (no secrets).
+pub fn describe(cfg: &Config) -> String {
+    let db = match &cfg.database_url {
+        Some(u) => tessera_store::redact_url(u),
+        None => format!("sqlite in {}", cfg.data_dir.join("tessera.db").display()),
+    };
+    format!(
+        "data_dir = {}\nlisten = {}\npublic_url = {}\ndatabase = {db}\nsignup_enabled = {}\n\
+         password = {}..{} chars, argon2id m={} KiB t={} p={}\nhashing = {} workers, queue {}\n\
+         session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}",
+        cfg.data_dir.display(),
+        cfg.listen,
+        cfg.public_url(),
+        cfg.signup_enabled,
+        cfg.password.min_length,
+        cfg.password.max_length,
+        cfg.password.argon2_memory_kib,
+        cfg.password.argon2_iterations,
+        cfg.password.argon2_parallelism,
+        cfg.hash_workers(),
+        cfg.hash_queue(),
+        cfg.session.absolute_minutes,
+        cfg.session.idle_minutes,
+        cfg.http.body_limit_bytes,
+    )
+}
