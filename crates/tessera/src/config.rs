@@ -302,15 +302,22 @@ impl Config {
     /// The public URL, defaulting to the listener (with `localhost` for a
     /// wildcard or loopback address, so cookies and WebAuthn work there).
     pub fn public_url(&self) -> String {
+        match self.listen_addr() {
+            Ok(a) => self.public_url_for(a),
+            Err(_) => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The public URL given the address actually bound (which differs from
+    /// `listen` when it asked for port 0).
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
         if let Some(u) = &self.public_url {
             return u.trim_end_matches('/').to_string();
         }
-        match self.listen_addr() {
-            Ok(a) if a.ip().is_unspecified() || a.ip().is_loopback() => {
-                format!("http://localhost:{}", a.port())
-            }
-            Ok(a) => format!("http://{a}"),
-            Err(_) => format!("http://{}", self.listen),
+        if bound.ip().is_unspecified() || bound.ip().is_loopback() {
+            format!("http://localhost:{}", bound.port())
+        } else {
+            format!("http://{bound}")
         }
     }
 

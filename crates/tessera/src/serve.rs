@@ -23,28 +23,31 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     init_logging(&cfg);
     let core = wiring::build_core(&cfg, cfg.hash_workers(), cfg.hash_queue()).await?;
     let prometheus = tessera_web::install_recorder().map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen_addr().map_err(anyhow::Error::msg)?)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = cfg.public_url_for(local);
     let web = WebConfig {
-        public_url: cfg.public_url(),
+        public_url: public_url.clone(),
         allowed_origins: cfg.http.allowed_origins.clone(),
         body_limit_bytes: cfg.http.body_limit_bytes,
         trust_forwarded_for: cfg.http.trust_forwarded_for,
     };
     let state = AppState::new(core.clone(), web, prometheus);
-    let listener = tokio::net::TcpListener::bind(cfg.listen_addr().map_err(anyhow::Error::msg)?)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    let local = listener.local_addr()?;
     tracing::info!(
         backend = core.store.backend(),
         hash_workers = cfg.hash_workers(),
-        "tessera listening on http://{local} (public URL {})",
-        cfg.public_url()
+        "tessera listening on http://{local} (public URL {public_url})"
     );
+    // Signal handlers are installed before we announce readiness, so a
+    // SIGTERM sent right after the announcement is never lost.
+    let shutdown = shutdown_signal()?;
     // Tests and scripts read this line to find the port.
     println!("listening on http://{local}");
 
     let sweeper = tokio::spawn(sweep_sessions(core));
-    tessera_web::run(listener, state, shutdown_signal())
+    tessera_web::run(listener, state, shutdown)
         .await
         .context("server failed")?;
     sweeper.abort();
@@ -66,24 +69,17 @@ async fn sweep_sessions(core: tessera_core::service::Core) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on SIGINT or SIGTERM. The handlers are registered now, not on
+/// first poll.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }

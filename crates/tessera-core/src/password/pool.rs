@@ -194,6 +194,7 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>, hasher: PasswordHasher, counters: Arc<C
                 reply,
             } => {
                 let r = hasher.hash(&mut memory, password.expose().as_bytes(), &salt);
+                counters.completed.fetch_add(1, Ordering::Relaxed);
                 let _ = reply.send(r);
             }
             Job::Verify {
@@ -202,10 +203,12 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>, hasher: PasswordHasher, counters: Arc<C
                 reply,
             } => {
                 let r = hasher.verify(&mut memory, &stored, password.expose().as_bytes());
+                // Counted before replying, so a caller that has its answer
+                // also sees the count.
+                counters.completed.fetch_add(1, Ordering::Relaxed);
                 let _ = reply.send(r);
             }
         }
-        counters.completed.fetch_add(1, Ordering::Relaxed);
     }
 }
 

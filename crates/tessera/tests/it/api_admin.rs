@@ -1,0 +1,359 @@
+//! The admin API: only for sysadmins; users, roles, deactivation, audit.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn only_sysadmins_administer() {
+    let s = Server::start();
+    s.create_user("mem@example.com", "member");
+    s.create_user("org@example.com", "org-admin");
+    let http = reqwest::Client::new();
+    let r = http.get(s.url("/api/v1/admin/users")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    for who in ["mem@example.com", "org@example.com"] {
+        let t = signin(&s, who, PASSWORD).await;
+        let r = http
+            .get(s.url("/api/v1/admin/users"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{who}");
+        let r = http
+            .post(s.url("/api/v1/admin/users"))
+            .bearer_auth(&t)
+            .json(&json!({"email": "x@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{who}");
+        let r = http
+            .get(s.url("/api/v1/admin/audit"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{who}");
+    }
+}
+
+#[tokio::test]
+async fn users_roles_deactivation_and_audit() {
+    let s = Server::start();
+    s.create_user("boss@example.com", "sysadmin");
+    let admin = signin(&s, "boss@example.com", PASSWORD).await;
+    let http = reqwest::Client::new();
+    let create = |body: Value| {
+        http.post(s.url("/api/v1/admin/users"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+
+    let r =
+        create(json!({"email": "Dev@Example.com", "display_name": "Dev", "password": PASSWORD}))
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 201);
+    let dev: Value = r.json().await.unwrap();
+    assert_eq!(dev["email"], "dev@example.com");
+    assert_eq!(dev["role"], "member");
+    assert_eq!(dev["kind"], "human");
+    let dev_id = dev["id"].as_str().unwrap().to_string();
+
+    assert_eq!(
+        create(json!({"email": "dev@example.com"}))
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(
+        create(json!({"email": "nope"})).await.unwrap().status(),
+        400
+    );
+    assert_eq!(
+        create(json!({"email": "r@example.com", "role": "king"}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        create(json!({"email": "svc@example.com", "kind": "service", "password": PASSWORD}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let svc = create(json!({"email": "svc@example.com", "kind": "service"}))
+        .await
+        .unwrap();
+    assert_eq!(svc.status(), 201);
+
+    let list: Value = http
+        .get(s.url("/api/v1/admin/users?limit=2&offset=1"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 3);
+    let emails: Vec<&str> = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec!["dev@example.com", "svc@example.com"]);
+
+    let r = http
+        .get(s.url(&format!("/api/v1/admin/users/{dev_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(s.url(&format!("/api/v1/admin/users/{}", uuid::Uuid::new_v4())))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A role change ends the account's sessions.
+    let dev_token = signin(&s, "dev@example.com", PASSWORD).await;
+    let r: Value = http
+        .put(s.url(&format!("/api/v1/admin/users/{dev_id}/role")))
+        .bearer_auth(&admin)
+        .json(&json!({"role": "org-admin"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["role"], "org-admin");
+    let who = http
+        .get(s.url("/api/v1/session"))
+        .bearer_auth(&dev_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.status(), 401);
+    let dev_token = signin(&s, "dev@example.com", PASSWORD).await;
+    let me: Value = http
+        .get(s.url("/api/v1/session"))
+        .bearer_auth(&dev_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["account"]["roles"], json!(["member", "org-admin"]));
+
+    // Admins cannot demote or deactivate themselves.
+    let boss: Value = http
+        .get(s.url("/api/v1/session"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let boss_id = boss["account"]["id"].as_str().unwrap();
+    let r = http
+        .put(s.url(&format!("/api/v1/admin/users/{boss_id}/role")))
+        .bearer_auth(&admin)
+        .json(&json!({"role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(s.url(&format!("/api/v1/admin/users/{boss_id}/deactivate")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r: Value = http
+        .post(s.url(&format!("/api/v1/admin/users/{dev_id}/deactivate")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["active"], false);
+    assert_eq!(
+        http.get(s.url("/api/v1/session"))
+            .bearer_auth(&dev_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = http
+        .post(s.url("/api/v1/signin"))
+        .json(&json!({"email": "dev@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // The audit log has all of it, filterable.
+    let all: Value = http
+        .get(s.url("/api/v1/admin/audit?limit=1000"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "account.created",
+        "signin.succeeded",
+        "signin.failed",
+        "session.created",
+        "account.role_changed",
+        "account.deactivated",
+    ] {
+        assert!(kinds.contains(&k), "missing {k} in {kinds:?}");
+    }
+    let of_dev: Value = http
+        .get(s.url(&format!(
+            "/api/v1/admin/audit?subject={dev_id}&kind=account.role_changed"
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ev = &of_dev["events"].as_array().unwrap()[0];
+    assert_eq!(ev["detail"], json!({"from": "member", "to": "org-admin"}));
+    assert_eq!(ev["actor_id"], boss_id);
+    assert_eq!(of_dev["events"].as_array().unwrap().len(), 1);
+    let r = http
+        .get(s.url("/api/v1/admin/audit?kind=made.up"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let page: Value = http
+        .get(s.url("/api/v1/admin/audit?limit=2"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = page["next_before_id"].as_i64().unwrap();
+    let next: Value = http
+        .get(s.url(&format!("/api/v1/admin/audit?limit=2&before_id={before}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(next["events"][0]["id"].as_i64().unwrap() < before);
+
+    let out = cli_with(
+        &s.data_dir,
+        &[],
+        &[
+            "admin",
+            "audit",
+            "--email",
+            "dev@example.com",
+            "--kind",
+            "account.deactivated",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("account.deactivated"));
+}
+
+#[tokio::test]
+async fn openapi_docs_health_and_metrics() {
+    let s = Server::start();
+    let doc: Value = reqwest::get(s.url("/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for p in [
+        "/api/v1/signin",
+        "/api/v1/session",
+        "/api/v1/sessions",
+        "/api/v1/sessions/{id}",
+        "/api/v1/me/password",
+        "/api/v1/admin/users",
+        "/api/v1/admin/audit",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} missing from OpenAPI");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let docs = reqwest::get(s.url("/api/docs/")).await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(
+        docs.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("swagger")
+    );
+
+    assert_eq!(reqwest::get(s.url("/healthz")).await.unwrap().status(), 200);
+    assert_eq!(reqwest::get(s.url("/readyz")).await.unwrap().status(), 200);
+    reqwest::get(s.url("/api/v1/session")).await.unwrap();
+    let m = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "tessera_http_requests_total",
+        "tessera_http_request_duration_seconds",
+        "tessera_hash_pool_queue_depth",
+        "tessera_hash_pool_workers",
+    ] {
+        assert!(m.contains(name), "{name} missing:\n{m}");
+    }
+    assert!(
+        m.contains("route=\"/api/v1/session\""),
+        "routes are labelled by pattern"
+    );
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real `tessera` binary, driven over HTTP and its
+//! command line. All in one test binary, each test independent of order.
+
+mod api_admin;
+mod api_sessions;
+mod api_signin;
+mod browser;
+mod cli;
+mod flood;
+mod inproc;
+mod postgres;
+mod support;

@@ -1,0 +1,150 @@
+//! PostgreSQL: the server runs on it, and two server processes sharing one
+//! database see each other's sessions and revocations at once.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+/// A fresh schema in the test database, as a URL that selects it.
+async fn scoped_url() -> Option<String> {
+    let Ok(url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED: TESSERA_TEST_POSTGRES_URL is not set, PostgreSQL server tests not run");
+        return None;
+    };
+    let schema = format!("it_{}", uuid::Uuid::new_v4().simple());
+    let admin = tessera_store::PgStore::connect(&url).await.unwrap();
+    admin
+        .execute_raw(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+fn pg_server(url: &str) -> Server {
+    Server::start_with(Opts {
+        env: vec![("TESSERA_DATABASE_URL".into(), url.into())],
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn two_nodes_share_sessions_and_revocations() {
+    let Some(url) = scoped_url().await else {
+        return;
+    };
+    let a = pg_server(&url);
+    let b = pg_server(&url);
+    let out = cli_with(
+        &a.data_dir,
+        &[("TESSERA_DATABASE_URL", &url)],
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "pg@example.com",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli_with(
+        &a.data_dir,
+        &[("TESSERA_DATABASE_URL", &url)],
+        &["migrate"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(postgres)"));
+
+    let on_a = signin(&a, "pg@example.com", PASSWORD).await;
+    let on_a2 = signin(&a, "pg@example.com", PASSWORD).await;
+    let http = reqwest::Client::new();
+    let me: Value = http
+        .get(b.url("/api/v1/session"))
+        .bearer_auth(&on_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["account"]["email"], "pg@example.com");
+
+    // Revoked through node B, refused by node A immediately.
+    let r: Value = http
+        .delete(b.url("/api/v1/sessions"))
+        .bearer_auth(&on_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["ended"], 1);
+    assert_eq!(
+        http.get(a.url("/api/v1/session"))
+            .bearer_auth(&on_a2)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.get(a.url("/api/v1/session"))
+            .bearer_auth(&on_a)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Parallel sign-ups of one email across both nodes: exactly one account.
+    drop((a, b));
+    let a = Server::start_with(Opts {
+        env: vec![
+            ("TESSERA_DATABASE_URL".into(), url.clone()),
+            ("TESSERA_SIGNUP_ENABLED".into(), "true".into()),
+        ],
+        ..Default::default()
+    });
+    let b = Server::start_with(Opts {
+        env: vec![
+            ("TESSERA_DATABASE_URL".into(), url.clone()),
+            ("TESSERA_SIGNUP_ENABLED".into(), "true".into()),
+        ],
+        ..Default::default()
+    });
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let url = if i % 2 == 0 {
+            a.url("/api/v1/signup")
+        } else {
+            b.url("/api/v1/signup")
+        };
+        let http = http.clone();
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .json(&json!({"email": "twice@example.com", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 201).count(), 1, "{codes:?}");
+    assert!(
+        codes.iter().all(|c| *c == 201 || *c == 409 || *c == 503),
+        "{codes:?}"
+    );
+    assert_eq!(reqwest::get(a.url("/readyz")).await.unwrap().status(), 200);
+}

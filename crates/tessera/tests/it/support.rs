@@ -1,0 +1,200 @@
+//! Starting real servers and running the real CLI.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running `tessera serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// `http://localhost:PORT`, the server's public origin.
+    pub origin: String,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Default)]
+pub struct Opts {
+    pub data_dir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(Opts::default())
+    }
+
+    pub fn start_with(opts: Opts) -> Server {
+        let (dir, data_dir) = match opts.data_dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn tessera serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not report its address");
+        let port = addr.rsplit(':').next().unwrap().to_string();
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            origin: format!("http://localhost:{port}"),
+            data_dir,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates an account with the CLI against this server's database.
+    pub fn create_user(&self, email: &str, role: &str) {
+        let out = cli_with(
+            &self.data_dir,
+            &[],
+            &[
+                "admin",
+                "create-user",
+                "--email",
+                email,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            Some(PASSWORD),
+        );
+        assert!(
+            out.status.success(),
+            "create-user failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), "TERM");
+        self.child.wait().unwrap()
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the CLI with a data dir, extra env and optional stdin.
+pub fn cli_with(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(s) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{s}\n").as_bytes())
+            .unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// Signs in as a mobile client; returns the bearer token.
+pub async fn signin(s: &Server, email: &str, password: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(s.url("/api/v1/signin"))
+        .json(&serde_json::json!({"email": email, "password": password, "client": "mobile"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "sign-in failed for {email}");
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["session_token"].as_str().unwrap().to_string()
+}
+
+/// Reads a metric's value from `/metrics` (sum over label sets matching `filter`).
+pub async fn metric(s: &Server, name: &str, filter: &str) -> f64 {
+    let text = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#') && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Resident set size of a process in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
