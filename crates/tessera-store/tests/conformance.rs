@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! One contract, two backends: every test here runs against SQLite and,
 //! when `TESSERA_TEST_POSTGRES_URL` is set, against PostgreSQL.
 

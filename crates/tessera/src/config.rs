@@ -39,6 +39,7 @@ pub struct PasswordSection {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct HashingSection {
     /// Hashing threads; 0 means one per core.
     pub workers: usize,
@@ -99,14 +100,6 @@ impl Default for PasswordSection {
     }
 }
 
-impl Default for HashingSection {
-    fn default() -> Self {
-        HashingSection {
-            workers: 0,
-            queue: 0,
-        }
-    }
-}
 
 impl Default for SessionSection {
     fn default() -> Self {
@@ -232,15 +225,14 @@ fn one_line(s: &str) -> String {
 impl Config {
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
-        if let Some(u) = &self.public_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(format!(
                     "public_url {u:?} must start with http:// or https://"
                 ));
             }
-        }
-        if let Some(u) = &self.database_url {
-            if !(u.starts_with("postgres://")
+        if let Some(u) = &self.database_url
+            && !(u.starts_with("postgres://")
                 || u.starts_with("postgresql://")
                 || u.starts_with("sqlite:"))
             {
@@ -248,7 +240,6 @@ impl Config {
                     "database_url must start with postgres://, postgresql:// or sqlite:".into(),
                 );
             }
-        }
         let p = &self.password;
         if p.min_length < 8 {
             return Err("password.min_length must be at least 8".into());

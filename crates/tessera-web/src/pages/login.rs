@@ -105,11 +105,10 @@ pub async fn logout(
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
         return r;
     }
-    if let Some(PageSession(who)) = session {
-        if let Err(e) = state.core.end_my_session(&who, who.session.id, &ctx).await {
+    if let Some(PageSession(who)) = session
+        && let Err(e) = state.core.end_my_session(&who, who.session.id, &ctx).await {
             return error_page(&e);
         }
-    }
     let jar = jar.add(cookies::removal(&state.web, cookies::SESSION));
     (jar, Redirect::to("/login")).into_response()
 }

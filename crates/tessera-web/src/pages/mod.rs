@@ -152,7 +152,9 @@ pub fn error_page(e: &tessera_core::CoreError) -> Response {
     res
 }
 
-/// Refuses a form whose CSRF token does not match its cookie.
+/// Refuses a form whose CSRF token does not match its cookie. The error is
+/// the finished response, built only on this cold path.
+#[allow(clippy::result_large_err)]
 pub fn check_csrf(state: &AppState, jar: &CookieJar, submitted: &str) -> Result<(), Response> {
     if csrf::form_token_valid(state, jar, submitted) {
         Ok(())

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Integration tests: the real `tessera` binary, driven over HTTP and its
 //! command line. All in one test binary, each test independent of order.
 
