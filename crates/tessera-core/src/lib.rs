@@ -7,6 +7,7 @@
 pub mod account;
 pub mod audit;
 pub mod clock;
+pub mod crypto;
 pub mod email;
 pub mod error;
 pub mod ids;
@@ -16,6 +17,7 @@ pub mod service;
 pub mod session;
 pub mod signin;
 pub mod store;
+pub mod twostep;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::CoreError;

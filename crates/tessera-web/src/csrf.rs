@@ -49,10 +49,11 @@ pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Nex
 pub fn form_token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     let name = cookies::name(&state.web, cookies::CSRF);
     if let Some(c) = jar.get(&name)
-        && c.value().len() >= 32 {
-            let v = c.value().to_string();
-            return (jar, v);
-        }
+        && c.value().len() >= 32
+    {
+        let v = c.value().to_string();
+        return (jar, v);
+    }
     let token = random_token(state.core.secrets.as_ref(), 32);
     let jar = jar.add(cookies::build(&state.web, cookies::CSRF, token.clone()));
     (jar, token)

@@ -100,7 +100,6 @@ impl Default for PasswordSection {
     }
 }
 
-
 impl Default for SessionSection {
     fn default() -> Self {
         SessionSection {
@@ -226,20 +225,21 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
         if let Some(u) = &self.public_url
-            && !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(format!(
-                    "public_url {u:?} must start with http:// or https://"
-                ));
-            }
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(format!(
+                "public_url {u:?} must start with http:// or https://"
+            ));
+        }
         if let Some(u) = &self.database_url
             && !(u.starts_with("postgres://")
                 || u.starts_with("postgresql://")
                 || u.starts_with("sqlite:"))
-            {
-                return Err(
-                    "database_url must start with postgres://, postgresql:// or sqlite:".into(),
-                );
-            }
+        {
+            return Err(
+                "database_url must start with postgres://, postgresql:// or sqlite:".into(),
+            );
+        }
         let p = &self.password;
         if p.min_length < 8 {
             return Err("password.min_length must be at least 8".into());

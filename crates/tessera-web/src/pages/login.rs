@@ -106,9 +106,10 @@ pub async fn logout(
         return r;
     }
     if let Some(PageSession(who)) = session
-        && let Err(e) = state.core.end_my_session(&who, who.session.id, &ctx).await {
-            return error_page(&e);
-        }
+        && let Err(e) = state.core.end_my_session(&who, who.session.id, &ctx).await
+    {
+        return error_page(&e);
+    }
     let jar = jar.add(cookies::removal(&state.web, cookies::SESSION));
     (jar, Redirect::to("/login")).into_response()
 }

@@ -357,7 +357,10 @@ async fn break_glass_password_works_once() {
 #[tokio::test]
 async fn https_deployments_get_host_prefixed_secure_cookies() {
     let s = Server::start_with(Opts {
-        env: vec![("TESSERA_PUBLIC_URL".into(), "https://id.example.test".into())],
+        env: vec![(
+            "TESSERA_PUBLIC_URL".into(),
+            "https://id.example.test".into(),
+        )],
         ..Default::default()
     });
     s.create_user("tls@example.com", "member");
@@ -370,7 +373,10 @@ async fn https_deployments_get_host_prefixed_secure_cookies() {
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.starts_with("__Host-tessera_session="), "{cookie}");
-    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Domain"), "{cookie}");
     let token = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
     // The prefixed cookie is the one the server reads back.
