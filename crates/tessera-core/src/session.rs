@@ -41,9 +41,25 @@ pub enum AuthMethod {
     Password,
     /// The one-time password printed by `tessera recover-account`.
     BreakGlass,
+    /// A code from an authenticator app.
+    Totp,
+    /// The emergency recovery key.
+    RecoveryKey,
 }
 
-text_enum!(AuthMethod { AuthMethod::Password => "password", AuthMethod::BreakGlass => "break_glass" });
+text_enum!(AuthMethod {
+    AuthMethod::Password => "password",
+    AuthMethod::BreakGlass => "break_glass",
+    AuthMethod::Totp => "totp",
+    AuthMethod::RecoveryKey => "recovery_key",
+});
+
+impl AuthMethod {
+    /// Whether this method is a second step (possession), not a password.
+    pub fn is_second_step(self) -> bool {
+        matches!(self, AuthMethod::Totp | AuthMethod::RecoveryKey)
+    }
+}
 
 /// How long sessions live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +100,9 @@ pub struct Session {
     pub ip: Option<String>,
     /// A short description of the device, from its User-Agent.
     pub device: String,
+    /// Set for an admin who must enroll in two-step verification first:
+    /// such a session may only enroll, look at itself, and sign out.
+    pub restricted: bool,
 }
 
 impl Session {
@@ -173,6 +192,7 @@ mod tests {
             expires_at: Timestamp(created).plus_secs(100),
             ip: None,
             device: String::new(),
+            restricted: false,
         }
     }
 

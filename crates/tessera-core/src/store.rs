@@ -103,6 +103,7 @@ pub trait SessionStore: Send + Sync {
         aal: Aal,
         methods: &[AuthMethod],
         verified_at: Timestamp,
+        restricted: bool,
     ) -> Result<bool, StoreError>;
     /// The account's sessions, newest first, including expired ones not yet
     /// swept; callers filter by liveness.
@@ -129,9 +130,165 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
+/// An authenticator app as stored: its sealed seed and the last step used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub sealed_secret: Vec<u8>,
+    pub last_step: i64,
+}
+
+#[async_trait]
+pub trait TwoStepStore: Send + Sync {
+    /// The account's active authenticator app.
+    async fn totp_of(&self, account: AccountId) -> Result<Option<TotpRecord>, StoreError>;
+    /// Stores (replacing) an enrollment that waits for its first code.
+    async fn set_pending_totp(
+        &self,
+        account: AccountId,
+        sealed_secret: &[u8],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The waiting enrollment and when it was started.
+    async fn pending_totp(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<(Vec<u8>, Timestamp)>, StoreError>;
+    /// In one transaction: the pending seed `sealed_secret` becomes the
+    /// account's only authenticator app with `step` already used, and, if
+    /// given, `recovery_hash` becomes its recovery key. False if the pending
+    /// enrollment changed meanwhile.
+    async fn activate_totp(
+        &self,
+        account: AccountId,
+        sealed_secret: &[u8],
+        step: i64,
+        recovery_hash: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Marks `step` used if no later or equal step was: the replay guard.
+    /// Exactly one of many parallel callers with the same step gets `true`.
+    async fn consume_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError>;
+    async fn recovery_key_hash(&self, account: AccountId) -> Result<Option<String>, StoreError>;
+    /// Replaces the recovery key if it is still `old` (a use: exactly one
+    /// parallel caller wins), or unconditionally when `old` is `None` (a
+    /// new key created while signed in). False if nothing was replaced.
+    async fn replace_recovery_key(
+        &self,
+        account: AccountId,
+        old: Option<&str>,
+        new_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Removes the authenticator app, any pending enrollment and the
+    /// recovery key. True if two-step verification was on.
+    async fn disable_two_step(&self, account: AccountId) -> Result<bool, StoreError>;
+}
+
+/// What a backoff slot claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Granted,
+    /// Blocked until then.
+    BlockedUntil(Timestamp),
+    /// All evaluation slots are taken by requests in flight.
+    Busy,
+}
+
+#[async_trait]
+pub trait LimiterStore: Send + Sync {
+    /// Claims an evaluation slot (see [`crate::twostep::backoff`]).
+    async fn limiter_claim(
+        &self,
+        key: &str,
+        now: Timestamp,
+        tolerated: u32,
+        lease_ms: i64,
+    ) -> Result<Claim, StoreError>;
+    /// Releases the slot after a correct guess and clears the failures.
+    async fn limiter_success(&self, key: &str) -> Result<(), StoreError>;
+    /// Releases the slot after a wrong guess; counts it and starts or
+    /// doubles the block. Returns the consecutive failures and the block end.
+    async fn limiter_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        tolerated: u32,
+        first_block_ms: i64,
+        max_block_ms: i64,
+    ) -> Result<(u32, Option<Timestamp>), StoreError>;
+}
+
+/// A sign-in waiting for its second step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub id_hash: Vec<u8>,
+    pub account_id: AccountId,
+    pub client: crate::session::ClientKind,
+    /// Hash of what binds the flow to the client that started it.
+    pub binding: Vec<u8>,
+    /// How the first step was done (password or break-glass).
+    pub first_method: AuthMethod,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    async fn insert_flow(&self, flow: &FlowRecord) -> Result<(), StoreError>;
+    async fn flow_by_id_hash(&self, id_hash: &[u8]) -> Result<Option<FlowRecord>, StoreError>;
+    /// Deletes the flow; true for exactly one caller.
+    async fn delete_flow(&self, id_hash: &[u8]) -> Result<bool, StoreError>;
+}
+
+/// A message waiting to be delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub attempts: i32,
+    pub delivered_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    async fn enqueue(
+        &self,
+        channel: &str,
+        recipient: &str,
+        subject: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Messages for `recipient`, newest first (tests and the admin view).
+    async fn outbox_for(&self, recipient: &str) -> Result<Vec<OutboxMessage>, StoreError>;
+}
+
+#[async_trait]
+pub trait KeyCheckStore: Send + Sync {
+    /// The sealed canary written at first start, if any.
+    async fn key_canary(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes the canary unless one exists; returns the one now stored.
+    async fn init_key_canary(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Whether any secret sealed with the key is stored.
+    async fn has_sealed_secrets(&self) -> Result<bool, StoreError>;
+}
+
 /// Everything a Tessera node needs from its database.
 #[async_trait]
-pub trait Store: AccountStore + SessionStore + AuditStore {
+pub trait Store:
+    AccountStore
+    + SessionStore
+    + AuditStore
+    + TwoStepStore
+    + LimiterStore
+    + FlowStore
+    + OutboxStore
+    + KeyCheckStore
+{
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers.

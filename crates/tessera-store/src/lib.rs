@@ -9,6 +9,7 @@ mod error;
 mod migrations;
 mod postgres;
 mod sql_impl;
+mod sql_twostep;
 mod sqlite;
 
 pub use postgres::PgStore;

@@ -22,17 +22,31 @@ fn migrator(files: &[(i64, &'static str, &'static str)]) -> Migrator {
 }
 
 pub(crate) fn sqlite() -> Migrator {
-    migrator(&[(
-        1,
-        "foundation",
-        include_str!("../migrations/sqlite/0001_foundation.sql"),
-    )])
+    migrator(&[
+        (
+            1,
+            "foundation",
+            include_str!("../migrations/sqlite/0001_foundation.sql"),
+        ),
+        (
+            2,
+            "two_step",
+            include_str!("../migrations/sqlite/0002_two_step.sql"),
+        ),
+    ])
 }
 
 pub(crate) fn postgres() -> Migrator {
-    migrator(&[(
-        1,
-        "foundation",
-        include_str!("../migrations/postgres/0001_foundation.sql"),
-    )])
+    migrator(&[
+        (
+            1,
+            "foundation",
+            include_str!("../migrations/postgres/0001_foundation.sql"),
+        ),
+        (
+            2,
+            "two_step",
+            include_str!("../migrations/postgres/0002_two_step.sql"),
+        ),
+    ])
 }

@@ -49,3 +49,4 @@ impl PgStore {
         Ok(())
     }
 }
+crate::sql_twostep::twostep_store!(PgStore, sqlx::Postgres);

@@ -12,7 +12,7 @@ pub(crate) const ACCOUNT_COLS: &str =
     "a.id, a.email, a.display_name, a.kind, a.role, a.active, a.password_hash, a.created_at";
 pub(crate) const ACCOUNT_COL_COUNT: usize = 8;
 pub(crate) const SESSION_COLS: &str = "s.id, s.account_id, s.client, s.aal, s.methods, \
-     s.created_at, s.verified_at, s.last_seen_at, s.expires_at, s.ip, s.device";
+     s.created_at, s.verified_at, s.last_seen_at, s.expires_at, s.ip, s.device, s.restricted";
 
 /// Raw column values of an account, before domain validation.
 pub(crate) struct AccountRow {
@@ -56,6 +56,7 @@ pub(crate) struct SessionRow {
     pub expires_at: i64,
     pub ip: Option<String>,
     pub device: String,
+    pub restricted: bool,
 }
 
 impl SessionRow {
@@ -80,6 +81,7 @@ impl SessionRow {
             expires_at: Timestamp(self.expires_at),
             ip: self.ip,
             device: self.device,
+            restricted: self.restricted,
         })
     }
 }
@@ -133,6 +135,7 @@ macro_rules! sql_store {
                     expires_at: row.try_get(base + 8).map_err(map_err)?,
                     ip: row.try_get(base + 9).map_err(map_err)?,
                     device: row.try_get(base + 10).map_err(map_err)?,
+                    restricted: row.try_get(base + 11).map_err(map_err)?,
                 }
                 .into_session()
             }
@@ -315,8 +318,8 @@ macro_rules! sql_store {
                     let s = &new.session;
                     sqlx::query(
                         "INSERT INTO sessions (id, token_hash, account_id, client, aal, methods, \
-                         created_at, verified_at, last_seen_at, expires_at, ip, device) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         created_at, verified_at, last_seen_at, expires_at, ip, device, restricted) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     )
                     .bind(s.id.to_string())
                     .bind(new.token_hash.as_slice())
@@ -330,6 +333,7 @@ macro_rules! sql_store {
                     .bind(s.expires_at.millis())
                     .bind(s.ip.as_deref())
                     .bind(&s.device)
+                    .bind(s.restricted)
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
@@ -366,16 +370,18 @@ macro_rules! sql_store {
                     aal: Aal,
                     methods: &[AuthMethod],
                     verified_at: Timestamp,
+                    restricted: bool,
                 ) -> Result<bool, StoreError> {
                     let r = sqlx::query(
                         "UPDATE sessions SET token_hash = $1, aal = $2, methods = $3, \
-                         verified_at = $4, last_seen_at = $4 WHERE id = $5",
+                         verified_at = $4, last_seen_at = $4, restricted = $6 WHERE id = $5",
                     )
                     .bind(new_token_hash)
                     .bind(aal.as_str())
                     .bind(methods_to_text(methods))
                     .bind(verified_at.millis())
                     .bind(id.to_string())
+                    .bind(restricted)
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
@@ -431,7 +437,7 @@ macro_rules! sql_store {
             const fn const_format_join() -> &'static str {
                 "SELECT a.id, a.email, a.display_name, a.kind, a.role, a.active, a.password_hash, \
                  a.created_at, s.id, s.account_id, s.client, s.aal, s.methods, s.created_at, \
-                 s.verified_at, s.last_seen_at, s.expires_at, s.ip, s.device \
+                 s.verified_at, s.last_seen_at, s.expires_at, s.ip, s.device, s.restricted \
                  FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1"
             }
 

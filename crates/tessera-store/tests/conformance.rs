@@ -9,7 +9,7 @@ use tessera_core::clock::Timestamp;
 use tessera_core::email::Email;
 use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::{Aal, AuthMethod, ClientKind, Session};
-use tessera_core::store::{NewSession, Store, StoreError};
+use tessera_core::store::{Claim, FlowRecord, NewSession, Store, StoreError};
 
 /// A store and whatever keeps it alive (a temp dir, a PG schema name).
 struct Fixture {
@@ -76,6 +76,7 @@ fn session_for(account: AccountId, created: i64) -> Session {
         expires_at: Timestamp(created + 1_000_000),
         ip: Some("203.0.113.9".into()),
         device: "Firefox on Linux".into(),
+        restricted: false,
     }
 }
 
@@ -275,7 +276,8 @@ macro_rules! conformance {
                         b"t1-new",
                         Aal::Aal2,
                         &[AuthMethod::Password],
-                        Timestamp(600)
+                        Timestamp(600),
+                        false
                     )
                     .await
                     .unwrap()
@@ -456,6 +458,279 @@ macro_rules! conformance {
                     .unwrap();
                 assert_eq!(page.len(), 1);
                 assert_eq!(page[0].id, all[1].id);
+            }
+
+            #[tokio::test]
+            async fn totp_enrollment_activation_and_replay_guard() {
+                let Some(s) = store().await else { return };
+                let a = account("t@x.io");
+                s.insert_account(&a).await.unwrap();
+                assert!(s.totp_of(a.id).await.unwrap().is_none());
+                s.set_pending_totp(a.id, b"sealed-1", Timestamp(5))
+                    .await
+                    .unwrap();
+                s.set_pending_totp(a.id, b"sealed-2", Timestamp(6))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    s.pending_totp(a.id).await.unwrap(),
+                    Some((b"sealed-2".to_vec(), Timestamp(6)))
+                );
+                // A stale pending seed does not activate.
+                assert!(
+                    !s.activate_totp(a.id, b"sealed-1", 100, Some("rk1"), Timestamp(7))
+                        .await
+                        .unwrap()
+                );
+                assert!(s.totp_of(a.id).await.unwrap().is_none());
+                assert!(
+                    s.activate_totp(a.id, b"sealed-2", 100, Some("rk1"), Timestamp(7))
+                        .await
+                        .unwrap()
+                );
+                assert!(s.pending_totp(a.id).await.unwrap().is_none());
+                let rec = s.totp_of(a.id).await.unwrap().unwrap();
+                assert_eq!(
+                    (rec.sealed_secret.as_slice(), rec.last_step),
+                    (&b"sealed-2"[..], 100)
+                );
+                assert_eq!(
+                    s.recovery_key_hash(a.id).await.unwrap().as_deref(),
+                    Some("rk1")
+                );
+                assert!(s.has_sealed_secrets().await.unwrap());
+
+                // Steps only move forward, and each is used once under a race.
+                assert!(!s.consume_totp_step(a.id, 100).await.unwrap());
+                assert!(!s.consume_totp_step(a.id, 99).await.unwrap());
+                let mut tasks = Vec::new();
+                for _ in 0..20 {
+                    let s = s.clone();
+                    tasks.push(tokio::spawn(async move {
+                        s.consume_totp_step(a.id, 101).await.unwrap()
+                    }));
+                }
+                let mut won = 0;
+                for t in tasks {
+                    if t.await.unwrap() {
+                        won += 1;
+                    }
+                }
+                assert_eq!(won, 1);
+
+                // Replacing the app keeps the recovery key when none is given.
+                s.set_pending_totp(a.id, b"sealed-3", Timestamp(8))
+                    .await
+                    .unwrap();
+                assert!(
+                    s.activate_totp(a.id, b"sealed-3", 200, None, Timestamp(9))
+                        .await
+                        .unwrap()
+                );
+                assert_eq!(
+                    s.totp_of(a.id).await.unwrap().unwrap().sealed_secret,
+                    b"sealed-3"
+                );
+                assert_eq!(
+                    s.recovery_key_hash(a.id).await.unwrap().as_deref(),
+                    Some("rk1")
+                );
+
+                assert!(s.disable_two_step(a.id).await.unwrap());
+                assert!(s.totp_of(a.id).await.unwrap().is_none());
+                assert!(s.recovery_key_hash(a.id).await.unwrap().is_none());
+                assert!(!s.disable_two_step(a.id).await.unwrap());
+            }
+
+            #[tokio::test]
+            async fn a_recovery_key_is_used_once_under_a_race() {
+                let Some(s) = store().await else { return };
+                let a = account("rk@x.io");
+                s.insert_account(&a).await.unwrap();
+                s.set_pending_totp(a.id, b"p", Timestamp(1)).await.unwrap();
+                s.activate_totp(a.id, b"p", 1, Some("old"), Timestamp(1))
+                    .await
+                    .unwrap();
+                let mut tasks = Vec::new();
+                for i in 0..20 {
+                    let s = s.clone();
+                    tasks.push(tokio::spawn(async move {
+                        s.replace_recovery_key(a.id, Some("old"), &format!("new-{i}"), Timestamp(2))
+                            .await
+                            .unwrap()
+                    }));
+                }
+                let mut won = 0;
+                for t in tasks {
+                    if t.await.unwrap() {
+                        won += 1;
+                    }
+                }
+                assert_eq!(won, 1);
+                assert!(
+                    s.recovery_key_hash(a.id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .starts_with("new-")
+                );
+                assert!(
+                    s.replace_recovery_key(a.id, None, "fresh", Timestamp(3))
+                        .await
+                        .unwrap()
+                );
+                assert_eq!(
+                    s.recovery_key_hash(a.id).await.unwrap().as_deref(),
+                    Some("fresh")
+                );
+            }
+
+            #[tokio::test]
+            async fn backoff_grants_no_more_slots_than_a_sequential_attacker_gets() {
+                let Some(s) = store().await else { return };
+                let now = Timestamp(1_000_000);
+                let mut tasks = Vec::new();
+                for _ in 0..50 {
+                    let s = s.clone();
+                    tasks.push(tokio::spawn(async move {
+                        s.limiter_claim("k", now, 1, 30_000).await.unwrap()
+                    }));
+                }
+                let mut granted = 0;
+                for t in tasks {
+                    if t.await.unwrap() == Claim::Granted {
+                        granted += 1;
+                    }
+                }
+                assert_eq!(granted, 2, "tolerated 1 + 1");
+                // Both guesses were wrong: the second failure starts a 1 s block.
+                assert_eq!(
+                    s.limiter_failure("k", now, 1, 1000, 3_600_000)
+                        .await
+                        .unwrap(),
+                    (1, None)
+                );
+                assert_eq!(
+                    s.limiter_failure("k", now, 1, 1000, 3_600_000)
+                        .await
+                        .unwrap(),
+                    (2, Some(Timestamp(1_001_000)))
+                );
+                assert_eq!(
+                    s.limiter_claim("k", Timestamp(1_000_999), 1, 30_000)
+                        .await
+                        .unwrap(),
+                    Claim::BlockedUntil(Timestamp(1_001_000))
+                );
+                // After the block, one guess at a time; the next failure doubles it.
+                let t = Timestamp(1_001_000);
+                assert_eq!(
+                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
+                    Claim::Granted
+                );
+                assert_eq!(
+                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
+                    Claim::Busy
+                );
+                assert_eq!(
+                    s.limiter_failure("k", t, 1, 1000, 3_600_000).await.unwrap(),
+                    (3, Some(Timestamp(1_003_000)))
+                );
+                let t = Timestamp(1_003_000);
+                assert_eq!(
+                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
+                    Claim::Granted
+                );
+                s.limiter_success("k").await.unwrap();
+                // Success resets: the tolerance is back.
+                assert_eq!(
+                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
+                    Claim::Granted
+                );
+                assert_eq!(
+                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
+                    Claim::Granted
+                );
+                // An abandoned slot frees itself when its lease runs out.
+                assert_eq!(
+                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
+                    Claim::Busy
+                );
+                assert_eq!(
+                    s.limiter_claim("k", t.plus_secs(31), 1, 30_000)
+                        .await
+                        .unwrap(),
+                    Claim::Granted
+                );
+                // Blocks cap at an hour.
+                for _ in 0..20 {
+                    s.limiter_failure("cap", t, 0, 1000, 3_600_000)
+                        .await
+                        .unwrap();
+                }
+                let (_, until) = s
+                    .limiter_failure("cap", t, 0, 1000, 3_600_000)
+                    .await
+                    .unwrap();
+                assert_eq!(until, Some(t.plus_secs(3600)));
+            }
+
+            #[tokio::test]
+            async fn flows_are_deleted_exactly_once() {
+                let Some(s) = store().await else { return };
+                let a = account("f@x.io");
+                s.insert_account(&a).await.unwrap();
+                let f = FlowRecord {
+                    id_hash: b"flow-hash".to_vec(),
+                    account_id: a.id,
+                    client: ClientKind::Mobile,
+                    binding: b"bind".to_vec(),
+                    first_method: AuthMethod::Password,
+                    created_at: Timestamp(1),
+                    expires_at: Timestamp(2),
+                };
+                s.insert_flow(&f).await.unwrap();
+                assert_eq!(s.flow_by_id_hash(b"flow-hash").await.unwrap(), Some(f));
+                let mut tasks = Vec::new();
+                for _ in 0..10 {
+                    let s = s.clone();
+                    tasks.push(tokio::spawn(async move {
+                        s.delete_flow(b"flow-hash").await.unwrap()
+                    }));
+                }
+                let mut won = 0;
+                for t in tasks {
+                    if t.await.unwrap() {
+                        won += 1;
+                    }
+                }
+                assert_eq!(won, 1);
+                assert!(s.flow_by_id_hash(b"flow-hash").await.unwrap().is_none());
+            }
+
+            #[tokio::test]
+            async fn outbox_and_key_canary() {
+                let Some(s) = store().await else { return };
+                s.enqueue("email", "a@x.io", "Hello", "Body", Timestamp(1))
+                    .await
+                    .unwrap();
+                s.enqueue("email", "a@x.io", "Again", "Body 2", Timestamp(2))
+                    .await
+                    .unwrap();
+                let m = s.outbox_for("a@x.io").await.unwrap();
+                assert_eq!(
+                    m.iter().map(|x| x.subject.as_str()).collect::<Vec<_>>(),
+                    vec!["Again", "Hello"]
+                );
+                assert!(m[0].delivered_at.is_none());
+                assert!(s.key_canary().await.unwrap().is_none());
+                assert!(!s.has_sealed_secrets().await.unwrap());
+                assert_eq!(s.init_key_canary(b"first").await.unwrap(), b"first");
+                assert_eq!(
+                    s.init_key_canary(b"second").await.unwrap(),
+                    b"first",
+                    "never overwritten"
+                );
             }
 
             #[tokio::test]

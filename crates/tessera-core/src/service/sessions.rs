@@ -49,6 +49,7 @@ impl Core {
             expires_at: now.plus_secs(self.config.session_policy.absolute_secs),
             ip: ctx.ip.clone(),
             device: describe_device(ctx.user_agent.as_deref()),
+            restricted: false,
         };
         self.store
             .insert_session(&NewSession {
@@ -108,7 +109,14 @@ impl Core {
         let token = random_token(self.secrets.as_ref(), SESSION_TOKEN_BYTES);
         if !self
             .store
-            .rotate_session(who.session.id, &token_hash(&token), aal, &methods, now)
+            .rotate_session(
+                who.session.id,
+                &token_hash(&token),
+                aal,
+                &methods,
+                now,
+                false,
+            )
             .await?
         {
             return Err(CoreError::Unauthenticated);
@@ -117,6 +125,7 @@ impl Core {
         session.aal = aal;
         session.methods = methods;
         session.verified_at = now;
+        session.restricted = false;
         Ok(IssuedSession { token, session })
     }
 

@@ -1,0 +1,417 @@
+//! Two-step verification, backoff, flows, outbox and key check, in SQL both
+//! backends accept; instantiated per backend like [`crate::sql_impl`].
+//!
+//! Every race is settled inside one statement or one transaction here: a
+//! step is consumed by `UPDATE … WHERE last_step < $step`, a recovery key by
+//! `UPDATE … WHERE key_hash = $old`, a backoff slot by a conditional
+//! `UPDATE … RETURNING`.
+
+macro_rules! twostep_store {
+    ($store:ident, $db:ty) => {
+        mod twostep_impl {
+            use super::$store;
+            use crate::error::map_err;
+            use async_trait::async_trait;
+            use sqlx::Row;
+            use tessera_core::clock::Timestamp;
+            use tessera_core::ids::AccountId;
+            use tessera_core::store::{
+                Claim, FlowRecord, FlowStore, KeyCheckStore, LimiterStore, OutboxMessage,
+                OutboxStore, StoreError, TotpRecord, TwoStepStore,
+            };
+
+            #[async_trait]
+            impl TwoStepStore for $store {
+                async fn totp_of(&self, account: AccountId) -> Result<Option<TotpRecord>, StoreError> {
+                    let row = sqlx::query("SELECT sealed_secret, last_step FROM totp_credentials WHERE account_id = $1")
+                        .bind(account.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    row.map(|r| -> Result<TotpRecord, StoreError> {
+                        Ok(TotpRecord {
+                            sealed_secret: r.try_get(0).map_err(map_err)?,
+                            last_step: r.try_get(1).map_err(map_err)?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn set_pending_totp(&self, account: AccountId, sealed: &[u8], now: Timestamp) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO totp_pending (account_id, sealed_secret, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (account_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, \
+                         created_at = excluded.created_at",
+                    )
+                    .bind(account.to_string())
+                    .bind(sealed)
+                    .bind(now.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn pending_totp(&self, account: AccountId) -> Result<Option<(Vec<u8>, Timestamp)>, StoreError> {
+                    let row = sqlx::query("SELECT sealed_secret, created_at FROM totp_pending WHERE account_id = $1")
+                        .bind(account.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    row.map(|r| -> Result<(Vec<u8>, Timestamp), StoreError> {
+                        Ok((r.try_get(0).map_err(map_err)?, Timestamp(r.try_get(1).map_err(map_err)?)))
+                    })
+                    .transpose()
+                }
+
+                async fn activate_totp(
+                    &self,
+                    account: AccountId,
+                    sealed: &[u8],
+                    step: i64,
+                    recovery_hash: Option<&str>,
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let id = account.to_string();
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    let taken = sqlx::query("DELETE FROM totp_pending WHERE account_id = $1 AND sealed_secret = $2")
+                        .bind(&id)
+                        .bind(sealed)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if taken.rows_affected() != 1 {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "INSERT INTO totp_credentials (account_id, sealed_secret, last_step, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (account_id) DO UPDATE SET \
+                         sealed_secret = excluded.sealed_secret, last_step = excluded.last_step, \
+                         created_at = excluded.created_at",
+                    )
+                    .bind(&id)
+                    .bind(sealed)
+                    .bind(step)
+                    .bind(now.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if let Some(hash) = recovery_hash {
+                        sqlx::query(
+                            "INSERT INTO recovery_keys (account_id, key_hash, created_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (account_id) DO UPDATE SET key_hash = excluded.key_hash, \
+                             created_at = excluded.created_at",
+                        )
+                        .bind(&id)
+                        .bind(hash)
+                        .bind(now.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(true)
+                }
+
+                async fn consume_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError> {
+                    let r = sqlx::query("UPDATE totp_credentials SET last_step = $2 WHERE account_id = $1 AND last_step < $2")
+                        .bind(account.to_string())
+                        .bind(step)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn recovery_key_hash(&self, account: AccountId) -> Result<Option<String>, StoreError> {
+                    sqlx::query_scalar("SELECT key_hash FROM recovery_keys WHERE account_id = $1")
+                        .bind(account.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)
+                }
+
+                async fn replace_recovery_key(
+                    &self,
+                    account: AccountId,
+                    old: Option<&str>,
+                    new_hash: &str,
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let r = match old {
+                        Some(old) => sqlx::query(
+                            "UPDATE recovery_keys SET key_hash = $3, created_at = $4 \
+                             WHERE account_id = $1 AND key_hash = $2",
+                        )
+                        .bind(account.to_string())
+                        .bind(old)
+                        .bind(new_hash)
+                        .bind(now.millis())
+                        .execute(&self.pool)
+                        .await,
+                        None => sqlx::query(
+                            "UPDATE recovery_keys SET key_hash = $2, created_at = $3 WHERE account_id = $1",
+                        )
+                        .bind(account.to_string())
+                        .bind(new_hash)
+                        .bind(now.millis())
+                        .execute(&self.pool)
+                        .await,
+                    }
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn disable_two_step(&self, account: AccountId) -> Result<bool, StoreError> {
+                    let id = account.to_string();
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    let had = sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                    for sql in [
+                        "DELETE FROM totp_pending WHERE account_id = $1",
+                        "DELETE FROM recovery_keys WHERE account_id = $1",
+                    ] {
+                        sqlx::query(sql).bind(&id).execute(&mut *tx).await.map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(had == 1)
+                }
+            }
+
+            #[async_trait]
+            impl LimiterStore for $store {
+                async fn limiter_claim(&self, key: &str, now: Timestamp, tolerated: u32, lease_ms: i64) -> Result<Claim, StoreError> {
+                    sqlx::query("INSERT INTO limiter (key) VALUES ($1) ON CONFLICT (key) DO NOTHING")
+                        .bind(key)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    // Slots in use expire with their lease; at most
+                    // max(1, tolerated + 1 - failures) may be held at once.
+                    let granted: Option<i64> = sqlx::query_scalar(
+                        "UPDATE limiter SET \
+                           pending = (CASE WHEN lease_until > $2 THEN pending ELSE 0 END) + 1, \
+                           lease_until = $2 + $4 \
+                         WHERE key = $1 AND blocked_until <= $2 \
+                           AND (CASE WHEN lease_until > $2 THEN pending ELSE 0 END) < \
+                               (CASE WHEN $3 + 1 - failures > 1 THEN $3 + 1 - failures ELSE 1 END) \
+                         RETURNING pending",
+                    )
+                    .bind(key)
+                    .bind(now.millis())
+                    .bind(i64::from(tolerated))
+                    .bind(lease_ms)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    if granted.is_some() {
+                        return Ok(Claim::Granted);
+                    }
+                    let until: Option<i64> = sqlx::query_scalar("SELECT blocked_until FROM limiter WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(match until {
+                        Some(u) if u > now.millis() => Claim::BlockedUntil(Timestamp(u)),
+                        _ => Claim::Busy,
+                    })
+                }
+
+                async fn limiter_success(&self, key: &str) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "UPDATE limiter SET failures = 0, block_ms = 0, blocked_until = 0, \
+                         pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END WHERE key = $1",
+                    )
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn limiter_failure(
+                    &self,
+                    key: &str,
+                    now: Timestamp,
+                    tolerated: u32,
+                    first_block_ms: i64,
+                    max_block_ms: i64,
+                ) -> Result<(u32, Option<Timestamp>), StoreError> {
+                    sqlx::query("INSERT INTO limiter (key) VALUES ($1) ON CONFLICT (key) DO NOTHING")
+                        .bind(key)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    // The next block: first, then doubled, capped. Written
+                    // twice because SQL reads old column values throughout.
+                    let row = sqlx::query(
+                        "UPDATE limiter SET \
+                           pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
+                           failures = failures + 1, \
+                           block_ms = CASE WHEN failures + 1 > $3 THEN \
+                               (CASE WHEN block_ms = 0 THEN $4 WHEN block_ms * 2 > $5 THEN $5 ELSE block_ms * 2 END) \
+                             ELSE 0 END, \
+                           blocked_until = CASE WHEN failures + 1 > $3 THEN $2 + \
+                               (CASE WHEN block_ms = 0 THEN $4 WHEN block_ms * 2 > $5 THEN $5 ELSE block_ms * 2 END) \
+                             ELSE blocked_until END \
+                         WHERE key = $1 RETURNING failures, blocked_until",
+                    )
+                    .bind(key)
+                    .bind(now.millis())
+                    .bind(i64::from(tolerated))
+                    .bind(first_block_ms)
+                    .bind(max_block_ms)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(row) = row else { return Ok((0, None)) };
+                    let failures: i64 = row.try_get(0).map_err(map_err)?;
+                    let until: i64 = row.try_get(1).map_err(map_err)?;
+                    let block = (until > now.millis()).then_some(Timestamp(until));
+                    Ok((failures.clamp(0, i64::from(u32::MAX)) as u32, block))
+                }
+            }
+
+            #[async_trait]
+            impl FlowStore for $store {
+                async fn insert_flow(&self, f: &FlowRecord) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO signin_flows (id_hash, account_id, client, binding, first_method, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(f.id_hash.as_slice())
+                    .bind(f.account_id.to_string())
+                    .bind(f.client.as_str())
+                    .bind(f.binding.as_slice())
+                    .bind(f.first_method.as_str())
+                    .bind(f.created_at.millis())
+                    .bind(f.expires_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn flow_by_id_hash(&self, id_hash: &[u8]) -> Result<Option<FlowRecord>, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT id_hash, account_id, client, binding, first_method, created_at, expires_at \
+                         FROM signin_flows WHERE id_hash = $1",
+                    )
+                    .bind(id_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("flow {what}: {e}"));
+                    let account: String = r.try_get(1).map_err(map_err)?;
+                    let client: String = r.try_get(2).map_err(map_err)?;
+                    let method: String = r.try_get(4).map_err(map_err)?;
+                    Ok(Some(FlowRecord {
+                        id_hash: r.try_get(0).map_err(map_err)?,
+                        account_id: account.parse().map_err(|e: uuid::Error| corrupt("account", e.to_string()))?,
+                        client: client.parse().map_err(|e| corrupt("client", e))?,
+                        binding: r.try_get(3).map_err(map_err)?,
+                        first_method: method.parse().map_err(|e| corrupt("method", e))?,
+                        created_at: Timestamp(r.try_get(5).map_err(map_err)?),
+                        expires_at: Timestamp(r.try_get(6).map_err(map_err)?),
+                    }))
+                }
+
+                async fn delete_flow(&self, id_hash: &[u8]) -> Result<bool, StoreError> {
+                    let r = sqlx::query("DELETE FROM signin_flows WHERE id_hash = $1")
+                        .bind(id_hash)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+            }
+
+            #[async_trait]
+            impl OutboxStore for $store {
+                async fn enqueue(&self, channel: &str, recipient: &str, subject: &str, body: &str, now: Timestamp) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO outbox (channel, recipient, subject, body, created_at, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(channel)
+                    .bind(recipient)
+                    .bind(subject)
+                    .bind(body)
+                    .bind(now.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn outbox_for(&self, recipient: &str) -> Result<Vec<OutboxMessage>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT id, channel, recipient, subject, body, created_at, attempts, delivered_at \
+                         FROM outbox WHERE recipient = $1 ORDER BY id DESC",
+                    )
+                    .bind(recipient)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| -> Result<OutboxMessage, StoreError> {
+                            let attempts: i64 = r.try_get(6).map_err(map_err)?;
+                            let delivered: Option<i64> = r.try_get(7).map_err(map_err)?;
+                            Ok(OutboxMessage {
+                                id: r.try_get(0).map_err(map_err)?,
+                                channel: r.try_get(1).map_err(map_err)?,
+                                recipient: r.try_get(2).map_err(map_err)?,
+                                subject: r.try_get(3).map_err(map_err)?,
+                                body: r.try_get(4).map_err(map_err)?,
+                                created_at: Timestamp(r.try_get(5).map_err(map_err)?),
+                                attempts: attempts as i32,
+                                delivered_at: delivered.map(Timestamp),
+                            })
+                        })
+                        .collect()
+                }
+            }
+
+            #[async_trait]
+            impl KeyCheckStore for $store {
+                async fn key_canary(&self) -> Result<Option<Vec<u8>>, StoreError> {
+                    sqlx::query_scalar("SELECT canary FROM key_check WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)
+                }
+
+                async fn init_key_canary(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+                    sqlx::query("INSERT INTO key_check (id, canary) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+                        .bind(sealed)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query_scalar("SELECT canary FROM key_check WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(map_err)
+                }
+
+                async fn has_sealed_secrets(&self) -> Result<bool, StoreError> {
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT (SELECT COUNT(*) FROM totp_credentials) + (SELECT COUNT(*) FROM totp_pending)",
+                    )
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(n > 0)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use twostep_store;
