@@ -18,6 +18,17 @@ pub enum AuditKind {
     RoleChanged,
     AccountDeactivated,
     BreakGlassIssued,
+    BreakGlassRefused,
+    TwoStepEnabled,
+    TwoStepAppChanged,
+    TwoStepDisabled,
+    TwoStepUnenrolled,
+    RecoveryKeyCreated,
+    RecoveryKeyUsed,
+    StepUp,
+    VerificationBlocked,
+    LegacyLogin,
+    BasicAuthRefused,
 }
 
 text_enum!(AuditKind {
@@ -30,6 +41,17 @@ text_enum!(AuditKind {
     AuditKind::RoleChanged => "account.role_changed",
     AuditKind::AccountDeactivated => "account.deactivated",
     AuditKind::BreakGlassIssued => "account.break_glass_issued",
+    AuditKind::BreakGlassRefused => "signin.break_glass_refused",
+    AuditKind::TwoStepEnabled => "two_step.enabled",
+    AuditKind::TwoStepAppChanged => "two_step.app_changed",
+    AuditKind::TwoStepDisabled => "two_step.disabled",
+    AuditKind::TwoStepUnenrolled => "two_step.unenrolled_by_admin",
+    AuditKind::RecoveryKeyCreated => "two_step.recovery_key_created",
+    AuditKind::RecoveryKeyUsed => "two_step.recovery_key_used",
+    AuditKind::StepUp => "session.step_up",
+    AuditKind::VerificationBlocked => "two_step.blocked",
+    AuditKind::LegacyLogin => "signin.legacy_login",
+    AuditKind::BasicAuthRefused => "basic_auth.refused",
 });
 
 /// An event to record.

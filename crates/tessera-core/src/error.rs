@@ -21,6 +21,25 @@ pub enum CoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// A second-step code, recovery key or step-up password was wrong.
+    #[error("{0}")]
+    WrongProof(&'static str),
+    /// Too many wrong guesses: verification is blocked for a while, and
+    /// this request was not evaluated.
+    #[error("Too many attempts. Wait {} seconds and try again.", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
+    /// The action changes security settings and needs a recent verification.
+    #[error("{0}")]
+    StepUpRequired(&'static str),
+    /// The sign-in flow is unknown, expired, used, or not this client's.
+    #[error("This sign-in has expired. Start again.")]
+    FlowExpired,
+    /// Basic authentication with a password is refused for this account.
+    #[error("{0}")]
+    BasicAuthRefused(&'static str),
+    /// The session may only be used to set up two-step verification.
+    #[error("Set up two-step verification before you continue.")]
+    EnrollmentRequired,
     /// The password hashing pool is full; try again shortly.
     #[error("The server is busy; try again in a moment.")]
     Overloaded { retry_after: Duration },
@@ -42,6 +61,12 @@ impl CoreError {
             CoreError::NotFound(_) => "not_found",
             CoreError::Conflict(_) => "conflict",
             CoreError::Overloaded { .. } => "overloaded",
+            CoreError::WrongProof(_) => "wrong_proof",
+            CoreError::RateLimited { .. } => "rate_limited",
+            CoreError::StepUpRequired(_) => "step_up_required",
+            CoreError::FlowExpired => "flow_expired",
+            CoreError::EnrollmentRequired => "enrollment_required",
+            CoreError::BasicAuthRefused(_) => "basic_auth_refused",
             CoreError::Store(_) => "storage",
             CoreError::Internal(_) => "internal",
         }

@@ -7,9 +7,22 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 const STYLE: &str = include_str!("../assets/style.css");
+const RECOVERY_JS: &str = include_str!("../assets/recovery.js");
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/assets/style.css", get(style))
+    Router::new()
+        .route("/assets/style.css", get(style))
+        .route("/assets/recovery.js", get(recovery_js))
+}
+
+async fn recovery_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        RECOVERY_JS,
+    )
 }
 
 async fn style() -> impl IntoResponse {

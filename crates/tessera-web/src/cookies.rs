@@ -7,6 +7,8 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 
 pub const SESSION: &str = "tessera_session";
 pub const CSRF: &str = "tessera_csrf";
+/// The sign-in flow waiting for a second step (web pages only).
+pub const FLOW: &str = "tessera_flow";
 
 pub fn name(web: &WebConfig, base: &'static str) -> String {
     if web.secure_cookies() {

@@ -54,7 +54,9 @@ impl From<CoreError> for ApiError {
             other => other.to_string(),
         };
         let retry_after_secs = match &e {
-            CoreError::Overloaded { retry_after } => Some(retry_after.as_secs().max(1)),
+            CoreError::Overloaded { retry_after } | CoreError::RateLimited { retry_after } => {
+                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+            }
             _ => None,
         };
         ApiError {
@@ -70,7 +72,13 @@ impl From<CoreError> for ApiError {
 pub fn status_of(e: &CoreError) -> StatusCode {
     match e {
         CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-        CoreError::BadCredentials | CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        CoreError::BadCredentials
+        | CoreError::Unauthenticated
+        | CoreError::WrongProof(_)
+        | CoreError::FlowExpired
+        | CoreError::BasicAuthRefused(_) => StatusCode::UNAUTHORIZED,
+        CoreError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        CoreError::StepUpRequired(_) | CoreError::EnrollmentRequired => StatusCode::FORBIDDEN,
         CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) => StatusCode::NOT_FOUND,
         CoreError::Conflict(_) => StatusCode::CONFLICT,

@@ -20,6 +20,12 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Let anyone create an account with `POST /api/v1/signup`.
     pub signup_enabled: bool,
+    /// The key that seals secrets at rest, base64 (32 bytes). Overrides the key file.
+    pub secret_key: Option<String>,
+    /// Where the key lives; default `<data_dir>/secret.key`.
+    pub secret_key_file: Option<PathBuf>,
+    pub two_step: TwoStepSection,
+    pub basic_auth: BasicAuthSection,
     pub password: PasswordSection,
     pub hashing: HashingSection,
     pub session: SessionSection,
@@ -35,6 +41,51 @@ pub struct PasswordSection {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwoStepSection {
+    /// Org-admins and sysadmins without 2SV must enroll at their next sign-in.
+    pub enforce_for_admins: bool,
+    /// Skip the second step at sign-in (degraded; loud in logs and audit).
+    pub legacy_login: bool,
+    /// Consecutive wrong codes tolerated before blocks start.
+    pub tolerated_failures: u32,
+    /// Security changes need a verification at most this many minutes old.
+    pub step_up_window_minutes: i64,
+    /// Name shown in authenticator apps.
+    pub issuer: String,
+}
+
+impl Default for TwoStepSection {
+    fn default() -> Self {
+        TwoStepSection {
+            enforce_for_admins: false,
+            legacy_login: false,
+            tolerated_failures: 1,
+            step_up_window_minutes: 10,
+            issuer: "Tessera".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BasicAuthSection {
+    /// Accept `Authorization: Basic email:password` on the API.
+    pub password_enabled: bool,
+    /// Accounts that may still use it when it is turned off.
+    pub allowlist: Vec<String>,
+}
+
+impl Default for BasicAuthSection {
+    fn default() -> Self {
+        BasicAuthSection {
+            password_enabled: true,
+            allowlist: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +130,10 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             signup_enabled: false,
+            secret_key: None,
+            secret_key_file: None,
+            two_step: TwoStepSection::default(),
+            basic_auth: BasicAuthSection::default(),
             password: PasswordSection::default(),
             hashing: HashingSection::default(),
             session: SessionSection::default(),
@@ -263,6 +318,16 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             return Err("http.body_limit_bytes must be at least 1024".into());
         }
+        if self.two_step.step_up_window_minutes < 1 {
+            return Err("two_step.step_up_window_minutes must be at least 1".into());
+        }
+        for e in &self.basic_auth.allowlist {
+            tessera_core::email::Email::parse(e)
+                .map_err(|err| format!("basic_auth.allowlist: {e:?}: {err}"))?;
+        }
+        if let Some(k) = &self.secret_key {
+            crate::keys::decode_key(k).map_err(|e| format!("secret_key: {e}"))?;
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(format!(
                 "log.format must be \"text\" or \"json\", not {:?}",
@@ -326,6 +391,12 @@ impl Config {
             0 => self.hash_workers() * 4,
             n => n,
         }
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
     }
 
     /// Creates the data directory if needed and proves it is writable.

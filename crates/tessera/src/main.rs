@@ -3,6 +3,7 @@
 mod admin;
 mod alloc;
 mod config;
+mod keys;
 mod serve;
 mod wiring;
 

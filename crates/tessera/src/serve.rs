@@ -22,6 +22,12 @@ fn init_logging(cfg: &Config) {
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     init_logging(&cfg);
     let core = wiring::build_core(&cfg, cfg.hash_workers(), cfg.hash_queue()).await?;
+    if cfg.two_step.legacy_login {
+        tracing::warn!(
+            "LEGACY LOGIN IS ON: two-step verification is skipped at sign-in for every account. \
+             This degrades security; turn two_step.legacy_login off as soon as possible."
+        );
+    }
     let prometheus = tessera_web::install_recorder().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen_addr().map_err(anyhow::Error::msg)?)
         .await

@@ -3,9 +3,11 @@
 use crate::config::Config;
 use anyhow::Context;
 use std::sync::Arc;
+use tessera_core::email::Email;
 use tessera_core::password::{HashPool, PasswordPolicy};
-use tessera_core::service::{Core, CoreConfig};
+use tessera_core::service::{BasicAuthConfig, Core, CoreConfig, TwoStepConfig};
 use tessera_core::session::SessionPolicy;
+use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::{OsSecrets, SystemClock};
 
 pub fn core_config(cfg: &Config) -> CoreConfig {
@@ -21,6 +23,26 @@ pub fn core_config(cfg: &Config) -> CoreConfig {
         },
         signup_enabled: cfg.signup_enabled,
         break_glass_ttl_secs: 3600,
+        two_step: TwoStepConfig {
+            step_up_window_secs: cfg.two_step.step_up_window_minutes * 60,
+            enforce_for_admins: cfg.two_step.enforce_for_admins,
+            legacy_login: cfg.two_step.legacy_login,
+            issuer: cfg.two_step.issuer.clone(),
+            backoff: BackoffPolicy {
+                tolerated: cfg.two_step.tolerated_failures,
+                ..BackoffPolicy::default()
+            },
+            ..TwoStepConfig::default()
+        },
+        basic_auth: BasicAuthConfig {
+            password_enabled: cfg.basic_auth.password_enabled,
+            allowlist: cfg
+                .basic_auth
+                .allowlist
+                .iter()
+                .filter_map(|e| Email::parse(e).ok())
+                .collect(),
+        },
     }
 }
 
@@ -32,6 +54,7 @@ pub async fn build_core(cfg: &Config, workers: usize, queue: usize) -> anyhow::R
             Some(u) => format!("cannot open database {}", tessera_store::redact_url(u)),
             None => format!("cannot open database in {}", cfg.data_dir.display()),
         })?;
+    let secret_box = crate::keys::open_secret_box(cfg, &store).await?;
     let hasher = cfg.argon2().map_err(anyhow::Error::msg)?;
     let pool = HashPool::start(hasher, workers, queue, Arc::new(OsSecrets))?;
     Ok(Core::new(
@@ -39,6 +62,7 @@ pub async fn build_core(cfg: &Config, workers: usize, queue: usize) -> anyhow::R
         Arc::new(SystemClock),
         Arc::new(OsSecrets),
         Arc::new(pool),
+        Arc::new(secret_box),
         core_config(cfg),
     ))
 }

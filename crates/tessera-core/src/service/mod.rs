@@ -4,15 +4,26 @@
 
 mod accounts;
 mod audit_log;
+mod basic_auth;
+mod enrollment;
+mod notify;
+mod second_step;
 mod sessions;
 mod signin;
+mod stepup;
+mod unenroll;
+mod verification;
 
 pub use accounts::{NewAccountInput, Sysadmin};
+pub use enrollment::{Confirmed, TotpEnrollment};
+pub use second_step::{SecondStepProof, SigninOutcome};
 pub use sessions::{Authenticated, IssuedSession};
 pub use signin::SigninRequest;
+pub use stepup::{StepUpProof, SteppedUp};
 
 use crate::audit::NewAuditEvent;
 use crate::clock::Clock;
+use crate::crypto::SecretBox;
 use crate::password::{HashPool, PasswordPolicy};
 use crate::secrets::SecretSource;
 use crate::session::SessionPolicy;
@@ -28,6 +39,8 @@ pub struct CoreConfig {
     pub signup_enabled: bool,
     /// How long a `recover-account` one-time password stays valid.
     pub break_glass_ttl_secs: i64,
+    pub two_step: TwoStepConfig,
+    pub basic_auth: BasicAuthConfig,
 }
 
 impl Default for CoreConfig {
@@ -37,6 +50,57 @@ impl Default for CoreConfig {
             session_policy: SessionPolicy::default(),
             signup_enabled: false,
             break_glass_ttl_secs: 3600,
+            two_step: TwoStepConfig::default(),
+            basic_auth: BasicAuthConfig::default(),
+        }
+    }
+}
+
+/// Two-step verification settings.
+#[derive(Debug, Clone)]
+pub struct TwoStepConfig {
+    /// Security changes need a verification at most this old.
+    pub step_up_window_secs: i64,
+    /// A sign-in waiting for its second step lasts this long.
+    pub flow_ttl_secs: i64,
+    /// An enrollment must be confirmed within this long.
+    pub enrollment_ttl_secs: i64,
+    pub backoff: crate::twostep::backoff::BackoffPolicy,
+    /// Org-admins and sysadmins without 2SV must enroll at sign-in.
+    pub enforce_for_admins: bool,
+    /// Degraded mode: no second step at sign-in.
+    pub legacy_login: bool,
+    /// The issuer shown in authenticator apps.
+    pub issuer: String,
+}
+
+impl Default for TwoStepConfig {
+    fn default() -> Self {
+        TwoStepConfig {
+            step_up_window_secs: 600,
+            flow_ttl_secs: 600,
+            enrollment_ttl_secs: 900,
+            backoff: crate::twostep::backoff::BackoffPolicy::default(),
+            enforce_for_admins: false,
+            legacy_login: false,
+            issuer: "Tessera".into(),
+        }
+    }
+}
+
+/// HTTP Basic authentication with a password.
+#[derive(Debug, Clone)]
+pub struct BasicAuthConfig {
+    /// When false, only the allowlisted accounts may use it.
+    pub password_enabled: bool,
+    pub allowlist: Vec<crate::email::Email>,
+}
+
+impl Default for BasicAuthConfig {
+    fn default() -> Self {
+        BasicAuthConfig {
+            password_enabled: true,
+            allowlist: Vec::new(),
         }
     }
 }
@@ -55,6 +119,8 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     pub secrets: Arc<dyn SecretSource>,
     pub pool: Arc<HashPool>,
+    /// Seals secrets at rest (authenticator seeds).
+    pub secret_box: Arc<SecretBox>,
     pub config: CoreConfig,
 }
 
@@ -64,6 +130,7 @@ impl Core {
         clock: Arc<dyn Clock>,
         secrets: Arc<dyn SecretSource>,
         pool: Arc<HashPool>,
+        secret_box: Arc<SecretBox>,
         config: CoreConfig,
     ) -> Self {
         Core {
@@ -71,6 +138,7 @@ impl Core {
             clock,
             secrets,
             pool,
+            secret_box,
             config,
         }
     }

@@ -33,6 +33,7 @@ impl Core {
         client: ClientKind,
         aal: Aal,
         methods: Vec<AuthMethod>,
+        restricted: bool,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, CoreError> {
         let now = self.clock.now();
@@ -49,7 +50,7 @@ impl Core {
             expires_at: now.plus_secs(self.config.session_policy.absolute_secs),
             ip: ctx.ip.clone(),
             device: describe_device(ctx.user_agent.as_deref()),
-            restricted: false,
+            restricted,
         };
         self.store
             .insert_session(&NewSession {
@@ -63,8 +64,8 @@ impl Core {
                 .subject(account)
                 .ip(ctx.ip.clone())
                 .detail(format!(
-                    r#"{{"session":"{}","client":"{}","aal":"{}"}}"#,
-                    session.id, client, aal
+                    r#"{{"session":"{}","client":"{}","aal":"{}","restricted":{}}}"#,
+                    session.id, client, aal, restricted
                 )),
         )
         .await;

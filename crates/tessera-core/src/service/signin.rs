@@ -1,13 +1,14 @@
 //! The sign-in use case: drives the state machine in [`crate::signin`].
 
-use super::{Core, IssuedSession, RequestContext};
+use super::second_step::SigninOutcome;
+use super::{Core, RequestContext};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::email::Email;
 use crate::error::CoreError;
 use crate::password::Password;
-use crate::session::ClientKind;
-use crate::signin::{FirstFactor, SigninStep, after_first_factor};
+use crate::session::{AuthMethod, ClientKind, methods_to_text};
+use crate::signin::{FirstFactor, SigninFacts, SigninStep, after_first_factor};
 
 /// What a client submits to sign in.
 #[derive(Debug, Clone)]
@@ -20,12 +21,13 @@ pub struct SigninRequest {
 impl Core {
     /// Signs in with email and password. Every refusal is the same
     /// [`CoreError::BadCredentials`], and costs the same one hash whether or
-    /// not the account exists.
+    /// not the account exists. Accounts with two-step verification get a
+    /// flow to finish with their second step.
     pub async fn sign_in(
         &self,
         req: SigninRequest,
         ctx: &RequestContext,
-    ) -> Result<IssuedSession, CoreError> {
+    ) -> Result<SigninOutcome, CoreError> {
         let account = match Email::parse(&req.email) {
             Ok(email) => self.store.account_by_email(&email).await?,
             Err(_) => None,
@@ -38,34 +40,92 @@ impl Core {
         let factor = self
             .check_first_factor(account.as_ref(), &req.password)
             .await?;
-        match after_first_factor(account.as_ref(), factor) {
+        let facts = match &account {
+            Some(a) if factor != FirstFactor::None => SigninFacts {
+                two_step_on: self.two_step_on(a).await?,
+                legacy_login: self.config.two_step.legacy_login,
+                enforce_for_admins: self.config.two_step.enforce_for_admins,
+            },
+            _ => SigninFacts::default(),
+        };
+        let step = after_first_factor(account.as_ref(), factor, facts);
+        let Some(account) = account else {
+            self.record_failure(None, "unknown_account", ctx).await;
+            return Err(CoreError::BadCredentials);
+        };
+        match step {
             SigninStep::Refused(reason) => {
-                self.record_failure(account.as_ref(), reason.as_str(), ctx)
+                self.record_failure(Some(&account), reason.as_str(), ctx)
                     .await;
                 Err(CoreError::BadCredentials)
             }
-            SigninStep::Complete { aal, methods } => {
-                let Some(account) = account else {
-                    return Err(CoreError::BadCredentials);
-                };
-                let issued = self
-                    .start_session(account.id, req.client, aal, methods.clone(), ctx)
-                    .await?;
+            SigninStep::BreakGlassRefused => {
                 self.audit(
-                    NewAuditEvent::new(AuditKind::SigninSucceeded)
-                        .actor(account.id)
+                    NewAuditEvent::new(AuditKind::BreakGlassRefused)
                         .subject(account.id)
-                        .ip(ctx.ip.clone())
-                        .detail(format!(
-                            r#"{{"client":"{}","method":"{}"}}"#,
-                            req.client,
-                            crate::session::methods_to_text(&methods)
-                        )),
+                        .ip(ctx.ip.clone()),
                 )
                 .await;
-                Ok(issued)
+                Err(CoreError::Forbidden(
+                    "The one-time recovery password cannot be used: this account has two-step \
+                     verification. Sign in with the password and the emergency recovery key, or ask \
+                     another sysadmin to remove the account's two-step verification.",
+                ))
+            }
+            SigninStep::SecondStep { first } => {
+                self.start_flow(&account, first, req.client, ctx).await
+            }
+            SigninStep::Complete {
+                aal,
+                methods,
+                restricted,
+                legacy,
+            } => {
+                if legacy {
+                    self.audit(
+                        NewAuditEvent::new(AuditKind::LegacyLogin)
+                            .actor(account.id)
+                            .subject(account.id)
+                            .ip(ctx.ip.clone()),
+                    )
+                    .await;
+                }
+                let issued = self
+                    .finish_signin(&account, req.client, aal, methods, restricted, ctx)
+                    .await?;
+                Ok(SigninOutcome::Complete {
+                    issued,
+                    new_recovery_key: None,
+                })
             }
         }
+    }
+
+    /// Starts the session of a completed sign-in and records it.
+    pub(crate) async fn finish_signin(
+        &self,
+        account: &Account,
+        client: ClientKind,
+        aal: crate::session::Aal,
+        methods: Vec<AuthMethod>,
+        restricted: bool,
+        ctx: &RequestContext,
+    ) -> Result<super::IssuedSession, CoreError> {
+        let issued = self
+            .start_session(account.id, client, aal, methods.clone(), restricted, ctx)
+            .await?;
+        self.audit(
+            NewAuditEvent::new(AuditKind::SigninSucceeded)
+                .actor(account.id)
+                .subject(account.id)
+                .ip(ctx.ip.clone())
+                .detail(format!(
+                    r#"{{"client":"{client}","methods":"{}","aal":"{aal}"}}"#,
+                    methods_to_text(&methods)
+                )),
+        )
+        .await;
+        Ok(issued)
     }
 
     /// Checks the password, and the break-glass password if one is pending.
@@ -116,7 +176,12 @@ impl Core {
         }
     }
 
-    async fn record_failure(&self, account: Option<&Account>, reason: &str, ctx: &RequestContext) {
+    pub(crate) async fn record_failure(
+        &self,
+        account: Option<&Account>,
+        reason: &str,
+        ctx: &RequestContext,
+    ) {
         let mut event = NewAuditEvent::new(AuditKind::SigninFailed)
             .ip(ctx.ip.clone())
             .detail(format!(r#"{{"reason":"{reason}"}}"#));

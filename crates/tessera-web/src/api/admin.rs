@@ -256,3 +256,36 @@ pub async fn audit(
         next_before_id,
     }))
 }
+
+/// Recovery unenrollment: remove another account's two-step verification.
+/// The body carries the calling sysadmin's own current authenticator code.
+#[utoipa::path(
+    delete, path = "/api/v1/admin/users/{id}/two-step", tag = "admin",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    request_body = super::dto::UnenrollBody,
+    responses(
+        (status = 204, description = "Unenrolled"),
+        (status = 400, description = "No enrollment found for this user.", body = crate::error::Problem),
+        (status = 401, description = "No session, or a bad code", body = crate::error::Problem),
+        (status = 403, description = "Not a sysadmin, or your own account", body = crate::error::Problem),
+        (status = 404, description = "No such user", body = crate::error::Problem),
+        (status = 429, description = "Blocked by the backoff", body = crate::error::Problem),
+    )
+)]
+pub async fn unenroll(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    s: ApiSession,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<super::dto::UnenrollBody>,
+) -> Result<StatusCode, ApiError> {
+    let admin = sysadmin(&state, &s)?;
+    let target = account_id(&id)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "user not found"))?;
+    state
+        .core
+        .admin_unenroll(&admin, &s.who.account, target, &body.totp_code, &ctx)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -23,14 +23,28 @@ pub enum ClientKindDto {
     Mobile,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// The answer to a sign-in step: `complete` with a session, or
+/// `second_step` with a flow to finish.
+#[derive(Debug, Serialize, ToSchema, Default)]
 pub struct SigninComplete {
-    /// Always `complete` here; later versions add `second_step`.
+    /// `complete` or `second_step`.
     pub status: &'static str,
     /// The bearer token, for `mobile` clients only; web clients get a cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_token: Option<String>,
-    pub session: WhoAmI,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<WhoAmI>,
+    /// With `second_step`: finish at `/api/v1/signin/{flow_id}/{method}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_id: Option<String>,
+    /// With `second_step`: `totp`, `recovery_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// After a recovery key was used: the key that replaces it. Shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_recovery_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -66,6 +80,8 @@ pub struct WhoAmI {
     /// When the session ends unless it is used again (the earlier of its
     /// absolute and idle expiry).
     pub expires_at: String,
+    /// The session may only be used to set up two-step verification.
+    pub restricted: bool,
 }
 
 impl WhoAmI {
@@ -89,6 +105,7 @@ impl WhoAmI {
             client: session.client.to_string(),
             verified_at: session.verified_at.to_rfc3339(),
             expires_at: session.ends_at(policy).to_rfc3339(),
+            restricted: session.restricted,
         }
     }
 }
@@ -220,4 +237,61 @@ pub struct AuditList {
     pub events: Vec<AuditEventView>,
     /// Pass as `before_id` to get the next (older) page.
     pub next_before_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    /// The 6-digit code from the authenticator app.
+    pub code: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryKeyBody {
+    pub recovery_key: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpEnrollmentView {
+    /// Base32 seed, for typing into an app by hand.
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The same URI as an SVG QR code.
+    pub qr_svg: String,
+}
+
+#[derive(Debug, Serialize, ToSchema, Default)]
+pub struct TwoStepChanged {
+    /// The emergency recovery key, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_key: Option<String>,
+    /// The session's new bearer token (bearer clients; cookie clients get a cookie).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+    /// After step-up with a recovery key: its replacement, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_recovery_key: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TwoStepStatus {
+    pub enabled: bool,
+    pub methods: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnenrollBody {
+    /// The calling sysadmin's own current authenticator code.
+    #[serde(rename = "totpCode")]
+    pub totp_code: String,
 }

@@ -48,7 +48,7 @@ pub async fn change_password(
             };
             (jar, axum::Json(body)).into_response()
         }
-        Via::Bearer => axum::Json(PasswordChanged {
+        Via::Bearer | Via::Basic => axum::Json(PasswordChanged {
             session_token: Some(issued.token),
             other_sessions_ended: true,
         })

@@ -7,6 +7,7 @@ mod me;
 pub mod ops;
 mod sessions;
 mod signin;
+mod twostep;
 
 use crate::state::AppState;
 use utoipa::OpenApi;
@@ -55,6 +56,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(signin::sign_in))
         .routes(routes!(signin::sign_up))
+        .routes(routes!(signin::continue_sign_in))
+        .routes(routes!(twostep::step_up))
+        .routes(routes!(twostep::status, twostep::disable))
+        .routes(routes!(twostep::start_totp))
+        .routes(routes!(twostep::confirm_totp))
+        .routes(routes!(twostep::new_recovery_key))
+        .routes(routes!(admin::unenroll))
         .routes(routes!(sessions::who_am_i, sessions::sign_out))
         .routes(routes!(
             sessions::list_sessions,

@@ -1,7 +1,7 @@
 //! Who am I, and the caller's own sessions.
 
 use super::dto::{Ended, SessionList, SessionView, WhoAmI};
-use crate::client::{ApiSession, Client, Via};
+use crate::client::{AnySession, ApiSession, Client, Via};
 use crate::cookies;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,7 +21,7 @@ use tessera_core::ids::SessionId;
         (status = 401, description = "No live session", body = crate::error::Problem),
     )
 )]
-pub async fn who_am_i(State(state): State<AppState>, s: ApiSession) -> axum::Json<WhoAmI> {
+pub async fn who_am_i(State(state): State<AppState>, s: AnySession) -> axum::Json<WhoAmI> {
     axum::Json(WhoAmI::new(
         &s.who.account,
         &s.who.session,
@@ -42,7 +42,7 @@ pub async fn sign_out(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    s: ApiSession,
+    s: AnySession,
 ) -> Result<Response, ApiError> {
     state
         .core
@@ -50,7 +50,7 @@ pub async fn sign_out(
         .await?;
     let jar = match s.via {
         Via::Cookie => jar.add(cookies::removal(&state.web, cookies::SESSION)),
-        Via::Bearer => jar,
+        Via::Bearer | Via::Basic => jar,
     };
     Ok((jar, StatusCode::NO_CONTENT).into_response())
 }

@@ -1,19 +1,22 @@
 //! `POST /api/v1/signin` and `POST /api/v1/signup`.
 
-use super::dto::{ClientKindDto, SigninBody, SigninComplete, SignupBody, UserView, WhoAmI};
+use super::dto::{
+    ClientKindDto, CodeBody, RecoveryKeyBody, SigninBody, SigninComplete, SignupBody, UserView,
+    WhoAmI,
+};
 use crate::client::Client;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::metrics::signin_outcome;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use tessera_core::CoreError;
 use tessera_core::password::Password;
-use tessera_core::service::SigninRequest;
+use tessera_core::service::{SecondStepProof, SigninOutcome, SigninRequest};
 use tessera_core::session::ClientKind;
 
 /// Sign in with email and password.
@@ -45,40 +48,131 @@ pub async fn sign_in(
         password: Password::new(body.password),
         client,
     };
-    let issued = match state.core.sign_in(req, &ctx).await {
-        Ok(i) => i,
+    let outcome = state.core.sign_in(req, &ctx).await;
+    signin_response(&state, jar, outcome).await
+}
+
+/// Turns a sign-in outcome into the API answer: a cookie for web sessions,
+/// a bearer token for mobile ones, or the flow for a second step.
+pub async fn signin_response(
+    state: &AppState,
+    jar: CookieJar,
+    outcome: Result<SigninOutcome, CoreError>,
+) -> Result<Response, ApiError> {
+    let outcome = match outcome {
+        Ok(o) => o,
         Err(e) => {
             signin_outcome(match e {
                 CoreError::Overloaded { .. } => "overloaded",
-                CoreError::BadCredentials => "failure",
+                CoreError::RateLimited { .. } => "rate_limited",
+                CoreError::BadCredentials | CoreError::WrongProof(_) | CoreError::FlowExpired => {
+                    "failure"
+                }
                 _ => "error",
             });
             return Err(e.into());
         }
     };
-    signin_outcome("success");
-    let who = state.core.authenticate(&issued.token).await?;
-    let session = WhoAmI::new(
-        &who.account,
-        &who.session,
-        &state.core.config.session_policy,
-    );
-    match client {
-        ClientKind::Web => {
-            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
-            let body = SigninComplete {
-                status: "complete",
-                session_token: None,
-                session,
-            };
-            Ok((jar, axum::Json(body)).into_response())
+    match outcome {
+        SigninOutcome::SecondStep {
+            flow_id,
+            methods,
+            expires_at,
+        } => {
+            signin_outcome("second_step");
+            Ok(axum::Json(SigninComplete {
+                status: "second_step",
+                flow_id: Some(flow_id),
+                methods: Some(methods.iter().map(|m| m.to_string()).collect()),
+                expires_at: Some(expires_at.to_rfc3339()),
+                ..Default::default()
+            })
+            .into_response())
         }
-        ClientKind::Mobile => Ok(axum::Json(SigninComplete {
-            status: "complete",
-            session_token: Some(issued.token),
-            session,
-        })
-        .into_response()),
+        SigninOutcome::Complete {
+            issued,
+            new_recovery_key,
+        } => {
+            signin_outcome("success");
+            let who = state.core.authenticate(&issued.token).await?;
+            let session = Some(WhoAmI::new(
+                &who.account,
+                &who.session,
+                &state.core.config.session_policy,
+            ));
+            let mut body = SigninComplete {
+                status: "complete",
+                session,
+                new_recovery_key,
+                ..Default::default()
+            };
+            match who.session.client {
+                ClientKind::Web => {
+                    let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+                    Ok((jar, axum::Json(body)).into_response())
+                }
+                ClientKind::Mobile => {
+                    body.session_token = Some(issued.token);
+                    Ok(axum::Json(body).into_response())
+                }
+            }
+        }
+    }
+}
+
+/// Finish a sign-in with a second step: `totp` with `{code}`, or
+/// `recovery_key` with `{recovery_key}` (the answer then carries
+/// `new_recovery_key`). Wrong proofs count towards the backoff.
+#[utoipa::path(
+    post, path = "/api/v1/signin/{flow_id}/{method}", tag = "signin",
+    params(
+        ("flow_id" = String, Path, description = "From the `second_step` answer"),
+        ("method" = String, Path, description = "`totp` or `recovery_key`"),
+    ),
+    request_body(content = serde_json::Value, description = "`{\"code\": \"123456\"}` or `{\"recovery_key\": \"…\"}`"),
+    responses(
+        (status = 200, description = "Signed in", body = SigninComplete),
+        (status = 400, description = "Malformed body or unknown method", body = crate::error::Problem),
+        (status = 401, description = "Wrong code or key, or the flow expired", body = crate::error::Problem),
+        (status = 429, description = "Blocked by the backoff; see Retry-After", body = crate::error::Problem),
+    )
+)]
+pub async fn continue_sign_in(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    Path((flow_id, method)): Path<(String, String)>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let proof = second_step_proof(&method, body)?;
+    let outcome = state.core.continue_sign_in(&flow_id, proof, &ctx).await;
+    if matches!(outcome, Err(CoreError::WrongProof(_))) {
+        state.core.audit_second_step_failure(&flow_id, &ctx).await;
+    }
+    signin_response(&state, jar, outcome).await
+}
+
+/// Parses the body for a second-step method.
+pub fn second_step_proof(
+    method: &str,
+    body: serde_json::Value,
+) -> Result<SecondStepProof, ApiError> {
+    let parse =
+        |e: serde_json::Error| ApiError::bad_request(format!("The request body does not fit: {e}"));
+    match method {
+        "totp" => {
+            let b: CodeBody = serde_json::from_value(body).map_err(parse)?;
+            Ok(SecondStepProof::Totp(b.code))
+        }
+        "recovery_key" => {
+            let b: RecoveryKeyBody = serde_json::from_value(body).map_err(parse)?;
+            Ok(SecondStepProof::RecoveryKey(b.recovery_key))
+        }
+        other => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_method",
+            format!("There is no second-step method called {other:?}; use totp or recovery_key."),
+        )),
     }
 }
 

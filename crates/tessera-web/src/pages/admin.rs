@@ -40,6 +40,7 @@ struct UsersPage<'a> {
     next_offset: Option<u32>,
     notice: Option<&'static str>,
     error: Option<String>,
+    legacy_login: bool,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +88,7 @@ async fn page(
         next_offset: (u64::from(offset + PAGE_SIZE) < total).then_some(offset + PAGE_SIZE),
         notice,
         error,
+        legacy_login: state.core.config.two_step.legacy_login,
     };
     (jar, render(status, &page)).into_response()
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod login;
 mod security;
+mod twostep;
 
 use crate::client::presented_token;
 use crate::csrf;
@@ -24,7 +25,23 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login::show).post(login::submit))
+        .route(
+            "/login/verify",
+            get(login::show_verify).post(login::submit_verify),
+        )
         .route("/logout", post(login::logout))
+        .route(
+            "/security/verify",
+            get(twostep::show_step_up).post(twostep::submit_step_up),
+        )
+        .route("/security/two-step/required", get(twostep::required))
+        .route("/security/two-step/setup", post(twostep::setup))
+        .route("/security/two-step/confirm", post(twostep::confirm))
+        .route(
+            "/security/two-step/recovery-key",
+            post(twostep::new_recovery_key),
+        )
+        .route("/security/two-step/disable", post(twostep::disable))
         .route("/security", get(security::show))
         .route("/security/password", post(security::change_password))
         .route("/security/sessions/end-others", post(security::end_others))
@@ -78,6 +95,9 @@ impl FromRequestParts<AppState> for PageSession {
             return Err(Redirect::to("/login").into_response());
         };
         match state.core.authenticate(&token).await {
+            Ok(who) if who.session.restricted && !allowed_when_restricted(parts.uri.path()) => {
+                Err(Redirect::to("/security/two-step/required").into_response())
+            }
             Ok(who) => Ok(PageSession(who)),
             Err(tessera_core::CoreError::Unauthenticated) => {
                 Err(Redirect::to("/login").into_response())
@@ -100,6 +120,11 @@ impl axum::extract::OptionalFromRequestParts<AppState> for PageSession {
                 .ok(),
         )
     }
+}
+
+/// Pages a session restricted to enrolling may still use.
+fn allowed_when_restricted(path: &str) -> bool {
+    path.starts_with("/security/two-step/") || path == "/security/verify" || path == "/logout"
 }
 
 /// Renders a template, or a plain error page if rendering fails.
@@ -143,6 +168,18 @@ pub fn error_page(e: &tessera_core::CoreError) -> Response {
         }
         other => message_page(status, "That didn't work", &other.to_string()),
     };
+    if let tessera_core::CoreError::RateLimited { retry_after } = e {
+        let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        res = message_page(
+            status,
+            "Too many attempts",
+            &format!(
+                "You entered too many wrong codes. Wait {secs} seconds, then go back and try again."
+            ),
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     if let tessera_core::CoreError::Overloaded { retry_after } = e {
         res.headers_mut().insert(
             header::RETRY_AFTER,

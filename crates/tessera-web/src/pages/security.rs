@@ -34,6 +34,7 @@ struct SecurityPage<'a> {
     is_admin: bool,
     sessions: Vec<SessionRow>,
     min_len: usize,
+    two_step_on: bool,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -49,6 +50,12 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "password-changed" => Some("Your password was changed. Other sessions were signed out."),
         "others-ended" => Some("You were signed out everywhere else."),
         "session-ended" => Some("That session was signed out."),
+        "two-step-on" => Some("Two-step verification is on. Other sessions were signed out."),
+        "two-step-off" => Some("Two-step verification is off."),
+        "app-changed" => Some("Your authenticator app was changed."),
+        "verified" => Some(
+            "Thanks, you're verified. You can change security settings for the next few minutes.",
+        ),
         _ => None,
     }
 }
@@ -65,8 +72,13 @@ async fn page(
         Ok(s) => s,
         Err(e) => return error_page(&e),
     };
+    let two_step_on = match state.core.two_step_status(&who.account).await {
+        Ok(on) => on,
+        Err(e) => return error_page(&e),
+    };
     let (jar, csrf) = form_token(state, jar);
     let page = SecurityPage {
+        two_step_on,
         csrf: &csrf,
         email: who.account.email.as_str(),
         is_admin: who.account.role >= Role::Sysadmin,

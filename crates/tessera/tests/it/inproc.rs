@@ -2,23 +2,16 @@
 //! timing rules are checked by moving time, never by sleeping.
 
 use std::sync::Arc;
+use tessera_core::CoreError;
 use tessera_core::account::{AccountKind, Role};
 use tessera_core::clock::{Clock, ManualClock, Timestamp};
-use tessera_core::password::{Argon2Config, HashPool, Password, PasswordHasher};
+use tessera_core::password::Password;
 use tessera_core::service::{
-    Core, CoreConfig, NewAccountInput, RequestContext, SigninRequest, Sysadmin,
+    Core, CoreConfig, NewAccountInput, RequestContext, SigninOutcome, SigninRequest, Sysadmin,
 };
 use tessera_core::session::{ClientKind, SessionPolicy};
-use tessera_core::{CoreError, OsSecrets};
 
 async fn core(clock: ManualClock) -> (Core, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = tessera_store::SqliteStore::open(&dir.path().join("t.db"))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let hasher = PasswordHasher::new(Argon2Config::default()).unwrap();
-    let pool = HashPool::start(hasher, 1, 8, Arc::new(OsSecrets)).unwrap();
     let config = CoreConfig {
         session_policy: SessionPolicy {
             absolute_secs: 3600,
@@ -27,14 +20,7 @@ async fn core(clock: ManualClock) -> (Core, tempfile::TempDir) {
         },
         ..CoreConfig::default()
     };
-    let core = Core::new(
-        Arc::new(store),
-        Arc::new(clock),
-        Arc::new(OsSecrets),
-        Arc::new(pool),
-        config,
-    );
-    (core, dir)
+    crate::support::test_core(clock, config).await
 }
 
 async fn user(core: &Core, email: &str) {
@@ -54,17 +40,21 @@ async fn user(core: &Core, email: &str) {
 }
 
 async fn sign_in(core: &Core, email: &str) -> String {
-    core.sign_in(
-        SigninRequest {
-            email: email.into(),
-            password: Password::new("correct horse battery staple"),
-            client: ClientKind::Mobile,
-        },
-        &RequestContext::default(),
-    )
-    .await
-    .unwrap()
-    .token
+    let outcome = core
+        .sign_in(
+            SigninRequest {
+                email: email.into(),
+                password: Password::new("correct horse battery staple"),
+                client: ClientKind::Mobile,
+            },
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap();
+    match outcome {
+        SigninOutcome::Complete { issued, .. } => issued.token,
+        other => panic!("expected a session, got {other:?}"),
+    }
 }
 
 #[tokio::test]

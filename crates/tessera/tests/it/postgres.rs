@@ -5,7 +5,7 @@ use crate::support::*;
 use serde_json::{Value, json};
 
 /// A fresh schema in the test database, as a URL that selects it.
-async fn scoped_url() -> Option<String> {
+pub async fn scoped_url() -> Option<String> {
     let Ok(url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
         eprintln!("SKIPPED: TESSERA_TEST_POSTGRES_URL is not set, PostgreSQL server tests not run");
         return None;
@@ -20,9 +20,19 @@ async fn scoped_url() -> Option<String> {
     Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
 
-fn pg_server(url: &str) -> Server {
+/// Nodes sharing one database must share its secret key.
+pub const SHARED_KEY: &str = "c2hhcmVkLXRlc3Qta2V5LWZvci10d28tbm9kZXMhISE=";
+
+pub fn pg_env(url: &str) -> Vec<(String, String)> {
+    vec![
+        ("TESSERA_DATABASE_URL".into(), url.into()),
+        ("TESSERA_SECRET_KEY".into(), SHARED_KEY.into()),
+    ]
+}
+
+pub fn pg_server(url: &str) -> Server {
     Server::start_with(Opts {
-        env: vec![("TESSERA_DATABASE_URL".into(), url.into())],
+        env: pg_env(url),
         ..Default::default()
     })
 }
@@ -36,7 +46,10 @@ async fn two_nodes_share_sessions_and_revocations() {
     let b = pg_server(&url);
     let out = cli_with(
         &a.data_dir,
-        &[("TESSERA_DATABASE_URL", &url)],
+        &[
+            ("TESSERA_DATABASE_URL", &url),
+            ("TESSERA_SECRET_KEY", SHARED_KEY),
+        ],
         &[
             "admin",
             "create-user",
@@ -53,7 +66,10 @@ async fn two_nodes_share_sessions_and_revocations() {
     );
     let out = cli_with(
         &a.data_dir,
-        &[("TESSERA_DATABASE_URL", &url)],
+        &[
+            ("TESSERA_DATABASE_URL", &url),
+            ("TESSERA_SECRET_KEY", SHARED_KEY),
+        ],
         &["migrate"],
         None,
     );
@@ -105,18 +121,14 @@ async fn two_nodes_share_sessions_and_revocations() {
 
     // Parallel sign-ups of one email across both nodes: exactly one account.
     drop((a, b));
+    let mut env = pg_env(&url);
+    env.push(("TESSERA_SIGNUP_ENABLED".into(), "true".into()));
     let a = Server::start_with(Opts {
-        env: vec![
-            ("TESSERA_DATABASE_URL".into(), url.clone()),
-            ("TESSERA_SIGNUP_ENABLED".into(), "true".into()),
-        ],
+        env: env.clone(),
         ..Default::default()
     });
     let b = Server::start_with(Opts {
-        env: vec![
-            ("TESSERA_DATABASE_URL".into(), url.clone()),
-            ("TESSERA_SIGNUP_ENABLED".into(), "true".into()),
-        ],
+        env,
         ..Default::default()
     });
     let mut tasks = Vec::new();
@@ -147,4 +159,26 @@ async fn two_nodes_share_sessions_and_revocations() {
         "{codes:?}"
     );
     assert_eq!(reqwest::get(a.url("/readyz")).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_node_with_another_key_refuses_to_start() {
+    let Some(url) = scoped_url().await else {
+        return;
+    };
+    let _a = pg_server(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli_with(
+        dir.path(),
+        &[("TESSERA_DATABASE_URL", &url)],
+        &["migrate"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("secret key") && err.contains("secret.key"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

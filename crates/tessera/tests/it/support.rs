@@ -198,3 +198,72 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap()
 }
+
+/// The domain on a fresh SQLite file, with the given clock and settings, for
+/// tests that move time. Argon2 runs at the production parameters.
+pub async fn test_core(
+    clock: tessera_core::clock::ManualClock,
+    config: tessera_core::service::CoreConfig,
+) -> (tessera_core::service::Core, tempfile::TempDir) {
+    use std::sync::Arc;
+    use tessera_core::OsSecrets;
+    use tessera_core::password::{Argon2Config, HashPool, PasswordHasher};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tessera_store::SqliteStore::open(&dir.path().join("t.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let hasher = PasswordHasher::new(Argon2Config::default()).unwrap();
+    let pool = HashPool::start(hasher, 2, 64, Arc::new(OsSecrets)).unwrap();
+    let sealer = tessera_core::crypto::SecretBox::new(&[9u8; 32]).unwrap();
+    let core = tessera_core::service::Core::new(
+        Arc::new(store),
+        Arc::new(clock),
+        Arc::new(OsSecrets),
+        Arc::new(pool),
+        Arc::new(sealer),
+        config,
+    );
+    (core, dir)
+}
+
+/// The real HTTP application around `core`, served in this process on a
+/// free port: real requests, but a clock the test controls.
+pub struct InprocServer {
+    pub base: String,
+    pub core: tessera_core::service::Core,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl InprocServer {
+    pub async fn start(core: tessera_core::service::Core) -> InprocServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let web = tessera_web::WebConfig {
+            public_url: format!("http://localhost:{}", addr.port()),
+            allowed_origins: vec![],
+            body_limit_bytes: 64 * 1024,
+            trust_forwarded_for: false,
+        };
+        let state =
+            tessera_web::AppState::new(core.clone(), web, tessera_web::install_recorder().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = tessera_web::run(listener, state, std::future::pending()).await;
+        });
+        InprocServer {
+            base: format!("http://{addr}"),
+            core,
+            _task: task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for InprocServer {
+    fn drop(&mut self) {
+        self._task.abort();
+    }
+}

@@ -1,0 +1,167 @@
+//! Finishing a sign-in with a second step. The flow created after the
+//! password is a 256-bit secret (stored hashed), expires, works once, and
+//! only for the client (kind and User-Agent) that started it.
+
+use super::{Core, IssuedSession, RequestContext};
+use crate::account::Account;
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::clock::Timestamp;
+use crate::error::CoreError;
+use crate::secrets::{ct_eq, random_token, token_hash};
+use crate::session::{Aal, AuthMethod, ClientKind};
+use crate::store::FlowRecord;
+use sha2::{Digest, Sha256};
+
+/// How a sign-in ended (for now).
+#[derive(Debug, Clone)]
+pub enum SigninOutcome {
+    Complete {
+        issued: IssuedSession,
+        /// Set when a recovery key was used: the key that replaces it.
+        new_recovery_key: Option<String>,
+    },
+    SecondStep {
+        flow_id: String,
+        methods: Vec<&'static str>,
+        expires_at: Timestamp,
+    },
+}
+
+/// A second-step proof.
+#[derive(Debug, Clone)]
+pub enum SecondStepProof {
+    Totp(String),
+    RecoveryKey(String),
+}
+
+impl SecondStepProof {
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            SecondStepProof::Totp(_) => AuthMethod::Totp,
+            SecondStepProof::RecoveryKey(_) => AuthMethod::RecoveryKey,
+        }
+    }
+}
+
+fn binding(client: ClientKind, ctx: &RequestContext) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(client.as_str().as_bytes());
+    h.update([0]);
+    h.update(ctx.user_agent.as_deref().unwrap_or("").as_bytes());
+    h.finalize().to_vec()
+}
+
+impl Core {
+    pub(crate) async fn start_flow(
+        &self,
+        account: &Account,
+        first: AuthMethod,
+        client: ClientKind,
+        ctx: &RequestContext,
+    ) -> Result<SigninOutcome, CoreError> {
+        let now = self.clock.now();
+        let flow_id = random_token(self.secrets.as_ref(), 32);
+        let expires_at = now.plus_secs(self.config.two_step.flow_ttl_secs);
+        self.store
+            .insert_flow(&FlowRecord {
+                id_hash: token_hash(&flow_id),
+                account_id: account.id,
+                client,
+                binding: binding(client, ctx),
+                first_method: first,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok(SigninOutcome::SecondStep {
+            flow_id,
+            methods: vec!["totp", "recovery_key"],
+            expires_at,
+        })
+    }
+
+    /// The account a live flow belongs to, if `flow_id` is one and this
+    /// client started it.
+    async fn live_flow(
+        &self,
+        flow_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<(FlowRecord, Account), CoreError> {
+        if flow_id.is_empty() || flow_id.len() > 128 {
+            return Err(CoreError::FlowExpired);
+        }
+        let Some(flow) = self.store.flow_by_id_hash(&token_hash(flow_id)).await? else {
+            return Err(CoreError::FlowExpired);
+        };
+        if self.clock.now() >= flow.expires_at || !ct_eq(&flow.binding, &binding(flow.client, ctx))
+        {
+            return Err(CoreError::FlowExpired);
+        }
+        let account = self
+            .store
+            .account_by_id(flow.account_id)
+            .await?
+            .filter(|a| a.active)
+            .ok_or(CoreError::FlowExpired)?;
+        Ok((flow, account))
+    }
+
+    /// Finishes a sign-in flow with a second step.
+    pub async fn continue_sign_in(
+        &self,
+        flow_id: &str,
+        proof: SecondStepProof,
+        ctx: &RequestContext,
+    ) -> Result<SigninOutcome, CoreError> {
+        let (flow, account) = self.live_flow(flow_id, ctx).await?;
+        let method = proof.method();
+        let new_recovery_key = match proof {
+            SecondStepProof::Totp(code) => {
+                self.guarded(&account, self.totp_matches(&account, &code))
+                    .await?;
+                None
+            }
+            SecondStepProof::RecoveryKey(key) => Some(
+                self.guarded(&account, self.recovery_key_matches(&account, &key))
+                    .await
+                    .map_err(|e| match e {
+                        CoreError::WrongProof(_) => CoreError::WrongProof(
+                            "That recovery key is not correct, or it was already used.",
+                        ),
+                        other => other,
+                    })?,
+            ),
+        };
+        // The flow is spent exactly once, whatever else raced with it.
+        if !self.store.delete_flow(&flow.id_hash).await? {
+            return Err(CoreError::FlowExpired);
+        }
+        let issued = self
+            .finish_signin(
+                &account,
+                flow.client,
+                Aal::Aal2,
+                vec![flow.first_method, method],
+                false,
+                ctx,
+            )
+            .await?;
+        Ok(SigninOutcome::Complete {
+            issued,
+            new_recovery_key,
+        })
+    }
+
+    /// Records a second-step failure at sign-in (the backoff counted it).
+    pub async fn audit_second_step_failure(&self, flow_id: &str, ctx: &RequestContext) {
+        if let Ok(Some(flow)) = self.store.flow_by_id_hash(&token_hash(flow_id)).await {
+            self.audit(
+                NewAuditEvent::new(AuditKind::SigninFailed)
+                    .subject(flow.account_id)
+                    .ip(ctx.ip.clone())
+                    .detail(r#"{"reason":"wrong_second_step"}"#.into()),
+            )
+            .await;
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Checking second-step proofs under the backoff: a request first claims
+//! an evaluation slot in the database, then its proof is checked, then the
+//! outcome is recorded. Blocked requests are not evaluated at all.
+
+use super::Core;
+use crate::account::Account;
+use crate::audit::{AuditKind, NewAuditEvent};
+use crate::error::CoreError;
+use crate::password::Password;
+use crate::store::Claim;
+use crate::twostep::backoff::key_for;
+use crate::twostep::{recovery, totp::TotpSecret};
+use std::future::Future;
+use std::time::Duration;
+
+impl Core {
+    /// Runs `check` only if the account's backoff allows it. `check`
+    /// returns `Some` for a correct proof and `None` for a wrong one.
+    pub(crate) async fn guarded<T, F>(&self, account: &Account, check: F) -> Result<T, CoreError>
+    where
+        F: Future<Output = Result<Option<T>, CoreError>>,
+    {
+        let policy = self.config.two_step.backoff;
+        let key = key_for(account.id);
+        let now = self.clock.now();
+        match self
+            .store
+            .limiter_claim(&key, now, policy.tolerated, policy.lease_ms)
+            .await?
+        {
+            Claim::Granted => {}
+            Claim::BlockedUntil(until) => {
+                let ms = (until.millis() - now.millis()).max(1);
+                return Err(CoreError::RateLimited {
+                    retry_after: Duration::from_millis(ms as u64).max(Duration::from_secs(1)),
+                });
+            }
+            Claim::Busy => {
+                return Err(CoreError::RateLimited {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+        }
+        match check.await {
+            Ok(Some(v)) => {
+                self.store.limiter_success(&key).await?;
+                Ok(v)
+            }
+            Ok(None) => {
+                let (failures, block) = self
+                    .store
+                    .limiter_failure(
+                        &key,
+                        self.clock.now(),
+                        policy.tolerated,
+                        policy.first_block_ms,
+                        policy.max_block_ms,
+                    )
+                    .await?;
+                if let Some(until) = block {
+                    self.audit(
+                        NewAuditEvent::new(AuditKind::VerificationBlocked)
+                            .subject(account.id)
+                            .detail(format!(
+                                r#"{{"failures":{failures},"until":"{}"}}"#,
+                                until.to_rfc3339()
+                            )),
+                    )
+                    .await;
+                }
+                Err(CoreError::WrongProof(
+                    "That code is not correct. Check your authenticator app and try again.",
+                ))
+            }
+            // The slot's lease frees it; the failure is not held against
+            // the account because nothing was evaluated.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The account's authenticator seed, decrypted.
+    pub(crate) fn open_totp(
+        &self,
+        account: &Account,
+        sealed: &[u8],
+    ) -> Result<TotpSecret, CoreError> {
+        self.secret_box
+            .open(sealed, totp_aad(account).as_bytes())
+            .map(TotpSecret::from_bytes)
+            .map_err(|e| CoreError::Internal(format!("authenticator seed: {e}")))
+    }
+
+    /// Whether `code` is a fresh code of the account's app; consumes its step.
+    pub(crate) async fn totp_matches(
+        &self,
+        account: &Account,
+        code: &str,
+    ) -> Result<Option<()>, CoreError> {
+        let Some(rec) = self.store.totp_of(account.id).await? else {
+            return Ok(None);
+        };
+        let secret = self.open_totp(account, &rec.sealed_secret)?;
+        let Some(step) = secret.matching_step(code, self.clock.now()) else {
+            return Ok(None);
+        };
+        // The database decides: a step is accepted once, even in a race.
+        Ok(self
+            .store
+            .consume_totp_step(account.id, step)
+            .await?
+            .then_some(()))
+    }
+
+    /// Whether `input` is the account's recovery key. If so, it is used up
+    /// and replaced in one atomic step; returns the new key.
+    pub(crate) async fn recovery_key_matches(
+        &self,
+        account: &Account,
+        input: &str,
+    ) -> Result<Option<String>, CoreError> {
+        let Some(key) = recovery::normalize(input) else {
+            return Ok(None);
+        };
+        let Some(stored) = self.store.recovery_key_hash(account.id).await? else {
+            return Ok(None);
+        };
+        if !self
+            .pool
+            .verify(Some(&stored), Password::new(key))
+            .await?
+            .matches
+        {
+            return Ok(None);
+        }
+        let new_key = recovery::generate(self.secrets.as_ref());
+        let new_hash = self.pool.hash(Password::new(new_key.clone())).await?;
+        let now = self.clock.now();
+        if !self
+            .store
+            .replace_recovery_key(account.id, Some(&stored), &new_hash, now)
+            .await?
+        {
+            return Ok(None); // someone else used it first
+        }
+        self.audit(
+            NewAuditEvent::new(AuditKind::RecoveryKeyUsed)
+                .subject(account.id)
+                .actor(account.id),
+        )
+        .await;
+        self.notify(
+            account,
+            "Your emergency recovery key was used",
+            "Your emergency recovery key was just used to verify it's you. It no longer works; a new one was issued.",
+        )
+        .await;
+        Ok(Some(new_key))
+    }
+
+    pub(crate) async fn two_step_on(&self, account: &Account) -> Result<bool, CoreError> {
+        Ok(self.store.totp_of(account.id).await?.is_some())
+    }
+}
+
+/// Associated data binding a sealed seed to its account.
+pub(crate) fn totp_aad(account: &Account) -> String {
+    format!("totp:{}", account.id)
+}

@@ -1,0 +1,185 @@
+//! Step-up and the caller's own two-step verification.
+
+use super::dto::{CodeBody, PasswordBody, TotpEnrollmentView, TwoStepChanged, TwoStepStatus};
+use super::signin::second_step_proof;
+use crate::client::{AnySession, Client, Via};
+use crate::cookies;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use tessera_core::password::Password;
+use tessera_core::service::{IssuedSession, StepUpProof};
+
+/// Hands a rotated session to its client: a new cookie, or the token in
+/// the body for bearer clients.
+fn with_rotated(
+    state: &AppState,
+    jar: CookieJar,
+    via: Via,
+    issued: IssuedSession,
+    mut body: TwoStepChanged,
+) -> Response {
+    body.verified_at = Some(issued.session.verified_at.to_rfc3339());
+    match via {
+        Via::Cookie => {
+            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+            (jar, axum::Json(body)).into_response()
+        }
+        Via::Bearer | Via::Basic => {
+            body.session_token = Some(issued.token);
+            axum::Json(body).into_response()
+        }
+    }
+}
+
+/// Verify again before a security change: `password` with `{password}`
+/// (only while two-step verification is off), `totp` with `{code}`, or
+/// `recovery_key` with `{recovery_key}`. The session gets a new token.
+#[utoipa::path(
+    post, path = "/api/v1/step-up/{method}", tag = "me",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("method" = String, Path, description = "`password`, `totp` or `recovery_key`")),
+    request_body(content = serde_json::Value, description = "`{\"password\"}`, `{\"code\"}` or `{\"recovery_key\"}`"),
+    responses(
+        (status = 200, description = "Verified; `verified_at` refreshed", body = TwoStepChanged),
+        (status = 401, description = "Wrong proof, or no session", body = crate::error::Problem),
+        (status = 403, description = "Password step-up while two-step verification is on", body = crate::error::Problem),
+        (status = 429, description = "Blocked by the backoff; see Retry-After", body = crate::error::Problem),
+    )
+)]
+pub async fn step_up(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    s: AnySession,
+    Path(method): Path<String>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let proof = if method == "password" {
+        let b: PasswordBody = serde_json::from_value(body)
+            .map_err(|e| ApiError::bad_request(format!("The request body does not fit: {e}")))?;
+        StepUpProof::Password(Password::new(b.password))
+    } else {
+        StepUpProof::SecondStep(second_step_proof(&method, body)?)
+    };
+    let done = state.core.step_up(&s.who, proof, &ctx).await?;
+    let body = TwoStepChanged {
+        new_recovery_key: done.new_recovery_key,
+        ..Default::default()
+    };
+    Ok(with_rotated(&state, jar, s.via, done.issued, body))
+}
+
+/// Whether two-step verification is on, and with which methods.
+#[utoipa::path(
+    get, path = "/api/v1/me/two-step", tag = "me",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Status", body = TwoStepStatus))
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    s: AnySession,
+) -> Result<axum::Json<TwoStepStatus>, ApiError> {
+    let enabled = state.core.two_step_status(&s.who.account).await?;
+    let methods = if enabled {
+        vec!["totp".to_string(), "recovery_key".to_string()]
+    } else {
+        vec![]
+    };
+    Ok(axum::Json(TwoStepStatus { enabled, methods }))
+}
+
+/// Start adding (or changing) the authenticator app. Needs a recent
+/// verification; changing an existing app needs a second-step one.
+#[utoipa::path(
+    post, path = "/api/v1/me/two-step/totp", tag = "me",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Scan or type this into the app, then confirm", body = TotpEnrollmentView),
+        (status = 403, description = "Step-up needed", body = crate::error::Problem),
+    )
+)]
+pub async fn start_totp(
+    State(state): State<AppState>,
+    s: AnySession,
+) -> Result<axum::Json<TotpEnrollmentView>, ApiError> {
+    let e = state.core.start_totp_enrollment(&s.who).await?;
+    Ok(axum::Json(TotpEnrollmentView {
+        secret: e.secret,
+        otpauth_uri: e.otpauth_uri,
+        qr_svg: e.qr_svg,
+    }))
+}
+
+/// Confirm the app with a code from it. The first time, two-step
+/// verification turns on, the answer carries the emergency recovery key
+/// (shown once), and every other session is signed out.
+#[utoipa::path(
+    post, path = "/api/v1/me/two-step/totp/confirm", tag = "me",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "Confirmed", body = TwoStepChanged),
+        (status = 400, description = "No enrollment started, or it expired", body = crate::error::Problem),
+        (status = 401, description = "Wrong code", body = crate::error::Problem),
+        (status = 429, description = "Blocked by the backoff", body = crate::error::Problem),
+    )
+)]
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    s: AnySession,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> Result<Response, ApiError> {
+    let done = state.core.confirm_totp(&s.who, &body.code, &ctx).await?;
+    let body = TwoStepChanged {
+        recovery_key: done.recovery_key,
+        ..Default::default()
+    };
+    Ok(with_rotated(&state, jar, s.via, done.issued, body))
+}
+
+/// Create a new emergency recovery key; the old one stops working.
+#[utoipa::path(
+    post, path = "/api/v1/me/two-step/recovery-key", tag = "me",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The new key, shown once", body = TwoStepChanged),
+        (status = 403, description = "Step-up with a second step needed", body = crate::error::Problem),
+    )
+)]
+pub async fn new_recovery_key(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    s: crate::client::ApiSession,
+) -> Result<axum::Json<TwoStepChanged>, ApiError> {
+    let key = state.core.new_recovery_key(&s.who, &ctx).await?;
+    Ok(axum::Json(TwoStepChanged {
+        recovery_key: Some(key),
+        ..Default::default()
+    }))
+}
+
+/// Turn two-step verification off (step-up with a second step first).
+#[utoipa::path(
+    delete, path = "/api/v1/me/two-step", tag = "me",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Off"),
+        (status = 400, description = "It was not on", body = crate::error::Problem),
+        (status = 403, description = "Step-up with a second step needed", body = crate::error::Problem),
+    )
+)]
+pub async fn disable(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    s: crate::client::ApiSession,
+) -> Result<StatusCode, ApiError> {
+    state.core.disable_two_step(&s.who, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

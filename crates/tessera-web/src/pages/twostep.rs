@@ -1,0 +1,292 @@
+//! The Security page's two-step verification actions and the step-up page.
+
+use super::login::{CsrfOnly, VerifyForm, VerifyPage};
+use super::{PageSession, check_csrf, error_page, render};
+use crate::client::Client;
+use crate::cookies;
+use crate::csrf::form_token;
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use tessera_core::CoreError;
+use tessera_core::password::Password;
+use tessera_core::service::{Authenticated, StepUpProof};
+
+#[derive(Template)]
+#[template(path = "recovery_key.html")]
+struct RecoveryKeyPage<'a> {
+    heading: &'a str,
+    key: &'a str,
+    next: &'a str,
+}
+
+/// Shows a recovery key once, with copy, download and print.
+pub fn recovery_key_page(heading: &str, key: &str, next: &str) -> Response {
+    render(StatusCode::OK, &RecoveryKeyPage { heading, key, next })
+}
+
+#[derive(Template)]
+#[template(path = "twostep_setup.html")]
+struct SetupPage<'a> {
+    csrf: &'a str,
+    secret: &'a str,
+    qr_svg: &'a str,
+    restricted: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "stepup_password.html")]
+struct StepUpPasswordPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<String>,
+}
+
+/// Where a security action goes when it needs a fresh verification.
+fn needs_step_up(e: &CoreError) -> bool {
+    matches!(e, CoreError::StepUpRequired(_))
+}
+
+async fn setup_page(
+    state: &AppState,
+    jar: CookieJar,
+    who: &Authenticated,
+    error: Option<String>,
+) -> Response {
+    match state.core.start_totp_enrollment(who).await {
+        Ok(e) => {
+            let (jar, csrf) = form_token(state, jar);
+            let page = SetupPage {
+                csrf: &csrf,
+                secret: &e.secret,
+                qr_svg: &e.qr_svg,
+                restricted: who.session.restricted,
+                error,
+            };
+            let status = if page.error.is_some() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            };
+            (jar, render(status, &page)).into_response()
+        }
+        Err(e) if needs_step_up(&e) => Redirect::to("/security/verify").into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Restricted sessions land here: enrolling is the only way forward.
+pub async fn required(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+) -> Response {
+    if !who.session.restricted {
+        return Redirect::to("/security").into_response();
+    }
+    setup_page(&state, jar, &who, None).await
+}
+
+pub async fn setup(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    setup_page(&state, jar, &who, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.confirm_totp(&who, &form.code, &ctx).await {
+        Ok(done) => {
+            let jar = jar.add(cookies::build(
+                &state.web,
+                cookies::SESSION,
+                done.issued.token,
+            ));
+            match done.recovery_key {
+                Some(key) => (
+                    jar,
+                    recovery_key_page(
+                        "Save your emergency recovery key",
+                        &key,
+                        "/security?notice=two-step-on",
+                    ),
+                )
+                    .into_response(),
+                None => (jar, Redirect::to("/security?notice=app-changed")).into_response(),
+            }
+        }
+        // A wrong code gets a fresh secret to scan: the old pending one was
+        // shown already and a new page must not reuse it silently.
+        Err(e @ CoreError::WrongProof(_)) => {
+            setup_page(&state, jar, &who, Some(e.to_string())).await
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+pub async fn new_recovery_key(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.new_recovery_key(&who, &ctx).await {
+        Ok(key) => recovery_key_page("Your new emergency recovery key", &key, "/security"),
+        Err(e) if needs_step_up(&e) => Redirect::to("/security/verify").into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.disable_two_step(&who, &ctx).await {
+        Ok(()) => Redirect::to("/security?notice=two-step-off").into_response(),
+        Err(e) if needs_step_up(&e) => Redirect::to("/security/verify").into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MethodQuery {
+    method: Option<String>,
+}
+
+async fn step_up_page(
+    state: &AppState,
+    jar: CookieJar,
+    who: &Authenticated,
+    method: Option<&str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let two_step = match state.core.two_step_status(&who.account).await {
+        Ok(on) => on,
+        Err(e) => return error_page(&e),
+    };
+    let (jar, csrf) = form_token(state, jar);
+    if two_step {
+        let page = VerifyPage {
+            csrf: &csrf,
+            action: "/security/verify",
+            method: if method == Some("recovery_key") {
+                "recovery_key"
+            } else {
+                "totp"
+            },
+            allow_recovery: true,
+            error,
+        };
+        (jar, render(status, &page)).into_response()
+    } else {
+        let page = StepUpPasswordPage {
+            csrf: &csrf,
+            email: who.account.email.as_str(),
+            error,
+        };
+        (jar, render(status, &page)).into_response()
+    }
+}
+
+pub async fn show_step_up(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    axum::extract::Query(q): axum::extract::Query<MethodQuery>,
+) -> Response {
+    step_up_page(&state, jar, &who, q.method.as_deref(), None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct StepUpForm {
+    #[serde(flatten)]
+    second: VerifyForm,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn submit_step_up(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<StepUpForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, form.second.csrf()) {
+        return r;
+    }
+    let is_password = !form.password.is_empty();
+    let proof = if is_password {
+        StepUpProof::Password(Password::new(form.password))
+    } else {
+        StepUpProof::SecondStep(form.second.proof())
+    };
+    match state.core.step_up(&who, proof, &ctx).await {
+        Ok(done) => {
+            let jar = jar.add(cookies::build(
+                &state.web,
+                cookies::SESSION,
+                done.issued.token,
+            ));
+            match done.new_recovery_key {
+                Some(key) => (
+                    jar,
+                    recovery_key_page(
+                        "Your new emergency recovery key",
+                        &key,
+                        "/security?notice=verified",
+                    ),
+                )
+                    .into_response(),
+                None => (jar, Redirect::to("/security?notice=verified")).into_response(),
+            }
+        }
+        Err(e @ (CoreError::WrongProof(_) | CoreError::Forbidden(_) | CoreError::Invalid(_))) => {
+            let status = crate::error::status_of(&e);
+            let method = if is_password {
+                None
+            } else {
+                Some(form.second.method())
+            };
+            step_up_page(&state, jar, &who, method, Some(e.to_string()), status).await
+        }
+        Err(e) => error_page(&e),
+    }
+}
