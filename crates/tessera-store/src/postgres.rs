@@ -50,3 +50,25 @@ impl PgStore {
     }
 }
 crate::sql_twostep::twostep_store!(PgStore, sqlx::Postgres);
+
+impl PgStore {
+    /// The schema this connection works in (for `pg_dump --schema`).
+    pub async fn current_schema(&self) -> Result<String, StoreError> {
+        sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    /// Whether Tessera's tables exist in the current schema.
+    pub async fn has_tables(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = 'accounts'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(n > 0)
+    }
+}

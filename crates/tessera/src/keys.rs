@@ -24,16 +24,10 @@ pub fn decode_key(text: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// Loads the key (from config or file), creating it for a fresh database,
-/// and proves it opens the database's canary.
-pub async fn open_secret_box(cfg: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SecretBox> {
+/// The configured key, if there is one yet (from config, else the file).
+pub fn load_key(cfg: &Config) -> anyhow::Result<Option<Vec<u8>>> {
     let path = cfg.secret_key_path();
-    let where_from = if cfg.secret_key.is_some() {
-        "TESSERA_SECRET_KEY / secret_key".to_string()
-    } else {
-        path.display().to_string()
-    };
-    let key = match &cfg.secret_key {
+    Ok(match &cfg.secret_key {
         Some(k) => Some(decode_key(k).map_err(anyhow::Error::msg)?),
         None if path.exists() => {
             let text = std::fs::read_to_string(&path)
@@ -44,7 +38,50 @@ pub async fn open_secret_box(cfg: &Config, store: &Arc<dyn Store>) -> anyhow::Re
             )
         }
         None => None,
+    })
+}
+
+/// Whether `key` opens the canary sealed in `store` (true for a database
+/// that has none yet).
+pub async fn key_fits(key: &[u8], store: &dyn Store) -> anyhow::Result<bool> {
+    let sealer = SecretBox::new(key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(match store.key_canary().await? {
+        None => true,
+        Some(c) => sealer
+            .open(&c, CANARY_AAD)
+            .is_ok_and(|p| p == CANARY_PLAINTEXT),
+    })
+}
+
+/// Writes a key file readable only by its owner.
+pub fn write_key_file(path: &std::path::Path, key: &[u8], replace: bool) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if replace {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write the secret key file {}", path.display()))?;
+    writeln!(f, "{}", STANDARD.encode(key))?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Loads the key (from config or file), creating it for a fresh database,
+/// and proves it opens the database's canary.
+pub async fn open_secret_box(cfg: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SecretBox> {
+    let path = cfg.secret_key_path();
+    let where_from = if cfg.secret_key.is_some() {
+        "TESSERA_SECRET_KEY / secret_key".to_string()
+    } else {
+        path.display().to_string()
     };
+    let key = load_key(cfg)?;
     let canary = store.key_canary().await?;
     let key = match (key, canary.is_some()) {
         (Some(k), _) => k,
@@ -85,15 +122,7 @@ pub async fn open_secret_box(cfg: &Config, store: &Arc<dyn Store>) -> anyhow::Re
 fn create_key_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     let mut key = vec![0u8; KEY_LEN];
     OsSecrets.fill(&mut key);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create the secret key file {}", path.display()))?;
-    writeln!(f, "{}", STANDARD.encode(&key))?;
-    f.sync_all()?;
+    write_key_file(path, &key, false)?;
     tracing::info!(path = %path.display(), "created a new secret key; back it up with the database");
     Ok(key)
 }

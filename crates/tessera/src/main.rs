@@ -2,6 +2,7 @@
 
 mod admin;
 mod alloc;
+mod backup;
 mod config;
 mod keys;
 mod serve;
@@ -49,6 +50,20 @@ enum Command {
     },
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// Write one archive holding the database and its secret key.
+    Backup {
+        /// Where to write the archive.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup archive into the configured data dir or database.
+    Restore {
+        /// The archive written by `tessera backup`.
+        file: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -97,6 +112,8 @@ fn main() -> ExitCode {
             Command::Admin(cmd) => admin::run(cfg, cmd).await,
             Command::RecoverAccount { email } => admin::recover_account(cfg, &email).await,
             Command::Migrate => admin::migrate(cfg).await,
+            Command::Backup { out } => backup::backup(cfg, &out).await,
+            Command::Restore { file, force } => backup::restore(cfg, &file, force).await,
             Command::Config(_) => Ok(()),
         }
     });

@@ -57,11 +57,20 @@ impl TotpSecret {
             .map_err(|e| e.to_string())
     }
 
-    /// The `otpauth://totp/…` URI an authenticator app scans.
+    /// The `otpauth://totp/…` URI an authenticator app scans. Algorithm,
+    /// digits and period are spelled out even though they are the
+    /// defaults, because some apps guess wrong when they are missing.
     pub fn otpauth_uri(&self, issuer: &str, account: &str) -> Result<String, String> {
-        self.totp(issuer, account)?
+        let mut uri = self
+            .totp(issuer, account)?
             .to_url()
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        for (key, value) in [("algorithm", "SHA1"), ("digits", "6"), ("period", "30")] {
+            if !uri.contains(&format!("{key}=")) {
+                uri.push_str(&format!("&{key}={value}"));
+            }
+        }
+        Ok(uri)
     }
 
     /// The code for the step containing `at` (for tests and tooling).
@@ -150,6 +159,9 @@ mod tests {
         );
         assert!(uri.contains(&format!("secret={}", s.base32())));
         assert!(uri.contains("issuer=Tessera"));
+        for p in ["algorithm=SHA1", "digits=6", "period=30"] {
+            assert!(uri.contains(p), "{p} missing: {uri}");
+        }
         let svg = qr_svg(&uri).unwrap();
         assert!(svg.contains("<svg"));
     }

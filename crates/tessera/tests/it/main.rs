@@ -9,5 +9,7 @@ mod browser;
 mod cli;
 mod flood;
 mod inproc;
+mod peers;
 mod postgres;
 mod support;
+mod twostep_peers;

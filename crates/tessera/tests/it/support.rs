@@ -17,6 +17,8 @@ pub struct Server {
     /// `http://localhost:PORT`, the server's public origin.
     pub origin: String,
     pub data_dir: PathBuf,
+    /// The environment the server runs with (database URL, key, …).
+    pub env: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -68,6 +70,7 @@ impl Server {
             base: format!("http://{addr}"),
             origin: format!("http://localhost:{port}"),
             data_dir,
+            env: opts.env.clone(),
             _dir: dir,
         }
     }
@@ -80,11 +83,19 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// Runs the CLI against this server's data dir and database.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        cli_with(&self.data_dir, &env, args, stdin)
+    }
+
     /// Creates an account with the CLI against this server's database.
     pub fn create_user(&self, email: &str, role: &str) {
-        let out = cli_with(
-            &self.data_dir,
-            &[],
+        let out = self.cli(
             &[
                 "admin",
                 "create-user",
