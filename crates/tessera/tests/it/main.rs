@@ -12,4 +12,5 @@ mod inproc;
 mod peers;
 mod postgres;
 mod support;
+mod twostep_clock;
 mod twostep_peers;
