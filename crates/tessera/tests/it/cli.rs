@@ -195,3 +195,27 @@ fn serve_stops_cleanly_on_sigterm() {
     let status = s.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn legacy_login_is_announced_at_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("TESSERA_TWO_STEP__LEGACY_LOGIN", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let warned = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .take(20)
+        .any(|l| l.contains("WARN") && l.contains("LEGACY LOGIN IS ON"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warned, "no warning about legacy login at start");
+}

@@ -11,6 +11,7 @@ mod flood;
 mod inproc;
 mod peers;
 mod postgres;
+mod secrets_at_rest;
 mod support;
 mod twostep_clock;
 mod twostep_peers;
