@@ -46,3 +46,29 @@ fn pages_work_in_a_real_browser() {
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser suite failed");
 }
+
+#[test]
+fn two_step_verification_works_in_a_real_browser() {
+    if let Err(why) = ready() {
+        if std::env::var("CI").is_ok() {
+            panic!("browser tests cannot run in CI: {why}");
+        }
+        eprintln!("SKIPPED: browser tests: {why}");
+        return;
+    }
+    if !crate::peers::available() {
+        return;
+    }
+    let s = Server::start();
+    s.create_user("twostep@example.com", "member");
+    let out = Command::new("node")
+        .arg("twostep.mjs")
+        .current_dir(browser_dir())
+        .env("BASE_URL", &s.origin)
+        .env("PASSWORD", PASSWORD)
+        .output()
+        .expect("run node");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "two-step browser suite failed");
+}
