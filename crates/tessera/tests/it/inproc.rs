@@ -1,7 +1,6 @@
 //! The domain wired to a real SQLite store and a manual clock: expiry and
 //! timing rules are checked by moving time, never by sleeping.
 
-use std::sync::Arc;
 use tessera_core::CoreError;
 use tessera_core::account::{AccountKind, Role};
 use tessera_core::clock::{Clock, ManualClock, Timestamp};

@@ -11,7 +11,6 @@ use tessera_core::account::{AccountKind, Role};
 use tessera_core::clock::{ManualClock, Timestamp};
 use tessera_core::password::Password;
 use tessera_core::service::{CoreConfig, NewAccountInput, RequestContext, Sysadmin};
-use tessera_core::store::OutboxStore;
 
 const T0: i64 = 1_800_000_000; // seconds; a step boundary (divisible by 30)
 
