@@ -206,3 +206,61 @@ fn base32_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+#[tokio::test]
+async fn postgres_backup_and_restore() {
+    if !peers::available() {
+        return;
+    }
+    let Some(url) = crate::postgres::scoped_url().await else {
+        return;
+    };
+    let s = crate::postgres::pg_server(&url);
+    s.create_user("pgbk@example.com", "member");
+    let (_, secret, _) = enroll(&s.base, "pgbk@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("pg.tar");
+    let out = s.cli(&["backup", "--out", archive.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    drop(s);
+
+    // Lose the database, then restore it from the archive.
+    let schema = url.rsplit("search_path%3D").next().unwrap().to_string();
+    let base_url = std::env::var("TESSERA_TEST_POSTGRES_URL").unwrap();
+    let admin = tessera_store::PgStore::connect(&base_url).await.unwrap();
+    admin
+        .execute_raw(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let out = cli_with(
+        fresh.path(),
+        &[("TESSERA_DATABASE_URL", &url)],
+        &["restore", archive.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+
+    // A node with the restored key file serves the restored accounts.
+    let s = Server::start_with(Opts {
+        data_dir: Some(fresh.path().into()),
+        env: vec![("TESSERA_DATABASE_URL".into(), url.clone())],
+    });
+    let r: Value = reqwest::Client::new()
+        .post(s.url("/api/v1/signin"))
+        .json(&json!({"email": "pgbk@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flow = r["flow_id"].as_str().unwrap();
+    let done = reqwest::Client::new()
+        .post(s.url(&format!("/api/v1/signin/{flow}/totp")))
+        .json(&json!({"code": peers::oathtool(&secret, peers::now_secs() + 30)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+}
