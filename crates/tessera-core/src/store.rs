@@ -30,6 +30,9 @@ pub enum StoreError {
 pub trait AccountStore: Send + Sync {
     /// Inserts; `Conflict` if the email is taken.
     async fn insert_account(&self, account: &Account) -> Result<(), StoreError>;
+    /// Inserts many accounts in one transaction (imports, benchmarks):
+    /// all or none.
+    async fn insert_accounts(&self, accounts: &[Account]) -> Result<(), StoreError>;
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError>;
     /// Accounts ordered by email.
@@ -87,6 +90,15 @@ pub struct NewSession {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, new: &NewSession) -> Result<(), StoreError>;
+    /// Inserts a session and the audit event that records it in one
+    /// transaction: one durable commit per sign-in instead of two.
+    async fn create_session_with_audit(
+        &self,
+        new: &NewSession,
+        event: &crate::audit::NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Inserts many sessions in one transaction (benchmarks, imports).
+    async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError>;
     /// The session with this token hash and its account.
     async fn session_by_token(
         &self,

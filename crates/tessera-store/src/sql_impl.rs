@@ -182,6 +182,30 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
+                async fn insert_accounts(&self, accounts: &[Account]) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    for a in accounts {
+                        sqlx::query(
+                            "INSERT INTO accounts (id, email, display_name, kind, role, active, \
+                             password_hash, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                        )
+                        .bind(a.id.to_string())
+                        .bind(a.email.as_str())
+                        .bind(&a.display_name)
+                        .bind(a.kind.as_str())
+                        .bind(a.role.as_str())
+                        .bind(a.active)
+                        .bind(a.password_hash.as_deref())
+                        .bind(a.created_at.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
                 async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
                     let sql = account_select("WHERE a.id = $1");
                     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -337,6 +361,77 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn create_session_with_audit(&self, new: &NewSession, e: &NewAuditEvent) -> Result<(), StoreError> {
+                    let s = &new.session;
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO sessions (id, token_hash, account_id, client, aal, methods, \
+                         created_at, verified_at, last_seen_at, expires_at, ip, device, restricted) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    )
+                    .bind(s.id.to_string())
+                    .bind(new.token_hash.as_slice())
+                    .bind(s.account_id.to_string())
+                    .bind(s.client.as_str())
+                    .bind(s.aal.as_str())
+                    .bind(methods_to_text(&s.methods))
+                    .bind(s.created_at.millis())
+                    .bind(s.verified_at.millis())
+                    .bind(s.last_seen_at.millis())
+                    .bind(s.expires_at.millis())
+                    .bind(s.ip.as_deref())
+                    .bind(&s.device)
+                    .bind(s.restricted)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO audit_events (at, kind, actor_id, subject_id, ip, detail) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(s.created_at.millis())
+                    .bind(e.kind.as_str())
+                    .bind(e.actor.map(|a| a.to_string()))
+                    .bind(e.subject.map(|a| a.to_string()))
+                    .bind(e.ip.as_deref())
+                    .bind(&e.detail)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    for n in new {
+                        let s = &n.session;
+                        sqlx::query(
+                            "INSERT INTO sessions (id, token_hash, account_id, client, aal, methods, \
+                             created_at, verified_at, last_seen_at, expires_at, ip, device, restricted) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                        )
+                        .bind(s.id.to_string())
+                        .bind(n.token_hash.as_slice())
+                        .bind(s.account_id.to_string())
+                        .bind(s.client.as_str())
+                        .bind(s.aal.as_str())
+                        .bind(methods_to_text(&s.methods))
+                        .bind(s.created_at.millis())
+                        .bind(s.verified_at.millis())
+                        .bind(s.last_seen_at.millis())
+                        .bind(s.expires_at.millis())
+                        .bind(s.ip.as_deref())
+                        .bind(&s.device)
+                        .bind(s.restricted)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
                     Ok(())
                 }
 

@@ -734,6 +734,28 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn bulk_inserts_are_all_or_nothing() {
+                let Some(s) = store().await else { return };
+                let batch: Vec<Account> = (0..500)
+                    .map(|i| account(&format!("bulk{i}@x.io")))
+                    .collect();
+                s.insert_accounts(&batch).await.unwrap();
+                assert_eq!(s.count_accounts().await.unwrap(), 500);
+                let clash = vec![account("new@x.io"), account("bulk7@x.io")];
+                assert!(matches!(
+                    s.insert_accounts(&clash).await,
+                    Err(StoreError::Conflict(_))
+                ));
+                assert!(
+                    s.account_by_email(&Email::parse("new@x.io").unwrap())
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "rolled back"
+                );
+            }
+
+            #[tokio::test]
             async fn ping_answers() {
                 let Some(s) = store().await else { return };
                 s.ping().await.unwrap();

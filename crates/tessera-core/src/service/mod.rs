@@ -20,6 +20,7 @@ pub use second_step::{SecondStepProof, SigninOutcome};
 pub use sessions::{Authenticated, IssuedSession};
 pub use signin::SigninRequest;
 pub use stepup::{StepUpProof, SteppedUp};
+pub use verification::totp_aad;
 
 use crate::audit::NewAuditEvent;
 use crate::clock::Clock;

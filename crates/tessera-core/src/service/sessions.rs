@@ -52,23 +52,24 @@ impl Core {
             device: describe_device(ctx.user_agent.as_deref()),
             restricted,
         };
+        let event = NewAuditEvent::new(AuditKind::SessionCreated)
+            .actor(account)
+            .subject(account)
+            .ip(ctx.ip.clone())
+            .detail(format!(
+                r#"{{"session":"{}","client":"{}","aal":"{}","restricted":{}}}"#,
+                session.id, client, aal, restricted
+            ));
+        // One commit for the session and its audit record.
         self.store
-            .insert_session(&NewSession {
-                session: session.clone(),
-                token_hash: token_hash(&token),
-            })
+            .create_session_with_audit(
+                &NewSession {
+                    session: session.clone(),
+                    token_hash: token_hash(&token),
+                },
+                &event,
+            )
             .await?;
-        self.audit(
-            NewAuditEvent::new(AuditKind::SessionCreated)
-                .actor(account)
-                .subject(account)
-                .ip(ctx.ip.clone())
-                .detail(format!(
-                    r#"{{"session":"{}","client":"{}","aal":"{}","restricted":{}}}"#,
-                    session.id, client, aal, restricted
-                )),
-        )
-        .await;
         Ok(IssuedSession { token, session })
     }
 

@@ -163,6 +163,6 @@ impl Core {
 }
 
 /// Associated data binding a sealed seed to its account.
-pub(crate) fn totp_aad(account: &Account) -> String {
+pub fn totp_aad(account: &Account) -> String {
     format!("totp:{}", account.id)
 }
