@@ -95,7 +95,7 @@ pub trait SessionStore: Send + Sync {
     async fn create_session_with_audit(
         &self,
         new: &NewSession,
-        event: &crate::audit::NewAuditEvent,
+        events: &[crate::audit::NewAuditEvent],
     ) -> Result<(), StoreError>;
     /// Inserts many sessions in one transaction (benchmarks, imports).
     async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError>;

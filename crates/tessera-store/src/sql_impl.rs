@@ -364,7 +364,7 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
-                async fn create_session_with_audit(&self, new: &NewSession, e: &NewAuditEvent) -> Result<(), StoreError> {
+                async fn create_session_with_audit(&self, new: &NewSession, events: &[NewAuditEvent]) -> Result<(), StoreError> {
                     let s = &new.session;
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
                     sqlx::query(
@@ -388,19 +388,21 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                    sqlx::query(
-                        "INSERT INTO audit_events (at, kind, actor_id, subject_id, ip, detail) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(s.created_at.millis())
-                    .bind(e.kind.as_str())
-                    .bind(e.actor.map(|a| a.to_string()))
-                    .bind(e.subject.map(|a| a.to_string()))
-                    .bind(e.ip.as_deref())
-                    .bind(&e.detail)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                    for e in events {
+                        sqlx::query(
+                            "INSERT INTO audit_events (at, kind, actor_id, subject_id, ip, detail) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(s.created_at.millis())
+                        .bind(e.kind.as_str())
+                        .bind(e.actor.map(|a| a.to_string()))
+                        .bind(e.subject.map(|a| a.to_string()))
+                        .bind(e.ip.as_deref())
+                        .bind(&e.detail)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    }
                     tx.commit().await.map_err(map_err)?;
                     Ok(())
                 }

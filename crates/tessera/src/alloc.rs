@@ -18,3 +18,19 @@ pub fn tune() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune() {}
+
+/// Lowers the calling thread's CPU priority (nice 10). Password hashing runs
+/// at this priority: under a login flood it still uses every idle cycle,
+/// but the threads answering who-am-I and other cheap requests come first.
+#[cfg(target_os = "linux")]
+pub fn lower_thread_priority() {
+    // SAFETY: gettid and setpriority only read and set this thread's
+    // scheduling attributes; failure leaves the default priority.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn lower_thread_priority() {}

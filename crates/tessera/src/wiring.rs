@@ -56,7 +56,13 @@ pub async fn build_core(cfg: &Config, workers: usize, queue: usize) -> anyhow::R
         })?;
     let secret_box = crate::keys::open_secret_box(cfg, &store).await?;
     let hasher = cfg.argon2().map_err(anyhow::Error::msg)?;
-    let pool = HashPool::start(hasher, workers, queue, Arc::new(OsSecrets))?;
+    let pool = HashPool::start_with(
+        hasher,
+        workers,
+        queue,
+        Arc::new(OsSecrets),
+        Some(Arc::new(crate::alloc::lower_thread_priority)),
+    )?;
     Ok(Core::new(
         store,
         Arc::new(SystemClock),

@@ -67,6 +67,19 @@ impl HashPool {
         queue: usize,
         secrets: Arc<dyn SecretSource>,
     ) -> Result<Self, CoreError> {
+        Self::start_with(hasher, workers, queue, secrets, None)
+    }
+
+    /// Like [`HashPool::start`], running `thread_init` first on each worker
+    /// thread (the binary uses it to lower the threads' CPU priority, so a
+    /// login flood cannot starve every other request).
+    pub fn start_with(
+        hasher: PasswordHasher,
+        workers: usize,
+        queue: usize,
+        secrets: Arc<dyn SecretSource>,
+        thread_init: Option<Arc<dyn Fn() + Send + Sync>>,
+    ) -> Result<Self, CoreError> {
         let workers = workers.max(1);
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
@@ -81,7 +94,15 @@ impl HashPool {
             let counters = counters.clone();
             std::thread::Builder::new()
                 .name(format!("tessera-hash-{n}"))
-                .spawn(move || worker(rx, hasher, counters))
+                .spawn({
+                    let init = thread_init.clone();
+                    move || {
+                        if let Some(init) = init {
+                            init();
+                        }
+                        worker(rx, hasher, counters)
+                    }
+                })
                 .map_err(|e| CoreError::Internal(format!("cannot start hash worker: {e}")))?;
         }
         let mut salt = [0u8; 16];

@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 pub enum SigninOutcome {
     Complete {
         issued: IssuedSession,
+        /// The account signed in (as it was read at sign-in).
+        account: Account,
         /// Set when a recovery key was used: the key that replaces it.
         new_recovery_key: Option<String>,
     },
@@ -148,6 +150,7 @@ impl Core {
             .await?;
         Ok(SigninOutcome::Complete {
             issued,
+            account,
             new_recovery_key,
         })
     }

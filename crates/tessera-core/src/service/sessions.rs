@@ -34,6 +34,7 @@ impl Core {
         aal: Aal,
         methods: Vec<AuthMethod>,
         restricted: bool,
+        also: Option<NewAuditEvent>,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, CoreError> {
         let now = self.clock.now();
@@ -60,14 +61,16 @@ impl Core {
                 r#"{{"session":"{}","client":"{}","aal":"{}","restricted":{}}}"#,
                 session.id, client, aal, restricted
             ));
-        // One commit for the session and its audit record.
+        // One commit for the session and its audit records.
+        let mut events = vec![event];
+        events.extend(also);
         self.store
             .create_session_with_audit(
                 &NewSession {
                     session: session.clone(),
                     token_hash: token_hash(&token),
                 },
-                &event,
+                &events,
             )
             .await?;
         Ok(IssuedSession { token, session })

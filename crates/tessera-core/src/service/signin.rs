@@ -95,6 +95,7 @@ impl Core {
                     .await?;
                 Ok(SigninOutcome::Complete {
                     issued,
+                    account,
                     new_recovery_key: None,
                 })
             }
@@ -111,21 +112,24 @@ impl Core {
         restricted: bool,
         ctx: &RequestContext,
     ) -> Result<super::IssuedSession, CoreError> {
-        let issued = self
-            .start_session(account.id, client, aal, methods.clone(), restricted, ctx)
-            .await?;
-        self.audit(
-            NewAuditEvent::new(AuditKind::SigninSucceeded)
-                .actor(account.id)
-                .subject(account.id)
-                .ip(ctx.ip.clone())
-                .detail(format!(
-                    r#"{{"client":"{client}","methods":"{}","aal":"{aal}"}}"#,
-                    methods_to_text(&methods)
-                )),
+        let succeeded = NewAuditEvent::new(AuditKind::SigninSucceeded)
+            .actor(account.id)
+            .subject(account.id)
+            .ip(ctx.ip.clone())
+            .detail(format!(
+                r#"{{"client":"{client}","methods":"{}","aal":"{aal}"}}"#,
+                methods_to_text(&methods)
+            ));
+        self.start_session(
+            account.id,
+            client,
+            aal,
+            methods,
+            restricted,
+            Some(succeeded),
+            ctx,
         )
-        .await;
-        Ok(issued)
+        .await
     }
 
     /// Checks the password, and the break-glass password if one is pending.

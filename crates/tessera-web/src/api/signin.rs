@@ -91,13 +91,13 @@ pub async fn signin_response(
         }
         SigninOutcome::Complete {
             issued,
+            account,
             new_recovery_key,
         } => {
             signin_outcome("success");
-            let who = state.core.authenticate(&issued.token).await?;
             let session = Some(WhoAmI::new(
-                &who.account,
-                &who.session,
+                &account,
+                &issued.session,
                 &state.core.config.session_policy,
             ));
             let mut body = SigninComplete {
@@ -106,7 +106,7 @@ pub async fn signin_response(
                 new_recovery_key,
                 ..Default::default()
             };
-            match who.session.client {
+            match issued.session.client {
                 ClientKind::Web => {
                     let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
                     Ok((jar, axum::Json(body)).into_response())

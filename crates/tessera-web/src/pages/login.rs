@@ -190,6 +190,7 @@ pub async fn submit_verify(
         Ok(SigninOutcome::Complete {
             issued,
             new_recovery_key,
+            ..
         }) => {
             signin_outcome("success");
             let jar = jar
