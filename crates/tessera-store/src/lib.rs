@@ -5,6 +5,7 @@
 //! per-backend migrations for the few type differences. Nothing outside
 //! this crate knows which backend it talks to.
 
+mod cache;
 mod error;
 mod migrations;
 mod postgres;

@@ -11,7 +11,11 @@ use tessera_core::store::StoreError;
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    pub(crate) cache: std::sync::Arc<crate::cache::SessionCache>,
 }
+
+/// The channel on which nodes tell each other which cached sessions died.
+const CHANNEL: &str = "tessera_sessions";
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -26,7 +30,22 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        Ok(PgStore { pool })
+        let cache: std::sync::Arc<crate::cache::SessionCache> = Default::default();
+        listen_for_evictions(&pool, cache.clone()).await;
+        Ok(PgStore { pool, cache })
+    }
+
+    /// Tells every node (this one included) to drop cached answers.
+    pub(crate) async fn broadcast(&self, what: &str) {
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(what)
+            .execute(&self.pool)
+            .await
+        {
+            // Other nodes then see the change within the cache TTL.
+            tracing::warn!(error = %e, "could not notify other nodes");
+        }
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -71,4 +90,42 @@ impl PgStore {
         .map_err(map_err)?;
         Ok(n > 0)
     }
+}
+
+/// Listens for evictions from other nodes. If the listener cannot start,
+/// the cache still expires entries after its TTL.
+async fn listen_for_evictions(pool: &PgPool, cache: std::sync::Arc<crate::cache::SessionCache>) {
+    let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "session cache: no listener; relying on its TTL");
+            return;
+        }
+    };
+    if let Err(e) = listener.listen(CHANNEL).await {
+        tracing::warn!(error = %e, "session cache: cannot LISTEN; relying on its TTL");
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(n) => {
+                    let p = n.payload();
+                    if let Some(id) = p.strip_prefix("a:").and_then(|v| v.parse().ok()) {
+                        cache.evict_account(id);
+                    } else if let Some(id) = p.strip_prefix("s:").and_then(|v| v.parse().ok()) {
+                        cache.evict_session(id);
+                    } else {
+                        cache.clear();
+                    }
+                }
+                // Notifications may have been missed while reconnecting;
+                // pause so a dead server does not spin this loop.
+                Err(_) => {
+                    cache.clear();
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
 }

@@ -160,6 +160,23 @@ macro_rules! sql_store {
                 format!("SELECT {ACCOUNT_COLS} FROM accounts a {where_clause}")
             }
 
+            impl $store {
+                async fn forget_account(&self, id: AccountId) {
+                    self.cache.evict_account(id);
+                    self.broadcast(&format!("a:{id}")).await;
+                }
+
+                async fn forget_session(&self, id: SessionId) {
+                    self.cache.evict_session(id);
+                    self.broadcast(&format!("s:{id}")).await;
+                }
+
+                async fn forget_all(&self) {
+                    self.cache.clear();
+                    self.broadcast("*").await;
+                }
+            }
+
             #[async_trait]
             impl AccountStore for $store {
                 async fn insert_account(&self, a: &Account) -> Result<(), StoreError> {
@@ -255,6 +272,7 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
+                    self.forget_account(id).await;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -270,6 +288,7 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
+                    self.forget_account(id).await;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -281,6 +300,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    self.forget_account(id).await;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -292,6 +312,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    self.forget_account(id).await;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -438,6 +459,9 @@ macro_rules! sql_store {
                 }
 
                 async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<(Session, Account)>, StoreError> {
+                    if let Some(hit) = self.cache.get(token_hash) {
+                        return Ok(Some(hit));
+                    }
                     const SQL: &str = const_format_join();
                     let row = sqlx::query(SQL)
                         .bind(token_hash)
@@ -446,7 +470,11 @@ macro_rules! sql_store {
                         .map_err(map_err)?;
                     match row {
                         None => Ok(None),
-                        Some(r) => Ok(Some((session_at(&r, ACCOUNT_COL_COUNT)?, account_at(&r, 0)?))),
+                        Some(r) => {
+                            let (session, account) = (session_at(&r, ACCOUNT_COL_COUNT)?, account_at(&r, 0)?);
+                            self.cache.put(token_hash, &session, &account);
+                            Ok(Some((session, account)))
+                        }
                     }
                 }
 
@@ -457,6 +485,8 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    // Only this node's copy is stale, and only in last_seen.
+                    self.cache.evict_session(id);
                     Ok(())
                 }
 
@@ -482,6 +512,7 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
+                    self.forget_session(id).await;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -505,6 +536,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    self.forget_session(id).await;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -516,6 +548,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    self.forget_account(account).await;
                     Ok(r.rows_affected())
                 }
 
@@ -526,6 +559,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    self.forget_all().await;
                     Ok(r.rows_affected())
                 }
             }

@@ -12,6 +12,7 @@ use tessera_core::store::StoreError;
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    pub(crate) cache: std::sync::Arc<crate::cache::SessionCache>,
 }
 
 impl SqliteStore {
@@ -38,8 +39,15 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            cache: Default::default(),
+        })
     }
+
+    /// One SQLite file serves one node: the cache needs no peers told.
+    /// (Admin commands from another process are seen within the cache TTL.)
+    pub(crate) async fn broadcast(&self, _what: &str) {}
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         crate::migrations::sqlite()

@@ -82,6 +82,16 @@ pub async fn session_check(b: &Bench) -> anyhow::Result<Outcome> {
         let f = base.clone();
         let sb = closed_loop(CONCURRENCY, b.settings.duration, move |i| f(i)).await;
         errors += sa.requests - sa.count(200) + sb.requests - sb.count(200);
+        if sa.requests != sa.count(200) || sb.requests != sb.count(200) {
+            eprintln!(
+                "   closed loop: tessera {:?}, hello {:?}",
+                sa.statuses, sb.statuses
+            );
+        }
+        eprintln!(
+            "   closed loop: tessera {:.0}/s, hello {:.0}/s",
+            sa.per_sec, sb.per_sec
+        );
         ta.push(sa.per_sec);
         tb.push(sb.per_sec);
     }
@@ -95,6 +105,12 @@ pub async fn session_check(b: &Bench) -> anyhow::Result<Outcome> {
         let f = base.clone();
         let sb = open_loop(rate, b.settings.duration, move |i| f(i)).await;
         errors += sa.requests - sa.count(200) + sb.requests - sb.count(200);
+        if sa.requests != sa.count(200) || sb.requests != sb.count(200) {
+            eprintln!(
+                "   open loop at {rate:.0}/s: tessera {:?}, hello {:?}",
+                sa.statuses, sb.statuses
+            );
+        }
         pa.push(sa.p99_ms);
         pb.push(sb.p99_ms);
         p50a.push(sa.p50_ms);

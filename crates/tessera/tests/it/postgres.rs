@@ -182,3 +182,57 @@ async fn a_node_with_another_key_refuses_to_start() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[tokio::test]
+async fn a_revocation_on_one_node_reaches_the_other_nodes_cache() {
+    let Some(url) = scoped_url().await else {
+        return;
+    };
+    let a = pg_server(&url);
+    let b = pg_server(&url);
+    a.create_user("cache@example.com", "member");
+    let token = signin(&a, "cache@example.com", PASSWORD).await;
+    let keep = signin(&b, "cache@example.com", PASSWORD).await;
+    let http = reqwest::Client::new();
+    // Node A now holds the answer in its cache.
+    for _ in 0..3 {
+        assert_eq!(
+            http.get(a.url("/api/v1/session"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let r: Value = http
+        .delete(b.url("/api/v1/sessions"))
+        .bearer_auth(&keep)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["ended"], 1);
+    // The notification, not the 2 s TTL, must end it on A: well within a second.
+    let start = std::time::Instant::now();
+    loop {
+        let s = http
+            .get(a.url("/api/v1/session"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if s == 401 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(1000),
+            "node A still accepts a revoked session"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
