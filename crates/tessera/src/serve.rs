@@ -32,6 +32,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         );
     }
     let prometheus = tessera_web::install_recorder().map_err(anyhow::Error::msg)?;
+    // The exporter keeps every latency sample until drained; drain often so
+    // memory stays flat whether or not anyone scrapes /metrics.
+    let upkeep = {
+        let handle = prometheus.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        })
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen_addr().map_err(anyhow::Error::msg)?)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -60,6 +72,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("server failed")?;
     sweeper.abort();
+    upkeep.abort();
     tracing::info!("tessera stopped");
     Ok(())
 }

@@ -99,12 +99,13 @@ pub async fn session_check(b: &Bench) -> anyhow::Result<Outcome> {
     // Latency at half the baseline's maximum rate, open loop.
     let rate = rate_b * 0.5;
     let (mut pa, mut pb, mut p50a, mut p999a) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut open_errors = 0u64;
     for _ in 0..b.settings.rounds {
         let f = a.clone();
         let sa = open_loop(rate, b.settings.duration, move |i| f(i)).await;
         let f = base.clone();
         let sb = open_loop(rate, b.settings.duration, move |i| f(i)).await;
-        errors += sa.requests - sa.count(200) + sb.requests - sb.count(200);
+        open_errors += sa.requests - sa.count(200) + sb.requests - sb.count(200);
         if sa.requests != sa.count(200) || sb.requests != sb.count(200) {
             eprintln!(
                 "   open loop at {rate:.0}/s: tessera {:?}, hello {:?}",
@@ -131,12 +132,20 @@ pub async fn session_check(b: &Bench) -> anyhow::Result<Outcome> {
         ratio,
         target,
         met,
-        checks: vec![Check {
-            name: format!("p99 ratio at {rate:.0} req/s (50% of baseline max)"),
-            value: p99_ratio,
-            target: t2,
-            met: m2,
-        }],
+        checks: vec![
+            Check {
+                name: format!("p99 ratio at {rate:.0} req/s (50% of baseline max)"),
+                value: p99_ratio,
+                target: t2,
+                met: m2,
+            },
+            Check {
+                name: "failed requests at that rate".into(),
+                value: open_errors as f64,
+                target: "<= 0".into(),
+                met: open_errors == 0,
+            },
+        ],
         figures: json!({
             "whoami_req_per_s": rate_a.round(), "hello_req_per_s": rate_b.round(),
             "whoami_p50_ms": median(p50a), "whoami_p99_ms": p99a, "whoami_p999_ms": median(p999a),
