@@ -15,7 +15,9 @@ use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::Session;
 
 pub const TTL: Duration = Duration::from_secs(2);
-const MAX_ENTRIES: usize = 200_000;
+/// Enough for every session active within one TTL on a busy node; beyond
+/// it, expired entries go first, then everything (it is only a cache).
+const MAX_ENTRIES: usize = 10_000;
 
 struct Entry {
     session: Session,
@@ -28,6 +30,28 @@ struct Maps {
     by_hash: HashMap<Vec<u8>, Entry>,
     by_session: HashMap<SessionId, Vec<u8>>,
     by_account: HashMap<AccountId, Vec<Vec<u8>>>,
+}
+
+impl Maps {
+    fn prune_expired(&mut self) {
+        let expired: Vec<Vec<u8>> = self
+            .by_hash
+            .iter()
+            .filter(|(_, e)| e.at.elapsed() >= TTL)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in expired {
+            if let Some(e) = self.by_hash.remove(&h) {
+                self.by_session.remove(&e.session.id);
+                if let Some(list) = self.by_account.get_mut(&e.account.id) {
+                    list.retain(|x| *x != h);
+                    if list.is_empty() {
+                        self.by_account.remove(&e.account.id);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -47,7 +71,10 @@ impl SessionCache {
             return;
         };
         if maps.by_hash.len() >= MAX_ENTRIES {
-            *maps = Maps::default();
+            maps.prune_expired();
+            if maps.by_hash.len() >= MAX_ENTRIES {
+                *maps = Maps::default();
+            }
         }
         maps.by_session.insert(session.id, hash.to_vec());
         maps.by_account

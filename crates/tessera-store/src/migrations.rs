@@ -33,6 +33,11 @@ pub(crate) fn sqlite() -> Migrator {
             "two_step",
             include_str!("../migrations/sqlite/0002_two_step.sql"),
         ),
+        (
+            3,
+            "lean_indexes",
+            include_str!("../migrations/sqlite/0003_lean_indexes.sql"),
+        ),
     ])
 }
 
@@ -47,6 +52,11 @@ pub(crate) fn postgres() -> Migrator {
             2,
             "two_step",
             include_str!("../migrations/postgres/0002_two_step.sql"),
+        ),
+        (
+            3,
+            "lean_indexes",
+            include_str!("../migrations/postgres/0003_lean_indexes.sql"),
         ),
     ])
 }

@@ -409,20 +409,20 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                    for e in events {
-                        sqlx::query(
-                            "INSERT INTO audit_events (at, kind, actor_id, subject_id, ip, detail) \
-                             VALUES ($1, $2, $3, $4, $5, $6)",
-                        )
-                        .bind(s.created_at.millis())
-                        .bind(e.kind.as_str())
-                        .bind(e.actor.map(|a| a.to_string()))
-                        .bind(e.subject.map(|a| a.to_string()))
-                        .bind(e.ip.as_deref())
-                        .bind(&e.detail)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
+                    // All audit rows in one statement: one round trip.
+                    if !events.is_empty() {
+                        let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                            "INSERT INTO audit_events (at, kind, actor_id, subject_id, ip, detail) ",
+                        );
+                        q.push_values(events, |mut b, e| {
+                            b.push_bind(s.created_at.millis())
+                                .push_bind(e.kind.as_str())
+                                .push_bind(e.actor.map(|a| a.to_string()))
+                                .push_bind(e.subject.map(|a| a.to_string()))
+                                .push_bind(e.ip.clone())
+                                .push_bind(e.detail.clone());
+                        });
+                        q.build().execute(&mut *tx).await.map_err(map_err)?;
                     }
                     tx.commit().await.map_err(map_err)?;
                     Ok(())
