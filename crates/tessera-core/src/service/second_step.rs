@@ -13,6 +13,8 @@ use crate::store::FlowRecord;
 use sha2::{Digest, Sha256};
 
 /// How a sign-in ended (for now).
+// The big variant is the common one and the value lives for one request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SigninOutcome {
     Complete {

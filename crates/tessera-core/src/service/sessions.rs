@@ -27,6 +27,9 @@ pub struct IssuedSession {
 }
 
 impl Core {
+    // Each argument is one fact about the new session; a struct for a
+    // single internal caller would only move the list.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start_session(
         &self,
         account: AccountId,
