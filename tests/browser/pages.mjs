@@ -47,8 +47,10 @@ const member = await memberCtx.newPage();
 
 await step('sign-in form is usable by keyboard alone and keeps errors generic', async () => {
   await member.goto(`${BASE}/login`);
-  // The email field has focus on load; Tab reaches the password; Enter submits.
-  assert.equal(await member.evaluate(() => document.activeElement.id), 'email');
+  // The email field takes focus on load (autofocus lands once the page has
+  // loaded, so wait for it); Tab reaches the password; Enter submits.
+  await member.waitForFunction(() => document.activeElement && document.activeElement.id === 'email',
+    null, { timeout: 5000 });
   await member.keyboard.type('member@example.com');
   await member.keyboard.press('Tab');
   assert.equal(await member.evaluate(() => document.activeElement.id), 'password');

@@ -73,13 +73,13 @@ fn main() -> ExitCode {
     match rt.block_on(scenarios::run(scenarios::Settings::from_cli(&cli))) {
         Ok(results) => {
             report::print(&results);
-            if let Some(path) = &cli.json {
-                if let Err(e) = std::fs::write(
+            if let Some(path) = &cli.json
+                && let Err(e) = std::fs::write(
                     path,
                     serde_json::to_vec_pretty(&results).unwrap_or_default(),
-                ) {
-                    eprintln!("tessera-bench: cannot write {}: {e}", path.display());
-                }
+                )
+            {
+                eprintln!("tessera-bench: cannot write {}: {e}", path.display());
             }
             if results.iter().any(|r| r.error.is_some()) {
                 ExitCode::FAILURE

@@ -38,8 +38,8 @@ pub fn at_most(v: f64, max: f64) -> (String, bool) {
 pub fn print(results: &[Outcome]) {
     println!();
     println!(
-        "{:<16} {:<44} {:>8} {:>8}  {}",
-        "scenario", "ratio", "value", "target", "met"
+        "{:<16} {:<44} {:>8} {:>8}  met",
+        "scenario", "ratio", "value", "target"
     );
     for r in results {
         if let Some(e) = &r.error {
