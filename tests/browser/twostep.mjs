@@ -53,7 +53,7 @@ await step('enroll an authenticator app from the Security page', async () => {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${BASE}/security`);
   await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
-  assert.ok(await page.locator('.qr svg').isVisible(), 'QR code shown');
+  await page.locator('.qr svg').waitFor({ state: 'visible', timeout: 5000 });
   secret = await page.getByLabel('Key').inputValue();
   assert.match(secret, /^[A-Z2-7]{32}$/);
   await page.getByLabel('Enter the 6-digit code the app shows').fill(code(secret));
@@ -98,7 +98,11 @@ await step('wrong codes get rate-limited with a page that says how long to wait'
   const wrong = code(secret) === '000000' ? '111111' : '000000';
   for (let i = 0; i < 2; i++) {
     await page.getByLabel('Verification code').fill(wrong);
-    await page.getByRole('button', { name: 'Verify' }).click();
+    await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/login/verify') && r.request().method() === 'POST'),
+      page.getByRole('button', { name: 'Verify' }).click(),
+    ]);
+    await page.waitForLoadState();
     assert.match(await page.getByRole('alert').textContent(), /not correct/);
   }
   await page.getByLabel('Verification code').fill(wrong);
@@ -108,7 +112,7 @@ await step('wrong codes get rate-limited with a page that says how long to wait'
   ]);
   assert.equal(resp.status(), 429);
   assert.ok(Number(resp.headers()['retry-after']) >= 1);
-  assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Too many attempts');
+  await page.getByRole('heading', { level: 1, name: 'Too many attempts' }).waitFor({ timeout: 5000 });
   assert.match(await page.locator('main').textContent(), /Wait \d+ seconds/);
 });
 
