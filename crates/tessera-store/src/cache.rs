@@ -7,7 +7,7 @@
 //! here and, on PostgreSQL, on every other node through `NOTIFY`. The TTL
 //! only bounds staleness if a notification is lost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use tessera_core::account::Account;
@@ -29,7 +29,7 @@ struct Entry {
 struct Maps {
     by_hash: HashMap<Vec<u8>, Entry>,
     by_session: HashMap<SessionId, Vec<u8>>,
-    by_account: HashMap<AccountId, Vec<Vec<u8>>>,
+    by_account: HashMap<AccountId, HashSet<Vec<u8>>>,
 }
 
 impl Maps {
@@ -44,7 +44,7 @@ impl Maps {
             if let Some(e) = self.by_hash.remove(&h) {
                 self.by_session.remove(&e.session.id);
                 if let Some(list) = self.by_account.get_mut(&e.account.id) {
-                    list.retain(|x| *x != h);
+                    list.remove(&h);
                     if list.is_empty() {
                         self.by_account.remove(&e.account.id);
                     }
@@ -77,10 +77,12 @@ impl SessionCache {
             }
         }
         maps.by_session.insert(session.id, hash.to_vec());
+        // A set: the same session is cached again every TTL, and must not
+        // pile up copies of its hash here.
         maps.by_account
             .entry(account.id)
             .or_default()
-            .push(hash.to_vec());
+            .insert(hash.to_vec());
         maps.by_hash.insert(
             hash.to_vec(),
             Entry {
@@ -115,5 +117,61 @@ impl SessionCache {
         if let Ok(mut maps) = self.maps.write() {
             *maps = Maps::default();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::account::{AccountKind, Role};
+    use tessera_core::clock::Timestamp;
+    use tessera_core::email::Email;
+    use tessera_core::session::{Aal, AuthMethod, ClientKind};
+
+    fn pair(n: u128) -> (Session, Account) {
+        let account = Account {
+            id: AccountId(uuid::Uuid::from_u128(1)),
+            email: Email::parse("c@x.io").unwrap(),
+            display_name: String::new(),
+            kind: AccountKind::Human,
+            role: Role::Member,
+            active: true,
+            password_hash: None,
+            created_at: Timestamp(0),
+        };
+        let session = Session {
+            id: SessionId(uuid::Uuid::from_u128(n)),
+            account_id: account.id,
+            client: ClientKind::Web,
+            aal: Aal::Aal1,
+            methods: vec![AuthMethod::Password],
+            created_at: Timestamp(0),
+            verified_at: Timestamp(0),
+            last_seen_at: Timestamp(0),
+            expires_at: Timestamp(1),
+            ip: None,
+            device: String::new(),
+            restricted: false,
+        };
+        (session, account)
+    }
+
+    #[test]
+    fn evicts_by_session_and_by_account_without_piling_up() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let (s2, _) = pair(11);
+        for _ in 0..100 {
+            c.put(b"h1", &s1, &a);
+        }
+        c.put(b"h2", &s2, &a);
+        assert_eq!(c.maps.read().unwrap().by_account[&a.id].len(), 2);
+        assert!(c.get(b"h1").is_some());
+        c.evict_session(s1.id);
+        assert!(c.get(b"h1").is_none());
+        assert!(c.get(b"h2").is_some());
+        c.evict_account(a.id);
+        assert!(c.get(b"h2").is_none());
+        assert!(c.maps.read().unwrap().by_session.is_empty());
     }
 }
