@@ -186,20 +186,18 @@ macro_rules! twostep_store {
             #[async_trait]
             impl LimiterStore for $store {
                 async fn limiter_claim(&self, key: &str, now: Timestamp, tolerated: u32, lease_ms: i64) -> Result<Claim, StoreError> {
-                    sqlx::query("INSERT INTO limiter (key) VALUES ($1) ON CONFLICT (key) DO NOTHING")
-                        .bind(key)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
-                    // Slots in use expire with their lease; at most
+                    // One statement: create the row with the first slot, or
+                    // take a slot if the account is not blocked and a slot is
+                    // free. Slots in use expire with their lease; at most
                     // max(1, tolerated + 1 - failures) may be held at once.
                     let granted: Option<i64> = sqlx::query_scalar(
-                        "UPDATE limiter SET \
-                           pending = (CASE WHEN lease_until > $2 THEN pending ELSE 0 END) + 1, \
+                        "INSERT INTO limiter (key, pending, lease_until) VALUES ($1, 1, $2 + $4) \
+                         ON CONFLICT (key) DO UPDATE SET \
+                           pending = (CASE WHEN limiter.lease_until > $2 THEN limiter.pending ELSE 0 END) + 1, \
                            lease_until = $2 + $4 \
-                         WHERE key = $1 AND blocked_until <= $2 \
-                           AND (CASE WHEN lease_until > $2 THEN pending ELSE 0 END) < \
-                               (CASE WHEN $3 + 1 - failures > 1 THEN $3 + 1 - failures ELSE 1 END) \
+                         WHERE limiter.blocked_until <= $2 \
+                           AND (CASE WHEN limiter.lease_until > $2 THEN limiter.pending ELSE 0 END) < \
+                               (CASE WHEN $3 + 1 - limiter.failures > 1 THEN $3 + 1 - limiter.failures ELSE 1 END) \
                          RETURNING pending",
                     )
                     .bind(key)
