@@ -156,6 +156,31 @@ macro_rules! sql_store {
                 })
             }
 
+            /// The one INSERT of a session row, shared by every writer.
+            fn session_insert(
+                n: &NewSession,
+            ) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments> {
+                let s = &n.session;
+                sqlx::query(
+                    "INSERT INTO sessions (id, token_hash, account_id, client, aal, methods, \
+                     created_at, verified_at, last_seen_at, expires_at, ip, device, restricted) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(s.id.to_string())
+                .bind(n.token_hash.as_slice())
+                .bind(s.account_id.to_string())
+                .bind(s.client.as_str())
+                .bind(s.aal.as_str())
+                .bind(methods_to_text(&s.methods))
+                .bind(s.created_at.millis())
+                .bind(s.verified_at.millis())
+                .bind(s.last_seen_at.millis())
+                .bind(s.expires_at.millis())
+                .bind(s.ip.clone())
+                .bind(s.device.clone())
+                .bind(s.restricted)
+            }
+
             fn account_select(where_clause: &str) -> String {
                 format!("SELECT {ACCOUNT_COLS} FROM accounts a {where_clause}")
             }
@@ -360,55 +385,14 @@ macro_rules! sql_store {
             #[async_trait]
             impl SessionStore for $store {
                 async fn insert_session(&self, new: &NewSession) -> Result<(), StoreError> {
-                    let s = &new.session;
-                    sqlx::query(
-                        "INSERT INTO sessions (id, token_hash, account_id, client, aal, methods, \
-                         created_at, verified_at, last_seen_at, expires_at, ip, device, restricted) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(s.id.to_string())
-                    .bind(new.token_hash.as_slice())
-                    .bind(s.account_id.to_string())
-                    .bind(s.client.as_str())
-                    .bind(s.aal.as_str())
-                    .bind(methods_to_text(&s.methods))
-                    .bind(s.created_at.millis())
-                    .bind(s.verified_at.millis())
-                    .bind(s.last_seen_at.millis())
-                    .bind(s.expires_at.millis())
-                    .bind(s.ip.as_deref())
-                    .bind(&s.device)
-                    .bind(s.restricted)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                    session_insert(new).execute(&self.pool).await.map_err(map_err)?;
                     Ok(())
                 }
 
                 async fn create_session_with_audit(&self, new: &NewSession, events: &[NewAuditEvent]) -> Result<(), StoreError> {
                     let s = &new.session;
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    sqlx::query(
-                        "INSERT INTO sessions (id, token_hash, account_id, client, aal, methods, \
-                         created_at, verified_at, last_seen_at, expires_at, ip, device, restricted) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(s.id.to_string())
-                    .bind(new.token_hash.as_slice())
-                    .bind(s.account_id.to_string())
-                    .bind(s.client.as_str())
-                    .bind(s.aal.as_str())
-                    .bind(methods_to_text(&s.methods))
-                    .bind(s.created_at.millis())
-                    .bind(s.verified_at.millis())
-                    .bind(s.last_seen_at.millis())
-                    .bind(s.expires_at.millis())
-                    .bind(s.ip.as_deref())
-                    .bind(&s.device)
-                    .bind(s.restricted)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                    session_insert(new).execute(&mut *tx).await.map_err(map_err)?;
                     // All audit rows in one statement: one round trip.
                     if !events.is_empty() {
                         let mut q: QueryBuilder<$db> = QueryBuilder::new(
@@ -431,28 +415,7 @@ macro_rules! sql_store {
                 async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
                     for n in new {
-                        let s = &n.session;
-                        sqlx::query(
-                            "INSERT INTO sessions (id, token_hash, account_id, client, aal, methods, \
-                             created_at, verified_at, last_seen_at, expires_at, ip, device, restricted) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                        )
-                        .bind(s.id.to_string())
-                        .bind(n.token_hash.as_slice())
-                        .bind(s.account_id.to_string())
-                        .bind(s.client.as_str())
-                        .bind(s.aal.as_str())
-                        .bind(methods_to_text(&s.methods))
-                        .bind(s.created_at.millis())
-                        .bind(s.verified_at.millis())
-                        .bind(s.last_seen_at.millis())
-                        .bind(s.expires_at.millis())
-                        .bind(s.ip.as_deref())
-                        .bind(&s.device)
-                        .bind(s.restricted)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
+                        session_insert(n).execute(&mut *tx).await.map_err(map_err)?;
                     }
                     tx.commit().await.map_err(map_err)?;
                     Ok(())
