@@ -8,7 +8,10 @@
 use crate::secrets::SecretSource;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::Mac;
 use std::fmt;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
@@ -26,6 +29,9 @@ pub enum CryptoError {
 
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// Key for [`SecretBox::mac`], derived from the sealing key so that
+    /// one key file protects both.
+    mac_key: [u8; 32],
 }
 
 impl fmt::Debug for SecretBox {
@@ -37,7 +43,22 @@ impl fmt::Debug for SecretBox {
 impl SecretBox {
     pub fn new(key: &[u8]) -> Result<Self, CryptoError> {
         let cipher = XChaCha20Poly1305::new_from_slice(key).map_err(|_| CryptoError::KeyLength)?;
-        Ok(SecretBox { cipher })
+        let mut mac = HmacSha256::new_from_slice(key).map_err(|_| CryptoError::KeyLength)?;
+        mac.update(b"tessera mac key v1");
+        let mac_key: [u8; 32] = mac.finalize().into_bytes().into();
+        Ok(SecretBox { cipher, mac_key })
+    }
+
+    /// A keyed hash (HMAC-SHA-256) of `data`. Short codes (six digits) are
+    /// stored this way: a plain hash of a code is reversed by trying all a
+    /// million, a keyed one needs the key, which is not in the database.
+    pub fn mac(&self, data: &[u8]) -> Vec<u8> {
+        // HMAC accepts keys of any length.
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.mac_key) else {
+            return Vec::new();
+        };
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
     }
 
     pub fn seal(&self, secrets: &dyn SecretSource, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
@@ -101,6 +122,9 @@ mod tests {
         assert_eq!(b.open(&s[..10], b"account-1"), Err(CryptoError::Malformed));
         // Fresh nonces: the same secret never seals to the same bytes.
         assert_ne!(s, b.seal(&OsSecrets, b"JBSWY3DPEHPK3PXP", b"account-1"));
+        assert_eq!(b.mac(b"123456").len(), 32);
+        assert_eq!(b.mac(b"123456"), b.mac(b"123456"));
+        assert_ne!(b.mac(b"123456"), other.mac(b"123456"));
         assert_eq!(
             SecretBox::new(&[1u8; 16]).unwrap_err(),
             CryptoError::KeyLength

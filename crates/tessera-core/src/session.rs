@@ -45,6 +45,13 @@ pub enum AuthMethod {
     Totp,
     /// The emergency recovery key.
     RecoveryKey,
+    /// A security key (WebAuthn) after the password.
+    SecurityKey,
+    /// A passkey: a discoverable WebAuthn credential with user
+    /// verification, alone (it is two factors in one) or after a password.
+    Passkey,
+    /// A code sent by text message.
+    Sms,
 }
 
 text_enum!(AuthMethod {
@@ -52,12 +59,22 @@ text_enum!(AuthMethod {
     AuthMethod::BreakGlass => "break_glass",
     AuthMethod::Totp => "totp",
     AuthMethod::RecoveryKey => "recovery_key",
+    AuthMethod::SecurityKey => "security_key",
+    AuthMethod::Passkey => "passkey",
+    AuthMethod::Sms => "sms",
 });
 
 impl AuthMethod {
     /// Whether this method is a second step (possession), not a password.
     pub fn is_second_step(self) -> bool {
-        matches!(self, AuthMethod::Totp | AuthMethod::RecoveryKey)
+        matches!(
+            self,
+            AuthMethod::Totp
+                | AuthMethod::RecoveryKey
+                | AuthMethod::SecurityKey
+                | AuthMethod::Passkey
+                | AuthMethod::Sms
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::ids::{AccountId, SessionId};
 use crate::session::{Aal, AuthMethod, Session};
+use crate::twostep::methods::{Addition, Inventory, MethodKind, Removal};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -289,6 +290,163 @@ pub trait KeyCheckStore: Send + Sync {
     async fn has_sealed_secrets(&self) -> Result<bool, StoreError>;
 }
 
+/// A WebAuthn credential (security key or passkey) as stored. It holds
+/// public key material only; nothing here lets anyone sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnRecord {
+    pub id: uuid::Uuid,
+    pub account_id: AccountId,
+    /// `SecurityKey` or `Passkey`.
+    pub kind: MethodKind,
+    pub name: String,
+    /// The authenticator's credential id (unique across the instance).
+    pub credential_id: Vec<u8>,
+    /// The webauthn-rs credential as JSON.
+    pub credential: String,
+    /// The highest signature counter seen.
+    pub counter: i64,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// Adding, listing and removing second-step methods. Every change runs in
+/// one transaction that first locks the account's row, so rules that
+/// depend on the other methods (the last method stays, text messages only
+/// first, the first method brings the recovery key) hold under races.
+#[async_trait]
+pub trait MethodStore: Send + Sync {
+    /// Every method of the account, in one round trip.
+    async fn inventory(&self, account: AccountId) -> Result<Inventory, StoreError>;
+    async fn webauthn_of(&self, account: AccountId) -> Result<Vec<WebauthnRecord>, StoreError>;
+    async fn webauthn_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<WebauthnRecord>, StoreError>;
+    /// Stores the credential; if it is the account's first method, also
+    /// `recovery_hash` as its recovery key.
+    async fn add_webauthn(
+        &self,
+        rec: &WebauthnRecord,
+        recovery_hash: &str,
+        now: Timestamp,
+    ) -> Result<Addition, StoreError>;
+    /// False if the account has no such credential.
+    async fn rename_webauthn(
+        &self,
+        account: AccountId,
+        id: uuid::Uuid,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+    /// Records a use: the counter moves from `old_counter` to
+    /// `new_counter`. False if another use changed it meanwhile.
+    async fn record_webauthn_use(
+        &self,
+        id: uuid::Uuid,
+        old_counter: i64,
+        new_counter: i64,
+        credential: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    async fn remove_webauthn(
+        &self,
+        account: AccountId,
+        id: uuid::Uuid,
+    ) -> Result<Removal, StoreError>;
+    /// Removes the authenticator app (not the last method).
+    async fn remove_totp(&self, account: AccountId) -> Result<Removal, StoreError>;
+    /// Removes the phone number (not the last method).
+    async fn remove_sms(&self, account: AccountId) -> Result<Removal, StoreError>;
+    /// Stores (replacing) a phone number waiting for its confirming code.
+    async fn set_pending_phone(
+        &self,
+        account: AccountId,
+        phone: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn pending_phone(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<(String, Timestamp)>, StoreError>;
+    /// The pending `phone` becomes the account's text-message method and
+    /// `recovery_hash` its recovery key, only if the account has no other
+    /// method.
+    async fn activate_sms(
+        &self,
+        account: AccountId,
+        phone: &str,
+        recovery_hash: &str,
+        now: Timestamp,
+    ) -> Result<Addition, StoreError>;
+    /// Remembers the method that last completed a second step.
+    async fn set_last_method(&self, account: AccountId, kind: MethodKind)
+    -> Result<(), StoreError>;
+}
+
+/// WebAuthn ceremony state kept on the server between its two requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CeremonyRecord {
+    /// The account, when the ceremony is for a known one.
+    pub account_id: Option<AccountId>,
+    /// What the ceremony is for (registration, sign-in, step-up, …).
+    pub purpose: String,
+    /// The webauthn-rs state as JSON, with anything the finish needs.
+    pub state: String,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait CeremonyStore: Send + Sync {
+    /// Stores the ceremony under `key` (a flow, a session, or a random id),
+    /// replacing the one before: only the latest challenge is answerable.
+    async fn put_ceremony(&self, key: &str, c: &CeremonyRecord) -> Result<(), StoreError>;
+    /// Removes and returns the ceremony: each is finished at most once,
+    /// even by parallel requests.
+    async fn take_ceremony(&self, key: &str) -> Result<Option<CeremonyRecord>, StoreError>;
+}
+
+/// A texted one-time code as stored: only its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpRecord {
+    pub account_id: AccountId,
+    pub code_mac: Vec<u8>,
+    pub sent_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait OtpStore: Send + Sync {
+    /// In one transaction: replaces the code stored under `key` (only the
+    /// latest code works) and queues the text message that carries it,
+    /// unless the code before was sent after `cooldown_cutoff`. False
+    /// when refused by the cooldown.
+    async fn put_otp_and_send(
+        &self,
+        key: &str,
+        otp: &OtpRecord,
+        cooldown_cutoff: Timestamp,
+        message: &OutgoingMessage,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the code under `key` if it is `code_mac` and not expired:
+    /// true for exactly one caller.
+    async fn consume_otp(
+        &self,
+        key: &str,
+        code_mac: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// When the current code under `key` was sent, if there is one.
+    async fn otp_sent_at(&self, key: &str) -> Result<Option<Timestamp>, StoreError>;
+}
+
+/// A message to queue in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+}
+
 /// Everything a Tessera node needs from its database.
 #[async_trait]
 pub trait Store:
@@ -300,6 +458,9 @@ pub trait Store:
     + FlowStore
     + OutboxStore
     + KeyCheckStore
+    + MethodStore
+    + CeremonyStore
+    + OtpStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

@@ -10,6 +10,7 @@ mod error;
 mod migrations;
 mod postgres;
 mod sql_impl;
+mod sql_methods;
 mod sql_twostep;
 mod sqlite;
 

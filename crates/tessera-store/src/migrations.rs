@@ -38,6 +38,11 @@ pub(crate) fn sqlite() -> Migrator {
             "lean_indexes",
             include_str!("../migrations/sqlite/0003_lean_indexes.sql"),
         ),
+        (
+            5,
+            "methods",
+            include_str!("../migrations/sqlite/0005_methods.sql"),
+        ),
     ])
 }
 
@@ -57,6 +62,11 @@ pub(crate) fn postgres() -> Migrator {
             3,
             "lean_indexes",
             include_str!("../migrations/postgres/0003_lean_indexes.sql"),
+        ),
+        (
+            5,
+            "methods",
+            include_str!("../migrations/postgres/0005_methods.sql"),
         ),
     ])
 }

@@ -166,20 +166,32 @@ macro_rules! twostep_store {
                 async fn disable_two_step(&self, account: AccountId) -> Result<bool, StoreError> {
                     let id = account.to_string();
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    let had = sqlx::query("DELETE FROM totp_credentials WHERE account_id = $1")
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?
-                        .rows_affected();
+                    // Every method counts: two-step verification was on if
+                    // any of them existed.
+                    let mut had = 0;
+                    for sql in [
+                        "DELETE FROM totp_credentials WHERE account_id = $1",
+                        "DELETE FROM webauthn_credentials WHERE account_id = $1",
+                        "DELETE FROM sms_phones WHERE account_id = $1",
+                    ] {
+                        had += sqlx::query(sql)
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?
+                            .rows_affected();
+                    }
                     for sql in [
                         "DELETE FROM totp_pending WHERE account_id = $1",
                         "DELETE FROM recovery_keys WHERE account_id = $1",
+                        "DELETE FROM sms_pending WHERE account_id = $1",
+                        "DELETE FROM otp_codes WHERE account_id = $1",
+                        "DELETE FROM second_step_prefs WHERE account_id = $1",
                     ] {
                         sqlx::query(sql).bind(&id).execute(&mut *tx).await.map_err(map_err)?;
                     }
                     tx.commit().await.map_err(map_err)?;
-                    Ok(had == 1)
+                    Ok(had > 0)
                 }
             }
 
