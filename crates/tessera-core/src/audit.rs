@@ -29,6 +29,9 @@ pub enum AuditKind {
     VerificationBlocked,
     LegacyLogin,
     BasicAuthRefused,
+    TwoStepMethodAdded,
+    TwoStepMethodRemoved,
+    KeyCounterRegressed,
 }
 
 text_enum!(AuditKind {
@@ -52,6 +55,9 @@ text_enum!(AuditKind {
     AuditKind::VerificationBlocked => "two_step.blocked",
     AuditKind::LegacyLogin => "signin.legacy_login",
     AuditKind::BasicAuthRefused => "basic_auth.refused",
+    AuditKind::TwoStepMethodAdded => "two_step.method_added",
+    AuditKind::TwoStepMethodRemoved => "two_step.method_removed",
+    AuditKind::KeyCounterRegressed => "two_step.key_counter_regressed",
 });
 
 /// An event to record.

@@ -18,6 +18,7 @@ pub mod session;
 pub mod signin;
 pub mod store;
 pub mod twostep;
+pub mod webauthn;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::CoreError;

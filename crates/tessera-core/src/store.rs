@@ -323,11 +323,11 @@ pub trait MethodStore: Send + Sync {
         credential_id: &[u8],
     ) -> Result<Option<WebauthnRecord>, StoreError>;
     /// Stores the credential; if it is the account's first method, also
-    /// `recovery_hash` as its recovery key.
+    /// `recovery_hash` (when given) as its recovery key.
     async fn add_webauthn(
         &self,
         rec: &WebauthnRecord,
-        recovery_hash: &str,
+        recovery_hash: Option<&str>,
         now: Timestamp,
     ) -> Result<Addition, StoreError>;
     /// False if the account has no such credential.

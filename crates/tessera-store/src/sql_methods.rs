@@ -198,7 +198,7 @@ macro_rules! methods_store {
                         .transpose()
                 }
 
-                async fn add_webauthn(&self, rec: &WebauthnRecord, recovery_hash: &str, now: Timestamp) -> Result<Addition, StoreError> {
+                async fn add_webauthn(&self, rec: &WebauthnRecord, recovery_hash: Option<&str>, now: Timestamp) -> Result<Addition, StoreError> {
                     let id = rec.account_id.to_string();
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
                     if !lock_account(&mut tx, &id).await? {
@@ -226,8 +226,8 @@ macro_rules! methods_store {
                         tx.rollback().await.map_err(map_err)?;
                         return Ok(Addition::Duplicate);
                     }
-                    if first {
-                        insert_recovery_key(&mut tx, &id, recovery_hash, now).await?;
+                    if let (true, Some(hash)) = (first, recovery_hash) {
+                        insert_recovery_key(&mut tx, &id, hash, now).await?;
                     }
                     tx.commit().await.map_err(map_err)?;
                     Ok(Addition::Added { first })

@@ -71,7 +71,7 @@ fn host() -> RequestContext {
 
 async fn core(cfg: &Config) -> anyhow::Result<Core> {
     // One hash worker is plenty for a CLI command.
-    wiring::build_core(cfg, 1, 4).await
+    wiring::build_core(cfg, 1, 4, &cfg.public_url()).await
 }
 
 pub async fn run(cfg: Config, cmd: AdminCommand) -> anyhow::Result<()> {

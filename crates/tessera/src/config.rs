@@ -31,6 +31,17 @@ pub struct Config {
     pub session: SessionSection,
     pub http: HttpSection,
     pub log: LogSection,
+    pub webauthn: WebauthnSection,
+}
+
+/// Where security keys and passkeys are valid.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnSection {
+    /// The domain keys are bound to; default: the public URL's host.
+    pub rp_id: Option<String>,
+    /// Origins allowed to use keys; default: the public URL's origin.
+    pub origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +150,7 @@ impl Default for Config {
             session: SessionSection::default(),
             http: HttpSection::default(),
             log: LogSection::default(),
+            webauthn: WebauthnSection::default(),
         }
     }
 }
@@ -272,13 +284,53 @@ fn set_path(table: &mut Table, path: &[String], value: Value) {
     }
 }
 
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    match url.find("://") {
+        Some(i) => match url[i + 3..].find('/') {
+            Some(j) => url[..i + 3 + j].to_string(),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl Config {
+    /// The WebAuthn relying party for a server reached at `public_url`.
+    pub fn relying_party(&self, public_url: &str) -> tessera_core::webauthn::RelyingParty {
+        let origin = origin_of(public_url);
+        let host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or(&origin);
+        // Strip the port, keeping bracketed IPv6 hosts whole.
+        let host = match host.rfind(':') {
+            Some(i) if !host[i..].contains(']') => &host[..i],
+            _ => host,
+        };
+        tessera_core::webauthn::RelyingParty {
+            rp_id: self
+                .webauthn
+                .rp_id
+                .clone()
+                .unwrap_or_else(|| host.to_string()),
+            rp_name: self.two_step.issuer.clone(),
+            origins: if self.webauthn.origins.is_empty() {
+                vec![origin]
+            } else {
+                self.webauthn.origins.clone()
+            },
+        }
+    }
+
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
+        self.relying_party(&self.public_url()).build()?;
         if let Some(u) = &self.public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {

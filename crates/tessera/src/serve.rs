@@ -24,13 +24,6 @@ fn init_logging(cfg: &Config) {
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     init_logging(&cfg);
-    let core = wiring::build_core(&cfg, cfg.hash_workers(), cfg.hash_queue()).await?;
-    if cfg.two_step.legacy_login {
-        tracing::warn!(
-            "LEGACY LOGIN IS ON: two-step verification is skipped at sign-in for every account. \
-             This degrades security; turn two_step.legacy_login off as soon as possible."
-        );
-    }
     let prometheus = tessera_web::install_recorder().map_err(anyhow::Error::msg)?;
     // The exporter keeps every latency sample until drained; drain often so
     // memory stays flat whether or not anyone scrapes /metrics.
@@ -49,6 +42,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let local = listener.local_addr()?;
     let public_url = cfg.public_url_for(local);
+    let core = wiring::build_core(&cfg, cfg.hash_workers(), cfg.hash_queue(), &public_url).await?;
+    if cfg.two_step.legacy_login {
+        tracing::warn!(
+            "LEGACY LOGIN IS ON: two-step verification is skipped at sign-in for every account. \
+             This degrades security; turn two_step.legacy_login off as soon as possible."
+        );
+    }
     let web = WebConfig {
         public_url: public_url.clone(),
         allowed_origins: cfg.http.allowed_origins.clone(),

@@ -10,8 +10,9 @@ use tessera_core::session::SessionPolicy;
 use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::{OsSecrets, SystemClock};
 
-pub fn core_config(cfg: &Config) -> CoreConfig {
+pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
     CoreConfig {
+        relying_party: cfg.relying_party(public_url),
         password_policy: PasswordPolicy {
             min_len: cfg.password.min_length,
             max_len: cfg.password.max_length,
@@ -47,7 +48,17 @@ pub fn core_config(cfg: &Config) -> CoreConfig {
 }
 
 /// Opens the database (migrating it) and starts the hash pool.
-pub async fn build_core(cfg: &Config, workers: usize, queue: usize) -> anyhow::Result<Core> {
+/// `public_url` is where clients reach this server (security keys are
+/// bound to its host).
+pub async fn build_core(
+    cfg: &Config,
+    workers: usize,
+    queue: usize,
+    public_url: &str,
+) -> anyhow::Result<Core> {
+    cfg.relying_party(public_url)
+        .build()
+        .map_err(anyhow::Error::msg)?;
     let store = tessera_store::open(cfg.database_url.as_deref(), &cfg.data_dir)
         .await
         .with_context(|| match &cfg.database_url {
@@ -69,7 +80,7 @@ pub async fn build_core(cfg: &Config, workers: usize, queue: usize) -> anyhow::R
         Arc::new(OsSecrets),
         Arc::new(pool),
         Arc::new(secret_box),
-        core_config(cfg),
+        core_config(cfg, public_url),
     ))
 }
 

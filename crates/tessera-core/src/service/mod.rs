@@ -6,19 +6,24 @@ mod accounts;
 mod audit_log;
 mod basic_auth;
 mod enrollment;
+mod keys;
+mod methods;
 mod notify;
 mod second_step;
 mod sessions;
 mod signin;
+mod sms;
 mod stepup;
 mod unenroll;
 mod verification;
 
 pub use accounts::{NewAccountInput, Sysadmin};
 pub use enrollment::{Confirmed, TotpEnrollment};
+pub use keys::{KeyAdded, PasskeyChallenge};
 pub use second_step::{SecondStepProof, SigninOutcome};
 pub use sessions::{Authenticated, IssuedSession};
 pub use signin::SigninRequest;
+pub use sms::CodeSent;
 pub use stepup::{StepUpProof, SteppedUp};
 pub use verification::totp_aad;
 
@@ -42,6 +47,8 @@ pub struct CoreConfig {
     pub break_glass_ttl_secs: i64,
     pub two_step: TwoStepConfig,
     pub basic_auth: BasicAuthConfig,
+    /// Where security keys and passkeys are valid.
+    pub relying_party: crate::webauthn::RelyingParty,
 }
 
 impl Default for CoreConfig {
@@ -53,6 +60,7 @@ impl Default for CoreConfig {
             break_glass_ttl_secs: 3600,
             two_step: TwoStepConfig::default(),
             basic_auth: BasicAuthConfig::default(),
+            relying_party: crate::webauthn::RelyingParty::default(),
         }
     }
 }
@@ -123,6 +131,12 @@ pub struct Core {
     /// Seals secrets at rest (authenticator seeds).
     pub secret_box: Arc<SecretBox>,
     pub config: CoreConfig,
+    /// The WebAuthn relying party; `None` if its settings do not build
+    /// (the server refuses to start then; see `RelyingParty::build`).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Poked after a message is queued, so the delivery worker sends it
+    /// at once instead of at its next poll.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -134,6 +148,7 @@ impl Core {
         secret_box: Arc<SecretBox>,
         config: CoreConfig,
     ) -> Self {
+        let webauthn = config.relying_party.build().ok().map(Arc::new);
         Core {
             store,
             clock,
@@ -141,6 +156,8 @@ impl Core {
             pool,
             secret_box,
             config,
+            webauthn,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

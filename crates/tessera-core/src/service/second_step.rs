@@ -10,6 +10,7 @@ use crate::error::CoreError;
 use crate::secrets::{ct_eq, random_token, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind};
 use crate::store::FlowRecord;
+use crate::twostep::methods::MethodKind;
 use sha2::{Digest, Sha256};
 
 /// How a sign-in ended (for now).
@@ -36,18 +37,13 @@ pub enum SigninOutcome {
 pub enum SecondStepProof {
     Totp(String),
     RecoveryKey(String),
+    /// The browser's answer to the key challenge (a WebAuthn assertion).
+    Webauthn(serde_json::Value),
+    /// A texted code.
+    Sms(String),
 }
 
-impl SecondStepProof {
-    pub fn method(&self) -> AuthMethod {
-        match self {
-            SecondStepProof::Totp(_) => AuthMethod::Totp,
-            SecondStepProof::RecoveryKey(_) => AuthMethod::RecoveryKey,
-        }
-    }
-}
-
-fn binding(client: ClientKind, ctx: &RequestContext) -> Vec<u8> {
+pub(crate) fn binding(client: ClientKind, ctx: &RequestContext) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(client.as_str().as_bytes());
     h.update([0]);
@@ -77,16 +73,17 @@ impl Core {
                 expires_at,
             })
             .await?;
+        let methods = self.store.inventory(account.id).await?.challenges();
         Ok(SigninOutcome::SecondStep {
             flow_id,
-            methods: vec!["totp", "recovery_key"],
+            methods,
             expires_at,
         })
     }
 
     /// The account a live flow belongs to, if `flow_id` is one and this
     /// client started it.
-    async fn live_flow(
+    pub(crate) async fn live_flow(
         &self,
         flow_id: &str,
         ctx: &RequestContext,
@@ -118,24 +115,9 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<SigninOutcome, CoreError> {
         let (flow, account) = self.live_flow(flow_id, ctx).await?;
-        let method = proof.method();
-        let new_recovery_key = match proof {
-            SecondStepProof::Totp(code) => {
-                self.guarded(&account, self.totp_matches(&account, &code))
-                    .await?;
-                None
-            }
-            SecondStepProof::RecoveryKey(key) => Some(
-                self.guarded(&account, self.recovery_key_matches(&account, &key))
-                    .await
-                    .map_err(|e| match e {
-                        CoreError::WrongProof(_) => CoreError::WrongProof(
-                            "That recovery key is not correct, or it was already used.",
-                        ),
-                        other => other,
-                    })?,
-            ),
-        };
+        let (method, new_recovery_key) = self
+            .check_second_step(&account, proof, Some(flow_id), None)
+            .await?;
         // The flow is spent exactly once, whatever else raced with it.
         if !self.store.delete_flow(&flow.id_hash).await? {
             return Err(CoreError::FlowExpired);
@@ -155,6 +137,72 @@ impl Core {
             account,
             new_recovery_key,
         })
+    }
+
+    /// Checks a second-step proof under the backoff, for a sign-in flow or
+    /// a step-up (the challenge it answers is bound to one of them).
+    /// Returns the method it proved and, for a recovery key, its successor.
+    pub(crate) async fn check_second_step(
+        &self,
+        account: &Account,
+        proof: SecondStepProof,
+        flow_id: Option<&str>,
+        step_up: Option<&super::Authenticated>,
+    ) -> Result<(AuthMethod, Option<String>), CoreError> {
+        let (method, new_key) = match proof {
+            SecondStepProof::Totp(code) => {
+                self.guarded(account, self.totp_matches(account, &code))
+                    .await?;
+                self.remember_method(account, MethodKind::Totp).await;
+                (AuthMethod::Totp, None)
+            }
+            SecondStepProof::RecoveryKey(key) => {
+                let new = self
+                    .guarded(account, self.recovery_key_matches(account, &key))
+                    .await
+                    .map_err(|e| match e {
+                        CoreError::WrongProof(_) => CoreError::WrongProof(
+                            "That recovery key is not correct, or it was already used.",
+                        ),
+                        other => other,
+                    })?;
+                (AuthMethod::RecoveryKey, Some(new))
+            }
+            SecondStepProof::Webauthn(credential) => {
+                let ceremony = match (flow_id, step_up) {
+                    (Some(f), _) => super::keys::flow_ceremony_key(f),
+                    (None, Some(who)) => Core::step_up_ceremony_key(who),
+                    (None, None) => return Err(CoreError::Internal("no ceremony".into())),
+                };
+                let kind = self
+                    .guarded_explained(account, self.key_matches(account, &ceremony, credential))
+                    .await?;
+                self.remember_method(account, kind).await;
+                (
+                    match kind {
+                        MethodKind::Passkey => AuthMethod::Passkey,
+                        _ => AuthMethod::SecurityKey,
+                    },
+                    None,
+                )
+            }
+            SecondStepProof::Sms(code) => {
+                match (flow_id, step_up) {
+                    (Some(f), _) => {
+                        self.guarded_explained(account, self.signin_sms_matches(f, &code))
+                            .await?
+                    }
+                    (None, Some(who)) => {
+                        self.guarded_explained(account, self.step_up_sms_matches(who, &code))
+                            .await?
+                    }
+                    (None, None) => return Err(CoreError::Internal("no code slot".into())),
+                }
+                self.remember_method(account, MethodKind::Sms).await;
+                (AuthMethod::Sms, None)
+            }
+        };
+        Ok((method, new_key))
     }
 
     /// Records a second-step failure at sign-in (the backoff counted it).

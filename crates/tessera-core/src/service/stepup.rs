@@ -34,7 +34,7 @@ impl Core {
         }
         if second_step && !who.session.methods.iter().any(|m| m.is_second_step()) {
             return Err(CoreError::StepUpRequired(
-                "Verify it's you with your authenticator app or recovery key first.",
+                "Verify it's you with one of your two-step verification methods (or your recovery key) first.",
             ));
         }
         Ok(())
@@ -52,7 +52,7 @@ impl Core {
         let (method, new_recovery_key) = match proof {
             StepUpProof::Password(_) if two_step => {
                 return Err(CoreError::Forbidden(
-                    "Your account has two-step verification: verify with your authenticator app or recovery key.",
+                    "Your account has two-step verification: verify with one of its methods, or your recovery key.",
                 ));
             }
             StepUpProof::Password(pw) => {
@@ -75,22 +75,9 @@ impl Core {
                     "Two-step verification is not set up for this account; verify with your password.".into(),
                 ));
             }
-            StepUpProof::SecondStep(SecondStepProof::Totp(code)) => {
-                self.guarded(account, self.totp_matches(account, &code))
-                    .await?;
-                (AuthMethod::Totp, None)
-            }
-            StepUpProof::SecondStep(SecondStepProof::RecoveryKey(key)) => {
-                let new = self
-                    .guarded(account, self.recovery_key_matches(account, &key))
-                    .await
-                    .map_err(|e| match e {
-                        CoreError::WrongProof(_) => CoreError::WrongProof(
-                            "That recovery key is not correct, or it was already used.",
-                        ),
-                        other => other,
-                    })?;
-                (AuthMethod::RecoveryKey, Some(new))
+            StepUpProof::SecondStep(proof) => {
+                self.check_second_step(account, proof, None, Some(who))
+                    .await?
             }
         };
         let mut methods = who.session.methods.clone();

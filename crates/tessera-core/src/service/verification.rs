@@ -20,6 +20,24 @@ impl Core {
     where
         F: Future<Output = Result<Option<T>, CoreError>>,
     {
+        self.guarded_explained(account, async {
+            Ok(check
+                .await?
+                .ok_or("That code is not correct. Check your authenticator app and try again."))
+        })
+        .await
+    }
+
+    /// Like [`Core::guarded`], for checks that say why a proof was wrong
+    /// (`Err(message)`); each such answer counts as a failure.
+    pub(crate) async fn guarded_explained<T, F>(
+        &self,
+        account: &Account,
+        check: F,
+    ) -> Result<T, CoreError>
+    where
+        F: Future<Output = Result<Result<T, &'static str>, CoreError>>,
+    {
         let policy = self.config.two_step.backoff;
         let key = key_for(account.id);
         let now = self.clock.now();
@@ -42,11 +60,11 @@ impl Core {
             }
         }
         match check.await {
-            Ok(Some(v)) => {
+            Ok(Ok(v)) => {
                 self.store.limiter_success(&key).await?;
                 Ok(v)
             }
-            Ok(None) => {
+            Ok(Err(message)) => {
                 let (failures, block) = self
                     .store
                     .limiter_failure(
@@ -68,9 +86,7 @@ impl Core {
                     )
                     .await;
                 }
-                Err(CoreError::WrongProof(
-                    "That code is not correct. Check your authenticator app and try again.",
-                ))
+                Err(CoreError::WrongProof(message))
             }
             // The slot's lease frees it; the failure is not held against
             // the account because nothing was evaluated.
@@ -157,8 +173,9 @@ impl Core {
         Ok(Some(new_key))
     }
 
+    /// Two-step verification is on while the account has any method.
     pub(crate) async fn two_step_on(&self, account: &Account) -> Result<bool, CoreError> {
-        Ok(self.store.totp_of(account.id).await?.is_some())
+        Ok(self.store.inventory(account.id).await?.two_step_on())
     }
 }
 

@@ -27,7 +27,8 @@ pub enum ClientKindDto {
 /// `second_step` with a flow to finish.
 #[derive(Debug, Serialize, ToSchema, Default)]
 pub struct SigninComplete {
-    /// `complete` or `second_step`.
+    /// `complete`, `second_step`, `challenge` (answer it with the key) or
+    /// `code_sent` (a texted code is on its way).
     pub status: &'static str,
     /// The bearer token, for `mobile` clients only; web clients get a cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,7 +38,8 @@ pub struct SigninComplete {
     /// With `second_step`: finish at `/api/v1/signin/{flow_id}/{method}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<String>,
-    /// With `second_step`: `totp`, `recovery_key`.
+    /// With `second_step`: the methods to choose from, the last-used one
+    /// first: `webauthn`, `totp`, `sms`, and always `recovery_key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -45,6 +47,17 @@ pub struct SigninComplete {
     /// After a recovery key was used: the key that replaces it. Shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_recovery_key: Option<String>,
+    /// With `challenge` (method `webauthn`): options for
+    /// `navigator.credentials.get`, binary fields in base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub public_key: Option<serde_json::Value>,
+    /// With `code_sent` (method `sms`): where the code went, mostly hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// With `code_sent`: seconds before another code may be asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resend_after_secs: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -285,7 +298,132 @@ pub struct TwoStepChanged {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TwoStepStatus {
     pub enabled: bool,
+    /// The sign-in challenges available, the last-used one first.
     pub methods: Vec<String>,
+    /// Whether an authenticator app is set up.
+    pub totp: bool,
+    /// The phone number for text messages, mostly hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_phone: Option<String>,
+    /// Security keys and passkeys.
+    pub keys: Vec<KeyView>,
+    /// The method used last for a second step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+}
+
+/// A security key or passkey.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: uuid::Uuid,
+    /// `security_key` or `passkey`.
+    pub kind: String,
+    pub name: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+}
+
+impl From<&tessera_core::twostep::methods::KeySummary> for KeyView {
+    fn from(k: &tessera_core::twostep::methods::KeySummary) -> Self {
+        KeyView {
+            id: k.id,
+            kind: k.kind.to_string(),
+            name: k.name.clone(),
+            created_at: k.created_at.to_rfc3339(),
+            last_used_at: k.last_used_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+impl TwoStepStatus {
+    pub fn new(inv: &tessera_core::twostep::methods::Inventory) -> Self {
+        TwoStepStatus {
+            enabled: inv.two_step_on(),
+            methods: inv.challenges().iter().map(|m| m.to_string()).collect(),
+            totp: inv.totp,
+            sms_phone: inv
+                .sms_phone
+                .as_deref()
+                .map(tessera_core::twostep::phone::mask),
+            keys: inv.keys.iter().map(KeyView::from).collect(),
+            last_used: inv.last_used.map(|k| k.to_string()),
+        }
+    }
+}
+
+/// Start registering a security key or passkey.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartKeyBody {
+    /// A name to tell keys apart, e.g. "Blue YubiKey".
+    pub name: String,
+}
+
+/// The browser's answer to a WebAuthn request, as produced by
+/// `PublicKeyCredential` (binary fields in base64url).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialBody {
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// Options for `navigator.credentials.create` or `.get`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebauthnOptions {
+    /// `{publicKey: …}`; binary fields in base64url.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    /// For a passkey sign-in: send it back with the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceremony_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyRegistered {
+    pub id: uuid::Uuid,
+    /// The emergency recovery key, when this turned two-step verification on. Shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameBody {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneBody {
+    /// In international (E.164) form, e.g. `+447700900123`.
+    pub phone: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeSentView {
+    /// Where the code went, mostly hidden.
+    pub phone: String,
+    /// Seconds before another code may be asked for.
+    pub resend_after_secs: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySigninStart {
+    #[serde(default)]
+    pub client: Option<ClientKindDto>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySigninFinish {
+    pub ceremony_id: String,
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

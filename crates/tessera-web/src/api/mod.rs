@@ -4,6 +4,7 @@
 mod admin;
 mod dto;
 mod me;
+mod methods;
 pub mod ops;
 mod sessions;
 mod signin;
@@ -57,9 +58,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(signin::sign_in))
         .routes(routes!(signin::sign_up))
         .routes(routes!(signin::continue_sign_in))
+        .routes(routes!(signin::passkey_start))
+        .routes(routes!(signin::passkey_finish))
+        .routes(routes!(methods::start_security_key))
+        .routes(routes!(methods::start_passkey))
+        .routes(routes!(methods::finish_key))
+        .routes(routes!(methods::rename_key, methods::remove_key))
+        .routes(routes!(methods::start_sms, methods::remove_sms))
+        .routes(routes!(methods::resend_sms))
+        .routes(routes!(methods::confirm_sms))
         .routes(routes!(twostep::step_up))
         .routes(routes!(twostep::status, twostep::disable))
-        .routes(routes!(twostep::start_totp))
+        .routes(routes!(twostep::start_totp, methods::remove_totp))
         .routes(routes!(twostep::confirm_totp))
         .routes(routes!(twostep::new_recovery_key))
         .routes(routes!(admin::unenroll))

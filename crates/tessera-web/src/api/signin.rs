@@ -1,8 +1,8 @@
 //! `POST /api/v1/signin` and `POST /api/v1/signup`.
 
 use super::dto::{
-    ClientKindDto, CodeBody, RecoveryKeyBody, SigninBody, SigninComplete, SignupBody, UserView,
-    WhoAmI,
+    ClientKindDto, CodeBody, CredentialBody, PasskeySigninFinish, PasskeySigninStart,
+    RecoveryKeyBody, SigninBody, SigninComplete, SignupBody, UserView, WebauthnOptions, WhoAmI,
 };
 use crate::client::Client;
 use crate::cookies;
@@ -120,21 +120,24 @@ pub async fn signin_response(
     }
 }
 
-/// Finish a sign-in with a second step: `totp` with `{code}`, or
+/// Finish a sign-in with a second step. `totp` with `{code}`;
 /// `recovery_key` with `{recovery_key}` (the answer then carries
-/// `new_recovery_key`). Wrong proofs count towards the backoff.
+/// `new_recovery_key`); `webauthn` with `{}` for a challenge, then
+/// `{credential}`; `sms` with `{}` to text a code (again after the
+/// cooldown), then `{code}`. Wrong proofs count towards the backoff.
 #[utoipa::path(
     post, path = "/api/v1/signin/{flow_id}/{method}", tag = "signin",
     params(
         ("flow_id" = String, Path, description = "From the `second_step` answer"),
-        ("method" = String, Path, description = "`totp` or `recovery_key`"),
+        ("method" = String, Path, description = "`totp`, `webauthn`, `sms` or `recovery_key`"),
     ),
-    request_body(content = serde_json::Value, description = "`{\"code\": \"123456\"}` or `{\"recovery_key\": \"…\"}`"),
+    request_body(content = serde_json::Value, description = "`{\"code\"}`, `{\"recovery_key\"}`, `{\"credential\"}`, or `{}` to get a WebAuthn challenge or a texted code"),
     responses(
-        (status = 200, description = "Signed in", body = SigninComplete),
-        (status = 400, description = "Malformed body or unknown method", body = crate::error::Problem),
-        (status = 401, description = "Wrong code or key, or the flow expired", body = crate::error::Problem),
-        (status = 429, description = "Blocked by the backoff; see Retry-After", body = crate::error::Problem),
+        (status = 200, description = "Signed in (`complete`), or a `challenge` / `code_sent` to answer", body = SigninComplete),
+        (status = 400, description = "Malformed body, or a method the account does not have", body = crate::error::Problem),
+        (status = 401, description = "Wrong code, key or answer, or the flow expired", body = crate::error::Problem),
+        (status = 404, description = "Unknown method", body = crate::error::Problem),
+        (status = 429, description = "Blocked by the backoff, or a code was sent too recently; see Retry-After", body = crate::error::Problem),
     )
 )]
 pub async fn continue_sign_in(
@@ -144,7 +147,28 @@ pub async fn continue_sign_in(
     Path((flow_id, method)): Path<(String, String)>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let proof = second_step_proof(&method, body)?;
+    let proof = match second_step_request(&method, body)? {
+        SecondStepRequest::Proof(p) => p,
+        SecondStepRequest::KeyChallenge => {
+            let options = state.core.signin_key_challenge(&flow_id, &ctx).await?;
+            return Ok(axum::Json(SigninComplete {
+                status: "challenge",
+                public_key: Some(options),
+                ..Default::default()
+            })
+            .into_response());
+        }
+        SecondStepRequest::SendCode => {
+            let sent = state.core.send_signin_sms(&flow_id, &ctx).await?;
+            return Ok(axum::Json(SigninComplete {
+                status: "code_sent",
+                phone: Some(sent.phone_masked),
+                resend_after_secs: Some(sent.resend_after_secs),
+                ..Default::default()
+            })
+            .into_response());
+        }
+    };
     let outcome = state.core.continue_sign_in(&flow_id, proof, &ctx).await;
     if matches!(outcome, Err(CoreError::WrongProof(_))) {
         state.core.audit_second_step_failure(&flow_id, &ctx).await;
@@ -152,28 +176,102 @@ pub async fn continue_sign_in(
     signin_response(&state, jar, outcome).await
 }
 
+/// What a second-step request asks for.
+pub enum SecondStepRequest {
+    Proof(SecondStepProof),
+    /// A WebAuthn challenge to answer with a key.
+    KeyChallenge,
+    /// A texted code.
+    SendCode,
+}
+
 /// Parses the body for a second-step method.
-pub fn second_step_proof(
+pub fn second_step_request(
     method: &str,
     body: serde_json::Value,
-) -> Result<SecondStepProof, ApiError> {
+) -> Result<SecondStepRequest, ApiError> {
     let parse =
         |e: serde_json::Error| ApiError::bad_request(format!("The request body does not fit: {e}"));
+    let empty = body.is_null() || body.as_object().is_some_and(|o| o.is_empty());
     match method {
         "totp" => {
             let b: CodeBody = serde_json::from_value(body).map_err(parse)?;
-            Ok(SecondStepProof::Totp(b.code))
+            Ok(SecondStepRequest::Proof(SecondStepProof::Totp(b.code)))
         }
         "recovery_key" => {
             let b: RecoveryKeyBody = serde_json::from_value(body).map_err(parse)?;
-            Ok(SecondStepProof::RecoveryKey(b.recovery_key))
+            Ok(SecondStepRequest::Proof(SecondStepProof::RecoveryKey(
+                b.recovery_key,
+            )))
+        }
+        "webauthn" if empty => Ok(SecondStepRequest::KeyChallenge),
+        "webauthn" => {
+            let b: CredentialBody = serde_json::from_value(body).map_err(parse)?;
+            Ok(SecondStepRequest::Proof(SecondStepProof::Webauthn(
+                b.credential,
+            )))
+        }
+        "sms" if empty => Ok(SecondStepRequest::SendCode),
+        "sms" => {
+            let b: CodeBody = serde_json::from_value(body).map_err(parse)?;
+            Ok(SecondStepRequest::Proof(SecondStepProof::Sms(b.code)))
         }
         other => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_method",
-            format!("There is no second-step method called {other:?}; use totp or recovery_key."),
+            format!(
+                "There is no second-step method called {other:?}; use totp, webauthn, sms or recovery_key."
+            ),
         )),
     }
+}
+
+/// Start signing in with a passkey, without a password. Hand `options` to
+/// `navigator.credentials.get` (with `mediation: "conditional"` for
+/// autofill), then send the answer to `/api/v1/signin/passkey/finish`.
+#[utoipa::path(
+    post, path = "/api/v1/signin/passkey/start", tag = "signin",
+    request_body = PasskeySigninStart,
+    responses((status = 200, description = "The challenge", body = WebauthnOptions))
+)]
+pub async fn passkey_start(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<PasskeySigninStart>,
+) -> Result<axum::Json<WebauthnOptions>, ApiError> {
+    let client = match body.client.unwrap_or(ClientKindDto::Mobile) {
+        ClientKindDto::Web => ClientKind::Web,
+        ClientKindDto::Mobile => ClientKind::Mobile,
+    };
+    let c = state.core.start_passkey_signin(client, &ctx).await?;
+    Ok(axum::Json(WebauthnOptions {
+        options: c.options,
+        ceremony_id: Some(c.ceremony_id),
+    }))
+}
+
+/// Finish a passkey sign-in. The session is `aal2` with method `passkey`.
+#[utoipa::path(
+    post, path = "/api/v1/signin/passkey/finish", tag = "signin",
+    request_body = PasskeySigninFinish,
+    responses(
+        (status = 200, description = "Signed in", body = SigninComplete),
+        (status = 400, description = "Malformed answer", body = crate::error::Problem),
+        (status = 401, description = "Unknown passkey, a failed check, or an expired or used challenge", body = crate::error::Problem),
+        (status = 429, description = "Blocked by the backoff", body = crate::error::Problem),
+    )
+)]
+pub async fn passkey_finish(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<PasskeySigninFinish>,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .core
+        .finish_passkey_signin(&body.ceremony_id, body.credential, &ctx)
+        .await;
+    signin_response(&state, jar, outcome).await
 }
 
 /// Create your own account, when the server allows self sign-up.

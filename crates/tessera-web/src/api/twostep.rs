@@ -1,7 +1,10 @@
 //! Step-up and the caller's own two-step verification.
 
-use super::dto::{CodeBody, PasswordBody, TotpEnrollmentView, TwoStepChanged, TwoStepStatus};
-use super::signin::second_step_proof;
+use super::dto::{
+    CodeBody, CodeSentView, PasswordBody, TotpEnrollmentView, TwoStepChanged, TwoStepStatus,
+    WebauthnOptions,
+};
+use super::signin::{SecondStepRequest, second_step_request};
 use crate::client::{AnySession, Client, Via};
 use crate::cookies;
 use crate::error::ApiError;
@@ -16,7 +19,7 @@ use tessera_core::service::{IssuedSession, StepUpProof};
 
 /// Hands a rotated session to its client: a new cookie, or the token in
 /// the body for bearer clients.
-fn with_rotated(
+pub(super) fn with_rotated(
     state: &AppState,
     jar: CookieJar,
     via: Via,
@@ -37,15 +40,17 @@ fn with_rotated(
 }
 
 /// Verify again before a security change: `password` with `{password}`
-/// (only while two-step verification is off), `totp` with `{code}`, or
-/// `recovery_key` with `{recovery_key}`. The session gets a new token.
+/// (only while two-step verification is off), `totp` with `{code}`,
+/// `recovery_key` with `{recovery_key}`, `webauthn` with `{}` for a
+/// challenge then `{credential}`, `sms` with `{}` to text a code then
+/// `{code}`. The session gets a new token.
 #[utoipa::path(
     post, path = "/api/v1/step-up/{method}", tag = "me",
     security(("bearer" = []), ("cookie" = [])),
-    params(("method" = String, Path, description = "`password`, `totp` or `recovery_key`")),
-    request_body(content = serde_json::Value, description = "`{\"password\"}`, `{\"code\"}` or `{\"recovery_key\"}`"),
+    params(("method" = String, Path, description = "`password`, `totp`, `webauthn`, `sms` or `recovery_key`")),
+    request_body(content = serde_json::Value, description = "`{\"password\"}`, `{\"code\"}`, `{\"recovery_key\"}`, `{\"credential\"}`, or `{}` for a challenge or a texted code"),
     responses(
-        (status = 200, description = "Verified; `verified_at` refreshed", body = TwoStepChanged),
+        (status = 200, description = "Verified (`verified_at` refreshed), or the challenge / `code_sent` to answer", body = TwoStepChanged),
         (status = 401, description = "Wrong proof, or no session", body = crate::error::Problem),
         (status = 403, description = "Password step-up while two-step verification is on", body = crate::error::Problem),
         (status = 429, description = "Blocked by the backoff; see Retry-After", body = crate::error::Problem),
@@ -64,7 +69,25 @@ pub async fn step_up(
             .map_err(|e| ApiError::bad_request(format!("The request body does not fit: {e}")))?;
         StepUpProof::Password(Password::new(b.password))
     } else {
-        StepUpProof::SecondStep(second_step_proof(&method, body)?)
+        match second_step_request(&method, body)? {
+            SecondStepRequest::Proof(p) => StepUpProof::SecondStep(p),
+            SecondStepRequest::KeyChallenge => {
+                let options = state.core.step_up_key_challenge(&s.who).await?;
+                return Ok(axum::Json(WebauthnOptions {
+                    options,
+                    ceremony_id: None,
+                })
+                .into_response());
+            }
+            SecondStepRequest::SendCode => {
+                let sent = state.core.send_step_up_sms(&s.who).await?;
+                return Ok(axum::Json(CodeSentView {
+                    phone: sent.phone_masked,
+                    resend_after_secs: sent.resend_after_secs,
+                })
+                .into_response());
+            }
+        }
     };
     let done = state.core.step_up(&s.who, proof, &ctx).await?;
     let body = TwoStepChanged {
@@ -74,7 +97,8 @@ pub async fn step_up(
     Ok(with_rotated(&state, jar, s.via, done.issued, body))
 }
 
-/// Whether two-step verification is on, and with which methods.
+/// Whether two-step verification is on, and every method: the
+/// authenticator app, security keys and passkeys, the phone number.
 #[utoipa::path(
     get, path = "/api/v1/me/two-step", tag = "me",
     security(("bearer" = []), ("cookie" = [])),
@@ -84,13 +108,8 @@ pub async fn status(
     State(state): State<AppState>,
     s: AnySession,
 ) -> Result<axum::Json<TwoStepStatus>, ApiError> {
-    let enabled = state.core.two_step_status(&s.who.account).await?;
-    let methods = if enabled {
-        vec!["totp".to_string(), "recovery_key".to_string()]
-    } else {
-        vec![]
-    };
-    Ok(axum::Json(TwoStepStatus { enabled, methods }))
+    let inv = state.core.methods(&s.who.account).await?;
+    Ok(axum::Json(TwoStepStatus::new(&inv)))
 }
 
 /// Start adding (or changing) the authenticator app. Needs a recent

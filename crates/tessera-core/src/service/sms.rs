@@ -1,0 +1,295 @@
+//! Text messages: adding a phone number (only as the first method), and
+//! texted codes for sign-in and step-up.
+//!
+//! A code is 6 digits, lives 10 minutes, works once, and is stored only as
+//! a keyed hash of (purpose, binding, code) under a key naming the same
+//! purpose and binding: a sign-in code is useless for step-up or for
+//! another flow, and sending a new code replaces the old one. The message
+//! itself goes through the durable outbox, sealed, so the code is not
+//! readable at rest while it waits.
+
+use super::keys::flow_ceremony_key;
+use super::{Authenticated, Confirmed, Core, RequestContext};
+use crate::account::Account;
+use crate::error::CoreError;
+use crate::password::Password;
+use crate::store::{OtpRecord, OutgoingMessage};
+use crate::twostep::methods::{Addition, MethodKind};
+use crate::twostep::otp::{self, CODE_TTL_SECS, CodePurpose, RESEND_COOLDOWN_SECS};
+use crate::twostep::phone::{PhoneNumber, mask};
+use crate::twostep::recovery;
+use std::time::Duration;
+
+/// A code was sent.
+#[derive(Debug, Clone)]
+pub struct CodeSent {
+    /// The number it went to, mostly hidden.
+    pub phone_masked: String,
+    /// When another code may be asked for.
+    pub resend_after_secs: i64,
+}
+
+/// Where a code is stored and what it is bound to.
+struct CodeSlot {
+    purpose: CodePurpose,
+    /// Names the flow, session or account the code belongs to.
+    binding: String,
+}
+
+impl CodeSlot {
+    fn key(&self) -> String {
+        format!("{}:{}", self.purpose.as_str(), self.binding)
+    }
+}
+
+impl Core {
+    fn code_mac(&self, slot: &CodeSlot, code: &str) -> Vec<u8> {
+        self.secret_box
+            .mac(&otp::hash_input(slot.purpose, &slot.binding, code))
+    }
+
+    /// Sends a fresh code to `phone` for `slot`, unless one was sent less
+    /// than the cooldown ago.
+    async fn send_code(
+        &self,
+        account: &Account,
+        phone: &str,
+        slot: &CodeSlot,
+    ) -> Result<CodeSent, CoreError> {
+        let now = self.clock.now();
+        let code = otp::generate(self.secrets.as_ref());
+        let text = match slot.purpose {
+            CodePurpose::Enroll => format!(
+                "{code} is your {} code to confirm this phone number. It expires in 10 minutes. Never share it.",
+                self.config.two_step.issuer
+            ),
+            CodePurpose::Signin => format!(
+                "{code} is your {} sign-in code. It expires in 10 minutes. Never share it.",
+                self.config.two_step.issuer
+            ),
+            CodePurpose::StepUp => format!(
+                "{code} is your {} code to confirm it's you before a security change. It expires in 10 minutes.",
+                self.config.two_step.issuer
+            ),
+        };
+        let sealed = self.secret_box.seal(
+            self.secrets.as_ref(),
+            text.as_bytes(),
+            sms_body_aad(phone).as_bytes(),
+        );
+        let message = OutgoingMessage {
+            channel: "sms".into(),
+            recipient: phone.into(),
+            subject: String::new(),
+            body: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed),
+        };
+        let otp = OtpRecord {
+            account_id: account.id,
+            code_mac: self.code_mac(slot, &code),
+            sent_at: now,
+            expires_at: now.plus_secs(CODE_TTL_SECS),
+        };
+        let cutoff = now.plus_secs(-RESEND_COOLDOWN_SECS);
+        if !self
+            .store
+            .put_otp_and_send(&slot.key(), &otp, cutoff, &message)
+            .await?
+        {
+            let sent = self.store.otp_sent_at(&slot.key()).await?.unwrap_or(now);
+            let wait = (sent.millis() + RESEND_COOLDOWN_SECS * 1000 - now.millis()).max(1000);
+            return Err(CoreError::RateLimited {
+                retry_after: Duration::from_millis(wait as u64),
+            });
+        }
+        self.outbox_wake.notify_one();
+        Ok(CodeSent {
+            phone_masked: mask(phone),
+            resend_after_secs: RESEND_COOLDOWN_SECS,
+        })
+    }
+
+    /// Whether `input` is the live code of `slot`; it is used up if so.
+    async fn code_matches(
+        &self,
+        slot: &CodeSlot,
+        input: &str,
+    ) -> Result<Result<(), &'static str>, CoreError> {
+        const WRONG: &str = "That code is not correct, or it expired. Check the latest text message, or ask for a new code.";
+        let Some(code) = otp::normalize(input) else {
+            return Ok(Err(WRONG));
+        };
+        let mac = self.code_mac(slot, &code);
+        Ok(
+            if self
+                .store
+                .consume_otp(&slot.key(), &mac, self.clock.now())
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(WRONG)
+            },
+        )
+    }
+
+    /// Starts adding a phone number: allowed only while the account has no
+    /// other method. Texts a code to confirm it.
+    pub async fn start_sms_enrollment(
+        &self,
+        who: &Authenticated,
+        phone: &str,
+    ) -> Result<CodeSent, CoreError> {
+        let phone = PhoneNumber::parse(phone).map_err(|m| CoreError::Invalid(m.into()))?;
+        let inv = self.store.inventory(who.account.id).await?;
+        inv.may_add_sms()
+            .map_err(|m| CoreError::Invalid(m.into()))?;
+        self.require_recent(who, false)?;
+        let now = self.clock.now();
+        self.store
+            .set_pending_phone(who.account.id, phone.as_str(), now)
+            .await?;
+        self.send_code(&who.account, phone.as_str(), &enroll_slot(who))
+            .await
+    }
+
+    /// Texts a new code to the phone being added (after the cooldown).
+    pub async fn resend_sms_enrollment(&self, who: &Authenticated) -> Result<CodeSent, CoreError> {
+        let Some((phone, _)) = self.store.pending_phone(who.account.id).await? else {
+            return Err(CoreError::Invalid("Enter your phone number first.".into()));
+        };
+        self.send_code(&who.account, &phone, &enroll_slot(who))
+            .await
+    }
+
+    /// Confirms the phone with the texted code: text messages become the
+    /// account's first method, with a recovery key, and other sessions end.
+    pub async fn confirm_sms(
+        &self,
+        who: &Authenticated,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Confirmed, CoreError> {
+        let account = &who.account;
+        let Some((phone, started)) = self.store.pending_phone(account.id).await? else {
+            return Err(CoreError::Invalid("Enter your phone number first.".into()));
+        };
+        let now = self.clock.now();
+        if now.millis() - started.millis() > self.config.two_step.enrollment_ttl_secs * 1000 {
+            return Err(CoreError::Invalid(
+                "This setup took too long. Enter your number again to get a new code.".into(),
+            ));
+        }
+        self.guarded_explained(account, self.code_matches(&enroll_slot(who), code))
+            .await?;
+        let key = recovery::generate(self.secrets.as_ref());
+        let hash = self.pool.hash(Password::new(key.clone())).await?;
+        match self
+            .store
+            .activate_sms(account.id, &phone, &hash, now)
+            .await?
+        {
+            Addition::Added { .. } => {}
+            Addition::NotFirst => {
+                return Err(CoreError::Invalid(
+                    "Text messages can only be your first method. You already have a stronger one."
+                        .into(),
+                ));
+            }
+            Addition::Duplicate => {
+                return Err(CoreError::Conflict("That phone is already set up."));
+            }
+        }
+        let issued = self
+            .after_method_added(who, MethodKind::Sms, true, ctx)
+            .await?;
+        Ok(Confirmed {
+            recovery_key: Some(key),
+            issued,
+        })
+    }
+
+    /// Removes the phone number while another method remains.
+    pub async fn remove_sms(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<(), CoreError> {
+        self.require_recent(who, true)?;
+        let removal = self.store.remove_sms(who.account.id).await?;
+        self.after_removal(who, removal, "text message", ctx).await
+    }
+
+    /// Texts a sign-in code for the flow's second step.
+    pub async fn send_signin_sms(
+        &self,
+        flow_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<CodeSent, CoreError> {
+        let (_, account) = self.live_flow(flow_id, ctx).await?;
+        let phone = self.phone_of(&account).await?;
+        self.send_code(&account, &phone, &signin_slot(flow_id))
+            .await
+    }
+
+    /// Texts a step-up code to the caller.
+    pub async fn send_step_up_sms(&self, who: &Authenticated) -> Result<CodeSent, CoreError> {
+        let phone = self.phone_of(&who.account).await?;
+        self.send_code(&who.account, &phone, &step_up_slot(who))
+            .await
+    }
+
+    async fn phone_of(&self, account: &Account) -> Result<String, CoreError> {
+        self.store
+            .inventory(account.id)
+            .await?
+            .sms_phone
+            .ok_or_else(|| {
+                CoreError::Invalid(
+                    "This account doesn't use text messages. Choose another method.".into(),
+                )
+            })
+    }
+
+    pub(crate) async fn signin_sms_matches(
+        &self,
+        flow_id: &str,
+        code: &str,
+    ) -> Result<Result<(), &'static str>, CoreError> {
+        self.code_matches(&signin_slot(flow_id), code).await
+    }
+
+    pub(crate) async fn step_up_sms_matches(
+        &self,
+        who: &Authenticated,
+        code: &str,
+    ) -> Result<Result<(), &'static str>, CoreError> {
+        self.code_matches(&step_up_slot(who), code).await
+    }
+}
+
+/// Associated data of a sealed text-message body in the outbox.
+pub fn sms_body_aad(recipient: &str) -> String {
+    format!("outbox:sms:{recipient}")
+}
+
+fn enroll_slot(who: &Authenticated) -> CodeSlot {
+    CodeSlot {
+        purpose: CodePurpose::Enroll,
+        binding: who.account.id.to_string(),
+    }
+}
+
+fn signin_slot(flow_id: &str) -> CodeSlot {
+    CodeSlot {
+        purpose: CodePurpose::Signin,
+        // The hashed flow id: the key in the table names no usable secret.
+        binding: flow_ceremony_key(flow_id),
+    }
+}
+
+fn step_up_slot(who: &Authenticated) -> CodeSlot {
+    CodeSlot {
+        purpose: CodePurpose::StepUp,
+        binding: who.session.id.to_string(),
+    }
+}
