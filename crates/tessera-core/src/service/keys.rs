@@ -171,7 +171,7 @@ impl Core {
         } else {
             who.account.display_name.as_str()
         };
-        let exclude = Some(existing.into_iter().map(Into::into).collect());
+        let exclude = Some(existing);
         let (options, state) = match kind {
             MethodKind::SecurityKey => {
                 let (ccr, st) = wa

@@ -107,6 +107,17 @@ impl Core {
         Ok((flow, account))
     }
 
+    /// The challenges a live flow's account can answer, the last-used one
+    /// first (for the sign-in page).
+    pub async fn flow_methods(
+        &self,
+        flow_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<Vec<&'static str>, CoreError> {
+        let (_, account) = self.live_flow(flow_id, ctx).await?;
+        Ok(self.store.inventory(account.id).await?.challenges())
+    }
+
     /// Finishes a sign-in flow with a second step.
     pub async fn continue_sign_in(
         &self,

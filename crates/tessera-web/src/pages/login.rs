@@ -106,11 +106,63 @@ pub async fn submit(
 #[derive(Template)]
 #[template(path = "login_verify.html")]
 pub(crate) struct VerifyPage<'a> {
+    pub heading: &'a str,
     pub csrf: &'a str,
     pub action: &'a str,
+    /// `totp`, `webauthn`, `sms` or `recovery_key`.
     pub method: &'a str,
-    pub allow_recovery: bool,
+    /// The other methods: (method, words for people).
+    pub others: Vec<(&'static str, &'static str)>,
+    /// Where the key button sends its JSON requests.
+    pub key_url: &'a str,
+    /// Where to go once verified.
+    pub next: &'a str,
+    pub code_sent: bool,
+    pub notice: Option<String>,
     pub error: Option<String>,
+}
+
+impl<'a> VerifyPage<'a> {
+    /// The page for `method` (or the first available one) among `methods`.
+    pub(crate) fn new(
+        heading: &'a str,
+        csrf: &'a str,
+        action: &'a str,
+        key_url: &'a str,
+        methods: &[&'static str],
+        method: Option<&str>,
+    ) -> Self {
+        let chosen = method
+            .and_then(|m| methods.iter().find(|x| **x == m).copied())
+            .or_else(|| methods.first().copied())
+            .unwrap_or("totp");
+        VerifyPage {
+            heading,
+            csrf,
+            action,
+            method: chosen,
+            others: methods
+                .iter()
+                .filter(|m| **m != chosen)
+                .map(|m| (*m, method_label(m)))
+                .collect(),
+            key_url,
+            next: "/security",
+            code_sent: false,
+            notice: None,
+            error: None,
+        }
+    }
+}
+
+/// How a method is offered on the "use another method" list.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "webauthn" => "Use a security key or passkey",
+        "totp" => "Use a code from your authenticator app",
+        "sms" => "Get a code by text message",
+        _ => "Use your emergency recovery key",
+    }
 }
 
 #[derive(Deserialize)]
@@ -118,30 +170,48 @@ pub struct MethodQuery {
     method: Option<String>,
 }
 
-fn method_of(q: Option<&str>) -> &'static str {
-    match q {
-        Some("recovery_key") => "recovery_key",
-        _ => "totp",
-    }
+fn flow_of(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(&cookies::name(&state.web, cookies::FLOW))
+        .map(|c| c.value().to_string())
 }
 
-/// The second-step page of a sign-in.
+/// The sign-in page again, saying the flow is over.
+fn flow_expired(state: &AppState, jar: CookieJar) -> Response {
+    let jar = jar.add(cookies::removal(&state.web, cookies::FLOW));
+    let (jar, csrf) = form_token(state, jar);
+    let msg = CoreError::FlowExpired.to_string();
+    let page = LoginPage {
+        csrf: &csrf,
+        email: "",
+        error: Some(&msg),
+    };
+    (jar, render(StatusCode::UNAUTHORIZED, &page)).into_response()
+}
+
+/// The second-step page of a sign-in, for one method at a time.
 pub async fn show_verify(
     State(state): State<AppState>,
+    Client(ctx): Client,
     jar: CookieJar,
     Query(q): Query<MethodQuery>,
 ) -> Response {
-    if jar.get(&cookies::name(&state.web, cookies::FLOW)).is_none() {
+    let Some(flow) = flow_of(&state, &jar) else {
         return Redirect::to("/login").into_response();
-    }
-    let (jar, csrf) = form_token(&state, jar);
-    let page = VerifyPage {
-        csrf: &csrf,
-        action: "/login/verify",
-        method: method_of(q.method.as_deref()),
-        allow_recovery: true,
-        error: None,
     };
+    let methods = match state.core.flow_methods(&flow, &ctx).await {
+        Ok(m) => m,
+        Err(CoreError::FlowExpired) => return flow_expired(&state, jar),
+        Err(e) => return error_page(&e),
+    };
+    let (jar, csrf) = form_token(&state, jar);
+    let page = VerifyPage::new(
+        "Two-step verification",
+        &csrf,
+        "/login/verify",
+        "/login/verify/key",
+        &methods,
+        q.method.as_deref(),
+    );
     (jar, render(StatusCode::OK, &page)).into_response()
 }
 
@@ -153,21 +223,28 @@ pub struct VerifyForm {
     code: String,
     #[serde(default)]
     recovery_key: String,
+    /// Set by the "text me a code" button.
+    #[serde(default)]
+    send: String,
 }
 
 impl VerifyForm {
     pub(crate) fn proof(&self) -> SecondStepProof {
-        if self.method == "recovery_key" {
-            SecondStepProof::RecoveryKey(self.recovery_key.clone())
-        } else {
-            SecondStepProof::Totp(self.code.clone())
+        match self.method.as_str() {
+            "recovery_key" => SecondStepProof::RecoveryKey(self.recovery_key.clone()),
+            "sms" => SecondStepProof::Sms(self.code.clone()),
+            _ => SecondStepProof::Totp(self.code.clone()),
         }
     }
     pub(crate) fn csrf(&self) -> &str {
         &self.csrf
     }
-    pub(crate) fn method(&self) -> &'static str {
-        method_of(Some(&self.method))
+    pub(crate) fn method(&self) -> &str {
+        &self.method
+    }
+    /// Whether this asks for a texted code rather than proving one.
+    pub(crate) fn wants_code(&self) -> bool {
+        self.method == "sms" && !self.send.is_empty()
     }
 }
 
@@ -180,18 +257,83 @@ pub async fn submit_verify(
     if let Err(r) = check_csrf(&state, &jar, form.csrf()) {
         return r;
     }
-    let Some(flow) = jar
-        .get(&cookies::name(&state.web, cookies::FLOW))
-        .map(|c| c.value().to_string())
-    else {
+    let Some(flow) = flow_of(&state, &jar) else {
         return Redirect::to("/login").into_response();
     };
+    let methods = match state.core.flow_methods(&flow, &ctx).await {
+        Ok(m) => m,
+        Err(CoreError::FlowExpired) => return flow_expired(&state, jar),
+        Err(e) => return error_page(&e),
+    };
+    let rerender = |jar: CookieJar,
+                    status: StatusCode,
+                    sent: bool,
+                    notice: Option<String>,
+                    error: Option<String>| {
+        let (jar, csrf) = form_token(&state, jar);
+        let mut page = VerifyPage::new(
+            "Two-step verification",
+            &csrf,
+            "/login/verify",
+            "/login/verify/key",
+            &methods,
+            Some(form.method()),
+        );
+        page.code_sent = sent;
+        page.notice = notice;
+        page.error = error;
+        (jar, render(status, &page)).into_response()
+    };
+    if form.wants_code() {
+        return match state.core.send_signin_sms(&flow, &ctx).await {
+            Ok(sent) => rerender(
+                jar,
+                StatusCode::OK,
+                true,
+                Some(format!(
+                    "We texted a code to {}. It works for 10 minutes.",
+                    sent.phone_masked
+                )),
+                None,
+            ),
+            Err(e @ CoreError::RateLimited { .. }) => rerender(
+                jar,
+                StatusCode::TOO_MANY_REQUESTS,
+                true,
+                None,
+                Some(format!("A code was sent moments ago. {e}")),
+            ),
+            Err(CoreError::FlowExpired) => flow_expired(&state, jar),
+            Err(e) => error_page(&e),
+        };
+    }
     match state.core.continue_sign_in(&flow, form.proof(), &ctx).await {
-        Ok(SigninOutcome::Complete {
+        Ok(outcome) => signed_in(&state, jar, outcome),
+        Err(CoreError::FlowExpired) => flow_expired(&state, jar),
+        Err(e @ CoreError::WrongProof(_)) => {
+            signin_outcome("failure");
+            state.core.audit_second_step_failure(&flow, &ctx).await;
+            rerender(
+                jar,
+                StatusCode::UNAUTHORIZED,
+                form.method() == "sms",
+                None,
+                Some(e.to_string()),
+            )
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Sets the session cookie of a finished sign-in, and shows the new
+/// recovery key if the old one was used.
+fn signed_in(state: &AppState, jar: CookieJar, outcome: SigninOutcome) -> Response {
+    match outcome {
+        SigninOutcome::Complete {
             issued,
             new_recovery_key,
             ..
-        }) => {
+        } => {
             signin_outcome("success");
             let jar = jar
                 .add(cookies::build(&state.web, cookies::SESSION, issued.token))
@@ -209,32 +351,62 @@ pub async fn submit_verify(
                 None => (jar, Redirect::to("/security")).into_response(),
             }
         }
-        Ok(SigninOutcome::SecondStep { .. }) => Redirect::to("/login").into_response(),
-        Err(CoreError::FlowExpired) => {
-            let jar = jar.add(cookies::removal(&state.web, cookies::FLOW));
-            let (jar, csrf) = form_token(&state, jar);
-            let msg = CoreError::FlowExpired.to_string();
-            let page = LoginPage {
-                csrf: &csrf,
-                email: "",
-                error: Some(&msg),
-            };
-            (jar, render(StatusCode::UNAUTHORIZED, &page)).into_response()
+        SigninOutcome::SecondStep { .. } => Redirect::to("/login").into_response(),
+    }
+}
+
+/// The key challenge of the sign-in page, as JSON for its script: `{}`
+/// gets the challenge, `{credential}` answers it. The flow id stays in
+/// its HttpOnly cookie; the CSRF token comes in a header.
+pub async fn verify_key(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> Result<Response, crate::error::ApiError> {
+    let csrf = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !crate::csrf::form_token_valid(&state, &jar, csrf) {
+        return Err(crate::error::ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "This page was open too long. Reload it and try again.",
+        ));
+    }
+    let Some(flow) = flow_of(&state, &jar) else {
+        return Err(CoreError::FlowExpired.into());
+    };
+    let Some(credential) = body.get("credential").filter(|c| !c.is_null()).cloned() else {
+        let options = state.core.signin_key_challenge(&flow, &ctx).await?;
+        return Ok(axum::Json(serde_json::json!({ "public_key": options })).into_response());
+    };
+    match state
+        .core
+        .continue_sign_in(&flow, SecondStepProof::Webauthn(credential), &ctx)
+        .await
+    {
+        Ok(SigninOutcome::Complete { issued, .. }) => {
+            signin_outcome("success");
+            let jar = jar
+                .add(cookies::build(&state.web, cookies::SESSION, issued.token))
+                .add(cookies::removal(&state.web, cookies::FLOW));
+            Ok((
+                jar,
+                axum::Json(serde_json::json!({ "redirect": "/security" })),
+            )
+                .into_response())
         }
-        Err(e @ CoreError::WrongProof(_)) => {
-            signin_outcome("failure");
-            state.core.audit_second_step_failure(&flow, &ctx).await;
-            let (jar, csrf) = form_token(&state, jar);
-            let page = VerifyPage {
-                csrf: &csrf,
-                action: "/login/verify",
-                method: form.method(),
-                allow_recovery: true,
-                error: Some(e.to_string()),
-            };
-            (jar, render(StatusCode::UNAUTHORIZED, &page)).into_response()
+        Ok(SigninOutcome::SecondStep { .. }) => Err(CoreError::FlowExpired.into()),
+        Err(e) => {
+            if matches!(e, CoreError::WrongProof(_)) {
+                signin_outcome("failure");
+                state.core.audit_second_step_failure(&flow, &ctx).await;
+            }
+            Err(e.into())
         }
-        Err(e) => error_page(&e),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod login;
+mod methods;
 mod security;
 mod twostep;
 
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
             "/login/verify",
             get(login::show_verify).post(login::submit_verify),
         )
+        .route("/login/verify/key", post(login::verify_key))
         .route("/logout", post(login::logout))
         .route(
             "/security/verify",
@@ -42,6 +44,13 @@ pub fn router() -> Router<AppState> {
             post(twostep::new_recovery_key),
         )
         .route("/security/two-step/disable", post(twostep::disable))
+        .route("/security/two-step/totp/remove", post(methods::remove_totp))
+        .route("/security/keys/{id}/rename", post(methods::rename_key))
+        .route("/security/keys/{id}/remove", post(methods::remove_key))
+        .route("/security/sms", post(methods::start_sms))
+        .route("/security/sms/resend", post(methods::resend_sms))
+        .route("/security/sms/confirm", post(methods::confirm_sms))
+        .route("/security/sms/remove", post(methods::remove_sms))
         .route("/security", get(security::show))
         .route("/security/password", post(security::change_password))
         .route("/security/sessions/end-others", post(security::end_others))

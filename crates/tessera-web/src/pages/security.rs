@@ -26,9 +26,23 @@ struct SessionRow {
     last_seen_at: String,
 }
 
+/// A security key or passkey as the page lists it.
+struct KeyRow {
+    id: String,
+    name: String,
+    kind: String,
+    kind_label: &'static str,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "security.html")]
 struct SecurityPage<'a> {
+    keys: Vec<KeyRow>,
+    totp: bool,
+    sms_phone: Option<String>,
+    sms_allowed: bool,
     csrf: &'a str,
     email: &'a str,
     is_admin: bool,
@@ -45,7 +59,7 @@ pub struct Notice {
 }
 
 /// Fixed messages selected by a query key, so nothing is reflected.
-fn notice_text(key: Option<&str>) -> Option<&'static str> {
+pub(super) fn notice_text(key: Option<&str>) -> Option<&'static str> {
     match key? {
         "password-changed" => Some("Your password was changed. Other sessions were signed out."),
         "others-ended" => Some("You were signed out everywhere else."),
@@ -53,6 +67,9 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "two-step-on" => Some("Two-step verification is on. Other sessions were signed out."),
         "two-step-off" => Some("Two-step verification is off."),
         "app-changed" => Some("Your authenticator app was changed."),
+        "key-added" => Some("Your key was added."),
+        "key-renamed" => Some("The key was renamed."),
+        "method-removed" => Some("That verification method was removed."),
         "verified" => Some(
             "Thanks, you're verified. You can change security settings for the next few minutes.",
         ),
@@ -60,7 +77,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
     }
 }
 
-async fn page(
+pub(super) async fn page(
     state: &AppState,
     jar: CookieJar,
     who: &tessera_core::service::Authenticated,
@@ -72,13 +89,31 @@ async fn page(
         Ok(s) => s,
         Err(e) => return error_page(&e),
     };
-    let two_step_on = match state.core.two_step_status(&who.account).await {
-        Ok(on) => on,
+    let inv = match state.core.methods(&who.account).await {
+        Ok(inv) => inv,
         Err(e) => return error_page(&e),
     };
     let (jar, csrf) = form_token(state, jar);
     let page = SecurityPage {
-        two_step_on,
+        two_step_on: inv.two_step_on(),
+        keys: inv
+            .keys
+            .iter()
+            .map(|k| KeyRow {
+                id: k.id.to_string(),
+                name: k.name.clone(),
+                kind: k.kind.to_string(),
+                kind_label: k.kind.label(),
+                created_at: k.created_at.to_rfc3339(),
+                last_used_at: k.last_used_at.map(|t| t.to_rfc3339()),
+            })
+            .collect(),
+        totp: inv.totp,
+        sms_phone: inv
+            .sms_phone
+            .as_deref()
+            .map(tessera_core::twostep::phone::mask),
+        sms_allowed: inv.may_add_sms().is_ok(),
         csrf: &csrf,
         email: who.account.email.as_str(),
         is_admin: who.account.role >= Role::Sysadmin,

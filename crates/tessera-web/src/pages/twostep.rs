@@ -197,23 +197,36 @@ async fn step_up_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let two_step = match state.core.two_step_status(&who.account).await {
-        Ok(on) => on,
+    step_up_page_with(state, jar, who, method, (false, None), error, status).await
+}
+
+async fn step_up_page_with(
+    state: &AppState,
+    jar: CookieJar,
+    who: &Authenticated,
+    method: Option<&str>,
+    (code_sent, notice): (bool, Option<String>),
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let methods = match state.core.methods(&who.account).await {
+        Ok(inv) => inv.challenges(),
         Err(e) => return error_page(&e),
     };
     let (jar, csrf) = form_token(state, jar);
-    if two_step {
-        let page = VerifyPage {
-            csrf: &csrf,
-            action: "/security/verify",
-            method: if method == Some("recovery_key") {
-                "recovery_key"
-            } else {
-                "totp"
-            },
-            allow_recovery: true,
-            error,
-        };
+    if !methods.is_empty() {
+        let mut page = VerifyPage::new(
+            "Verify it's you",
+            &csrf,
+            "/security/verify",
+            "/api/v1/step-up/webauthn",
+            &methods,
+            method,
+        );
+        page.next = "/security?notice=verified";
+        page.code_sent = code_sent;
+        page.notice = notice;
+        page.error = error;
         (jar, render(status, &page)).into_response()
     } else {
         let page = StepUpPasswordPage {
@@ -252,6 +265,41 @@ pub async fn submit_step_up(
     if let Err(r) = check_csrf(&state, &jar, form.second.csrf()) {
         return r;
     }
+    if form.second.wants_code() {
+        return match state.core.send_step_up_sms(&who).await {
+            Ok(sent) => {
+                step_up_page_with(
+                    &state,
+                    jar,
+                    &who,
+                    Some("sms"),
+                    (
+                        true,
+                        Some(format!(
+                            "We texted a code to {}. It works for 10 minutes.",
+                            sent.phone_masked
+                        )),
+                    ),
+                    None,
+                    StatusCode::OK,
+                )
+                .await
+            }
+            Err(e @ CoreError::RateLimited { .. }) => {
+                step_up_page_with(
+                    &state,
+                    jar,
+                    &who,
+                    Some("sms"),
+                    (true, None),
+                    Some(format!("A code was sent moments ago. {e}")),
+                    StatusCode::TOO_MANY_REQUESTS,
+                )
+                .await
+            }
+            Err(e) => error_page(&e),
+        };
+    }
     let is_password = !form.password.is_empty();
     let proof = if is_password {
         StepUpProof::Password(Password::new(form.password))
@@ -285,7 +333,17 @@ pub async fn submit_step_up(
             } else {
                 Some(form.second.method())
             };
-            step_up_page(&state, jar, &who, method, Some(e.to_string()), status).await
+            let sent = method == Some("sms");
+            step_up_page_with(
+                &state,
+                jar,
+                &who,
+                method,
+                (sent, None),
+                Some(e.to_string()),
+                status,
+            )
+            .await
         }
         Err(e) => error_page(&e),
     }

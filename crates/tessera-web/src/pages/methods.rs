@@ -1,0 +1,248 @@
+//! Security page actions for the methods beyond the authenticator app:
+//! renaming and removing keys and passkeys, adding and removing the phone
+//! number for text messages, and removing the authenticator app. (Keys
+//! are registered by the page's script through the JSON API, since the
+//! browser's WebAuthn calls need script.)
+
+use super::login::CsrfOnly;
+use super::security::page;
+use super::twostep::recovery_key_page;
+use super::{PageSession, check_csrf, error_page, render};
+use crate::client::Client;
+use crate::cookies;
+use crate::csrf::form_token;
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use tessera_core::CoreError;
+use tessera_core::service::Authenticated;
+
+/// A refused action goes back to the Security page with the reason, or
+/// to step-up when it needs a fresh verification.
+async fn refused(state: &AppState, jar: CookieJar, who: &Authenticated, e: CoreError) -> Response {
+    match e {
+        CoreError::StepUpRequired(_) => Redirect::to("/security/verify").into_response(),
+        CoreError::Invalid(_) | CoreError::NotFound(_) | CoreError::Conflict(_) => {
+            let status = crate::error::status_of(&e);
+            page(state, jar, who, status, None, Some(e.to_string())).await
+        }
+        other => error_page(&other),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    csrf: String,
+    name: String,
+}
+
+pub async fn rename_key(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Path(id): Path<String>,
+    Form(form): Form<RenameForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    let Ok(id) = id.parse() else {
+        return refused(&state, jar, &who, CoreError::NotFound("key")).await;
+    };
+    match state.core.rename_key(&who, id, &form.name).await {
+        Ok(()) => Redirect::to("/security?notice=key-renamed").into_response(),
+        Err(e) => refused(&state, jar, &who, e).await,
+    }
+}
+
+pub async fn remove_key(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    let Ok(id) = id.parse() else {
+        return refused(&state, jar, &who, CoreError::NotFound("key")).await;
+    };
+    match state.core.remove_key(&who, id, &ctx).await {
+        Ok(()) => Redirect::to("/security?notice=method-removed").into_response(),
+        Err(e) => refused(&state, jar, &who, e).await,
+    }
+}
+
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.remove_totp(&who, &ctx).await {
+        Ok(()) => Redirect::to("/security?notice=method-removed").into_response(),
+        Err(e) => refused(&state, jar, &who, e).await,
+    }
+}
+
+pub async fn remove_sms(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.remove_sms(&who, &ctx).await {
+        Ok(()) => Redirect::to("/security?notice=method-removed").into_response(),
+        Err(e) => refused(&state, jar, &who, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sms_confirm.html")]
+struct ConfirmPage<'a> {
+    csrf: &'a str,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn confirm_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let (jar, csrf) = form_token(state, jar);
+    let page = ConfirmPage {
+        csrf: &csrf,
+        notice,
+        error,
+    };
+    (jar, render(status, &page)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PhoneForm {
+    csrf: String,
+    phone: String,
+}
+
+pub async fn start_sms(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<PhoneForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.start_sms_enrollment(&who, &form.phone).await {
+        Ok(sent) => confirm_page(
+            &state,
+            jar,
+            StatusCode::OK,
+            Some(format!(
+                "We texted a code to {}. It works for 10 minutes.",
+                sent.phone_masked
+            )),
+            None,
+        ),
+        Err(e @ CoreError::RateLimited { .. }) => confirm_page(
+            &state,
+            jar,
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            Some(format!("A code was sent moments ago. {e}")),
+        ),
+        Err(e) => refused(&state, jar, &who, e).await,
+    }
+}
+
+pub async fn resend_sms(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.resend_sms_enrollment(&who).await {
+        Ok(sent) => confirm_page(
+            &state,
+            jar,
+            StatusCode::OK,
+            Some(format!("We texted a new code to {}.", sent.phone_masked)),
+            None,
+        ),
+        Err(e @ CoreError::RateLimited { .. }) => confirm_page(
+            &state,
+            jar,
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            Some(format!("A code was sent moments ago. {e}")),
+        ),
+        Err(e) => refused(&state, jar, &who, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+pub async fn confirm_sms(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageSession(who): PageSession,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
+        return r;
+    }
+    match state.core.confirm_sms(&who, &form.code, &ctx).await {
+        Ok(done) => {
+            let jar = jar.add(cookies::build(
+                &state.web,
+                cookies::SESSION,
+                done.issued.token,
+            ));
+            let key = done.recovery_key.unwrap_or_default();
+            (
+                jar,
+                recovery_key_page(
+                    "Save your emergency recovery key",
+                    &key,
+                    "/security?notice=two-step-on",
+                ),
+            )
+                .into_response()
+        }
+        Err(e @ CoreError::WrongProof(_)) => confirm_page(
+            &state,
+            jar,
+            StatusCode::UNAUTHORIZED,
+            None,
+            Some(e.to_string()),
+        ),
+        Err(e @ CoreError::RateLimited { .. }) => error_page(&e),
+        Err(e) => refused(&state, jar, &who, e).await,
+    }
+}
