@@ -81,7 +81,8 @@ await step('sign in with a code from the app', async () => {
 await step("can't use the device: the recovery key signs in and a new one is shown", async () => {
   await signOut();
   await passwordStep();
-  await page.getByRole('link', { name: "Can't use your device?" }).click();
+  await page.getByText('Use another method').click();
+  await page.getByRole('link', { name: 'Use your emergency recovery key' }).click();
   await page.getByLabel('Recovery key').fill(recovery);
   await page.getByRole('button', { name: 'Verify' }).click();
   const fresh = (await page.locator('#recovery-key').textContent()).trim();
