@@ -168,8 +168,8 @@ pub trait TwoStepStore: Send + Sync {
     ) -> Result<Option<(Vec<u8>, Timestamp)>, StoreError>;
     /// In one transaction: the pending seed `sealed_secret` becomes the
     /// account's only authenticator app with `step` already used, and, if
-    /// given, `recovery_hash` becomes its recovery key. False if the pending
-    /// enrollment changed meanwhile.
+    /// given and the account had no method before, `recovery_hash` becomes
+    /// its recovery key. False if the pending enrollment changed meanwhile.
     async fn activate_totp(
         &self,
         account: AccountId,

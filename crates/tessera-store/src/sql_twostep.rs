@@ -74,6 +74,23 @@ macro_rules! twostep_store {
                 ) -> Result<bool, StoreError> {
                     let id = account.to_string();
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    // Lock the account's row like every method change (see
+                    // sql_methods): whether this is the first method, and so
+                    // brings the recovery key, is decided under the lock.
+                    sqlx::query("UPDATE accounts SET display_name = display_name WHERE id = $1")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    let methods_before: i64 = sqlx::query_scalar(
+                        "SELECT (SELECT COUNT(*) FROM totp_credentials WHERE account_id = $1) + \
+                         (SELECT COUNT(*) FROM webauthn_credentials WHERE account_id = $1) + \
+                         (SELECT COUNT(*) FROM sms_phones WHERE account_id = $1)",
+                    )
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                     let taken = sqlx::query("DELETE FROM totp_pending WHERE account_id = $1 AND sealed_secret = $2")
                         .bind(&id)
                         .bind(sealed)
@@ -97,7 +114,7 @@ macro_rules! twostep_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                    if let Some(hash) = recovery_hash {
+                    if let (Some(hash), 0) = (recovery_hash, methods_before) {
                         sqlx::query(
                             "INSERT INTO recovery_keys (account_id, key_hash, created_at) VALUES ($1, $2, $3) \
                              ON CONFLICT (account_id) DO UPDATE SET key_hash = excluded.key_hash, \

@@ -97,6 +97,20 @@ impl Core {
                 "The setup changed in another window. Start again.",
             ));
         }
+        // Another method may have become the first one meanwhile (the
+        // store decided under the account's lock): then the key offered
+        // here was not stored, must not be shown, and this is a change.
+        let (first, recovery_key) = match (&recovery_key, &recovery_hash) {
+            (Some(_), Some(hash)) => {
+                let stored = self.store.recovery_key_hash(account.id).await?;
+                if stored.as_deref() == Some(hash.as_str()) {
+                    (true, recovery_key)
+                } else {
+                    (false, None)
+                }
+            }
+            _ => (first, None),
+        };
         if first {
             self.store
                 .delete_sessions_except(account.id, Some(who.session.id))

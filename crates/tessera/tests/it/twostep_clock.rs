@@ -12,17 +12,17 @@ use tessera_core::clock::{ManualClock, Timestamp};
 use tessera_core::password::Password;
 use tessera_core::service::{CoreConfig, NewAccountInput, RequestContext, Sysadmin};
 
-const T0: i64 = 1_800_000_000; // seconds; a step boundary (divisible by 30)
+pub(crate) const T0: i64 = 1_800_000_000; // seconds; a step boundary (divisible by 30)
 
-struct World {
-    s: InprocServer,
-    clock: ManualClock,
-    http: reqwest::Client,
+pub(crate) struct World {
+    pub(crate) s: InprocServer,
+    pub(crate) clock: ManualClock,
+    pub(crate) http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
 impl World {
-    async fn new(config: CoreConfig) -> World {
+    pub(crate) async fn new(config: CoreConfig) -> World {
         let clock = ManualClock::at(Timestamp(T0 * 1000));
         let (core, dir) = test_core(clock.clone(), config).await;
         World {
@@ -33,11 +33,11 @@ impl World {
         }
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         tessera_core::Clock::now(&self.clock).seconds()
     }
 
-    async fn user(&self, email: &str, role: Role) {
+    pub(crate) async fn user(&self, email: &str, role: Role) {
         self.s
             .core
             .create_account(
@@ -55,7 +55,12 @@ impl World {
             .unwrap();
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> reqwest::Response {
         let mut r = self.http.post(self.s.url(path)).json(&body);
         if let Some(t) = token {
             r = r.bearer_auth(t);
@@ -63,7 +68,7 @@ impl World {
         r.send().await.unwrap()
     }
 
-    async fn signin(&self, email: &str) -> Value {
+    pub(crate) async fn signin(&self, email: &str) -> Value {
         self.post(
             "/api/v1/signin",
             None,
@@ -77,7 +82,7 @@ impl World {
 
     /// Enrolls with an oathtool code for the current step; returns
     /// (token, secret, recovery key).
-    async fn enroll(&self, email: &str) -> (String, String, String) {
+    pub(crate) async fn enroll(&self, email: &str) -> (String, String, String) {
         let t = self.signin(email).await["session_token"]
             .as_str()
             .unwrap()
@@ -106,17 +111,17 @@ impl World {
     }
 
     /// Moves to the next step, so a new code is fresh.
-    fn next_step(&self) {
+    pub(crate) fn next_step(&self) {
         self.clock.advance_secs(30);
     }
 
-    async fn flow(&self, email: &str) -> String {
+    pub(crate) async fn flow(&self, email: &str) -> String {
         let r = self.signin(email).await;
         assert_eq!(r["status"], "second_step", "{r}");
         r["flow_id"].as_str().unwrap().to_string()
     }
 
-    async fn audit_kinds(&self) -> Vec<String> {
+    pub(crate) async fn audit_kinds(&self) -> Vec<String> {
         self.s
             .core
             .audit_events(
@@ -134,7 +139,7 @@ impl World {
     }
 }
 
-fn retry_after(r: &reqwest::Response) -> u64 {
+pub(crate) fn retry_after(r: &reqwest::Response) -> u64 {
     r.headers()["retry-after"]
         .to_str()
         .unwrap()
