@@ -26,7 +26,7 @@ pub enum CoreError {
     WrongProof(&'static str),
     /// Too many wrong guesses: verification is blocked for a while, and
     /// this request was not evaluated.
-    #[error("Too many attempts. Wait {} seconds and try again.", retry_after.as_secs().max(1))]
+    #[error("Too many attempts. Wait {} and try again.", seconds(*retry_after))]
     RateLimited { retry_after: Duration },
     /// The action changes security settings and needs a recent verification.
     #[error("{0}")]
@@ -70,5 +70,15 @@ impl CoreError {
             CoreError::Store(_) => "storage",
             CoreError::Internal(_) => "internal",
         }
+    }
+}
+
+/// "1 second", "5 seconds": a wait in words, rounded up.
+fn seconds(d: Duration) -> String {
+    let n = d.as_secs_f64().ceil().max(1.0) as u64;
+    if n == 1 {
+        "1 second".into()
+    } else {
+        format!("{n} seconds")
     }
 }

@@ -116,7 +116,7 @@ fn refused(e: &WebauthnError) -> CoreError {
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, CoreError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, CoreError> {
     serde_json::from_value(v).map_err(|_| {
         CoreError::Invalid(
             "The key's response is malformed. Try again, or use another method.".into(),
@@ -364,7 +364,7 @@ impl Core {
         &self,
         account: &Account,
         ceremony: &str,
-        credential: Value,
+        pkc: PublicKeyCredential,
     ) -> Result<Result<MethodKind, &'static str>, CoreError> {
         let state: SecurityKeyAuthentication = match self
             .take_ceremony(ceremony, account.id, "authenticate")
@@ -374,7 +374,6 @@ impl Core {
             Err(CoreError::WrongProof(m)) => return Ok(Err(m)),
             Err(e) => return Err(e),
         };
-        let pkc: PublicKeyCredential = parse(credential)?;
         let Some(rec) = self
             .store
             .webauthn_by_credential_id(pkc.get_credential_id())

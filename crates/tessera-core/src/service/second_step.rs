@@ -180,13 +180,17 @@ impl Core {
                 (AuthMethod::RecoveryKey, Some(new))
             }
             SecondStepProof::Webauthn(credential) => {
+                // Malformed answers are refused before a backoff slot is
+                // claimed: they are not guesses, and must not hold one.
+                let pkc: webauthn_rs::prelude::PublicKeyCredential =
+                    super::keys::parse(credential)?;
                 let ceremony = match (flow_id, step_up) {
                     (Some(f), _) => super::keys::flow_ceremony_key(f),
                     (None, Some(who)) => Core::step_up_ceremony_key(who),
                     (None, None) => return Err(CoreError::Internal("no ceremony".into())),
                 };
                 let kind = self
-                    .guarded_explained(account, self.key_matches(account, &ceremony, credential))
+                    .guarded_explained(account, self.key_matches(account, &ceremony, pkc))
                     .await?;
                 self.remember_method(account, kind).await;
                 (

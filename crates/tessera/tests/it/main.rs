@@ -16,3 +16,5 @@ mod sms_clock;
 mod support;
 mod twostep_clock;
 mod twostep_peers;
+mod webauthn_api;
+mod webauthn_support;

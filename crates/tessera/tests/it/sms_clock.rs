@@ -5,7 +5,6 @@
 //! The code is read the way the delivery worker reads it: by opening the
 //! sealed outbox message with the server's key.
 
-use crate::support::*;
 use crate::twostep_clock::{World, retry_after};
 use base64::Engine;
 use serde_json::{Value, json};
