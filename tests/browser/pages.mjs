@@ -33,7 +33,7 @@ async function signIn(page, email, password) {
   await page.goto(`${BASE}/login`);
   await page.getByLabel('Email address').fill(email);
   await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 async function noHorizontalScroll(page) {

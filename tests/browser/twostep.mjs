@@ -37,7 +37,7 @@ async function passwordStep() {
   await page.goto(`${BASE}/login`);
   await page.getByLabel('Email address').fill(EMAIL);
   await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.waitForURL(`${BASE}/login/verify`);
 }
 
@@ -50,7 +50,7 @@ await step('enroll an authenticator app from the Security page', async () => {
   await page.goto(`${BASE}/login`);
   await page.getByLabel('Email address').fill(EMAIL);
   await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.waitForURL(`${BASE}/security`);
   await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
   await page.locator('.qr svg').waitFor({ state: 'visible', timeout: 5000 });

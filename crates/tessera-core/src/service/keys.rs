@@ -216,6 +216,20 @@ impl Core {
         .await?;
         let mut options =
             serde_json::to_value(options).map_err(|e| CoreError::Internal(e.to_string()))?;
+        if kind == MethodKind::SecurityKey {
+            // webauthn-rs asks security keys for credProtect "user
+            // verification required" while preferring (not requiring) user
+            // verification; Chromium refuses that pair outright. Keys
+            // without a PIN must work as a second factor, so the extension
+            // is dropped (the server does not rely on it).
+            if let Some(ext) = options
+                .pointer_mut("/publicKey/extensions")
+                .and_then(Value::as_object_mut)
+            {
+                ext.remove("credentialProtectionPolicy");
+                ext.remove("enforceCredentialProtectionPolicy");
+            }
+        }
         if kind == MethodKind::Passkey {
             // A passkey must be discoverable, so it can sign in without a
             // password: ask the authenticator to keep it.

@@ -23,8 +23,9 @@ fn ready() -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn pages_work_in_a_real_browser() {
+/// Runs one suite against a fresh server with `users` (email, role), or
+/// says why it cannot run (a failure in CI).
+fn run_suite(suite: &str, users: &[(&str, &str)]) {
     if let Err(why) = ready() {
         if std::env::var("CI").is_ok() {
             panic!("browser tests cannot run in CI: {why}");
@@ -33,10 +34,11 @@ fn pages_work_in_a_real_browser() {
         return;
     }
     let s = Server::start();
-    s.create_user("admin@example.com", "sysadmin");
-    s.create_user("member@example.com", "member");
+    for (email, role) in users {
+        s.create_user(email, role);
+    }
     let out = Command::new("node")
-        .arg("pages.mjs")
+        .arg(suite)
         .current_dir(browser_dir())
         .env("BASE_URL", &s.origin)
         .env("PASSWORD", PASSWORD)
@@ -44,31 +46,36 @@ fn pages_work_in_a_real_browser() {
         .expect("run node");
     println!("{}", String::from_utf8_lossy(&out.stdout));
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "browser suite failed");
+    assert!(out.status.success(), "browser suite {suite} failed");
+}
+
+#[test]
+fn pages_work_in_a_real_browser() {
+    run_suite(
+        "pages.mjs",
+        &[
+            ("admin@example.com", "sysadmin"),
+            ("member@example.com", "member"),
+        ],
+    );
 }
 
 #[test]
 fn two_step_verification_works_in_a_real_browser() {
-    if let Err(why) = ready() {
-        if std::env::var("CI").is_ok() {
-            panic!("browser tests cannot run in CI: {why}");
-        }
-        eprintln!("SKIPPED: browser tests: {why}");
-        return;
-    }
     if !crate::peers::available() {
         return;
     }
-    let s = Server::start();
-    s.create_user("twostep@example.com", "member");
-    let out = Command::new("node")
-        .arg("twostep.mjs")
-        .current_dir(browser_dir())
-        .env("BASE_URL", &s.origin)
-        .env("PASSWORD", PASSWORD)
-        .output()
-        .expect("run node");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "two-step browser suite failed");
+    run_suite("twostep.mjs", &[("twostep@example.com", "member")]);
+}
+
+/// Security keys and passkeys with Chromium's virtual authenticator.
+#[test]
+fn webauthn_works_in_a_real_browser() {
+    run_suite(
+        "webauthn.mjs",
+        &[
+            ("keys@example.com", "member"),
+            ("passkey@example.com", "member"),
+        ],
+    );
 }
