@@ -68,7 +68,7 @@ impl PgStore {
         Ok(())
     }
 }
-crate::sql_twostep::twostep_store!(PgStore, sqlx::Postgres);
+crate::sql_twostep::twostep_store!(PgStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
 
 impl PgStore {
     /// The schema this connection works in (for `pg_dump --schema`).

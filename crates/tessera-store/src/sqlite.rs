@@ -71,4 +71,4 @@ impl SqliteStore {
 }
 
 crate::sql_impl::sql_store!(SqliteStore, sqlx::Sqlite, "sqlite");
-crate::sql_twostep::twostep_store!(SqliteStore, sqlx::Sqlite);
+crate::sql_twostep::twostep_store!(SqliteStore, sqlx::Sqlite, "");
