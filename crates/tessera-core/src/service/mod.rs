@@ -7,6 +7,7 @@ mod audit_log;
 mod basic_auth;
 mod enrollment;
 mod notify;
+mod outbox;
 mod second_step;
 mod sessions;
 mod signin;
@@ -123,6 +124,9 @@ pub struct Core {
     /// Seals secrets at rest (authenticator seeds).
     pub secret_box: Arc<SecretBox>,
     pub config: CoreConfig,
+    /// Wakes the outbox delivery workers of this process (see
+    /// [`Core::wake_outbox`]); the server hands the same handle to them.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -141,6 +145,7 @@ impl Core {
             pool,
             secret_box,
             config,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
