@@ -856,14 +856,17 @@ macro_rules! conformance {
                     let s = s.clone();
                     tasks.push(tokio::spawn(async move {
                         let mut mine = Vec::new();
-                        loop {
+                        // Bounded, so a claim that is not exclusive fails
+                        // the test instead of looping forever.
+                        for _ in 0..MESSAGES {
                             let got = s.claim_due("sms", Timestamp(2), 60_000, 3).await.unwrap();
                             if got.is_empty() {
-                                return mine;
+                                break;
                             }
                             mine.extend(got.into_iter().map(|m| m.id));
                             tokio::task::yield_now().await;
                         }
+                        mine
                     }));
                 }
                 let mut all = Vec::new();
