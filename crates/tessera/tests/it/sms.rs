@@ -1,0 +1,191 @@
+//! Text messages through the real binary: `tessera serve` runs the outbox
+//! worker with the configured provider, and bad SMS settings stop it.
+
+use crate::support::*;
+use base64::Engine;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tessera_core::crypto::SecretBox;
+use tessera_core::outbox::seal_sms_body;
+use tessera_core::store::OutboxStore;
+use tessera_core::{Clock, OsSecrets, SystemClock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Queues a text message in the server's SQLite outbox, sealed with its key,
+/// as `Core::queue_sms` does inside the server.
+async fn queue_in(data_dir: &Path, to: &str, text: &str) -> tessera_store::SqliteStore {
+    let key = std::fs::read_to_string(data_dir.join("secret.key")).unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .unwrap();
+    let sealer = SecretBox::new(&key).unwrap();
+    let store = tessera_store::SqliteStore::open(&data_dir.join("tessera.db"))
+        .await
+        .unwrap();
+    let body = seal_sms_body(&sealer, &OsSecrets, to, text);
+    store
+        .enqueue("sms", to, "", &body, SystemClock.now())
+        .await
+        .unwrap();
+    store
+}
+
+#[tokio::test]
+async fn serve_writes_text_messages_to_the_development_file() {
+    let server = Server::start();
+    let store = queue_in(&server.data_dir, "+15550300", "Your code is 424242").await;
+    let log = server.data_dir.join("sms.log");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.ends_with('\n')) {
+        assert!(start.elapsed() < Duration::from_secs(15), "no sms.log line");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(line["to"], "+15550300");
+    assert_eq!(line["text"], "Your code is 424242");
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let start = Instant::now();
+    loop {
+        let m = store.outbox_for("+15550300").await.unwrap().remove(0);
+        if m.delivered_at.is_some() {
+            assert_eq!(m.body, "");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "not marked delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server.terminate().success(),
+        "stops cleanly with the worker"
+    );
+}
+
+/// A bare HTTP/1.1 endpoint that answers 200 and keeps each request.
+async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        keep.lock().unwrap().push(text);
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                            .await;
+                        buf.clear();
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn serve_posts_text_messages_to_the_configured_webhook() {
+    let (url, seen) = receiver().await;
+    let server = Server::start_with(Opts {
+        env: vec![
+            ("TESSERA_SMS__PROVIDER".into(), "webhook".into()),
+            ("TESSERA_SMS__WEBHOOK_URL".into(), url),
+            (
+                "TESSERA_SMS__WEBHOOK_AUTH_HEADER".into(),
+                "X-Api-Key: k-123".into(),
+            ),
+            (
+                "TESSERA_SMS__WEBHOOK_BODY".into(),
+                r#"{"number":"{to}","message":"{text}"}"#.into(),
+            ),
+        ],
+        ..Opts::default()
+    });
+    queue_in(&server.data_dir, "+15550301", "Code \"9\"").await;
+    let start = Instant::now();
+    while seen.lock().unwrap().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "webhook not called"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let request = seen.lock().unwrap()[0].clone();
+    assert!(request.starts_with("POST /sms HTTP/1.1"), "{request}");
+    let lower = request.to_ascii_lowercase();
+    assert!(lower.contains("x-api-key: k-123"), "{request}");
+    assert!(
+        lower.contains("idempotency-key: tessera-outbox-"),
+        "{request}"
+    );
+    assert!(
+        request.ends_with(r#"{"message":"Code \"9\"","number":"+15550301"}"#)
+            || request.ends_with(r#"{"number":"+15550301","message":"Code \"9\""}"#),
+        "{request}"
+    );
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn bad_sms_settings_stop_the_program_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (env, needle) in [
+        (
+            vec![("TESSERA_SMS__PROVIDER", "webhook")],
+            "sms.webhook_url",
+        ),
+        (
+            vec![
+                ("TESSERA_SMS__PROVIDER", "webhook"),
+                ("TESSERA_SMS__WEBHOOK_URL", "https://sms.example.com/"),
+                ("TESSERA_SMS__WEBHOOK_BODY", "text={text}"),
+            ],
+            "sms.webhook_body",
+        ),
+    ] {
+        for args in [
+            &["config", "check"][..],
+            &["serve", "--listen", "127.0.0.1:0"][..],
+        ] {
+            let out = cli_with(dir.path(), &env, args, None);
+            assert!(!out.status.success(), "{args:?} {env:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+    let out = cli_with(dir.path(), &[], &["config", "check"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sms = file "), "{text}");
+}
