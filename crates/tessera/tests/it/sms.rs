@@ -189,3 +189,190 @@ fn bad_sms_settings_stop_the_program_with_one_line() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sms = file "), "{text}");
 }
+
+/// A child process killed when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TLS webhook receiver for `localhost`: Python's HTTP server behind a
+/// certificate from a private CA made by the `openssl` command. Returns the
+/// process, its URL, the CA's certificate and the file requests go to.
+fn tls_receiver(dir: &Path) -> Option<(Killed, String, std::path::PathBuf, std::path::PathBuf)> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    // A private CA and a `localhost` certificate it signed.
+    let ca = dir.join("ca.pem");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let ext = dir.join("leaf.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let made = openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Tessera Test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
+    ) && openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ],
+        ]
+        .concat(),
+    ) && openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    if !made {
+        return None;
+    }
+    let seen = dir.join("seen.jsonl");
+    let script = r#"
+import http.server, ssl, sys, json
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('content-length', 0)))
+        with open(sys.argv[3], 'a') as f:
+            f.write(json.dumps({'path': self.path, 'body': json.loads(body)}) + '\n')
+        self.send_response(200)
+        self.send_header('content-length', '0')
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut child = Killed(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&cert)
+            .arg(&key)
+            .arg(&seen)
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?,
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take()?)
+        .read_line(&mut line)
+        .ok()?;
+    let port: u16 = line.trim().parse().ok()?;
+    Some((child, format!("https://localhost:{port}/sms"), ca, seen))
+}
+
+#[tokio::test]
+async fn serve_posts_over_https_only_to_a_trusted_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_receiver, url, ca, seen)) = tls_receiver(dir.path()) else {
+        eprintln!("SKIPPED: needs the openssl and python3 commands for a TLS receiver");
+        return;
+    };
+    let webhook = |trust: Option<&Path>| {
+        let mut env = vec![
+            ("TESSERA_SMS__PROVIDER".to_string(), "webhook".to_string()),
+            ("TESSERA_SMS__WEBHOOK_URL".to_string(), url.clone()),
+        ];
+        if let Some(t) = trust {
+            env.push(("SSL_CERT_FILE".into(), t.display().to_string()));
+        }
+        Server::start_with(Opts {
+            env,
+            ..Opts::default()
+        })
+    };
+
+    // The system's trust store does not know the private CA.
+    let untrusting = webhook(None);
+    let store = queue_in(&untrusting.data_dir, "+15550302", "Code 5").await;
+    let start = Instant::now();
+    let error = loop {
+        let m = store.outbox_for("+15550302").await.unwrap().remove(0);
+        if let Some(e) = m.last_error {
+            break e;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "no attempt made");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    assert!(!seen.exists(), "nothing reached the receiver");
+    assert!(untrusting.terminate().success());
+
+    // Trusting it (as an operator would with SSL_CERT_FILE), it is delivered.
+    let trusting = webhook(Some(&ca));
+    queue_in(&trusting.data_dir, "+15550303", "Code 6").await;
+    let start = Instant::now();
+    while !std::fs::read_to_string(&seen).is_ok_and(|t| t.ends_with('\n')) {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "not delivered over TLS"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&seen).unwrap().trim()).unwrap();
+    assert_eq!(got["path"], "/sms");
+    assert_eq!(got["body"]["to"], "+15550303");
+    assert_eq!(got["body"]["text"], "Code 6");
+    assert!(trusting.terminate().success());
+}
