@@ -260,12 +260,35 @@ pub struct OutboxMessage {
     pub channel: String,
     pub recipient: String,
     pub subject: String,
+    /// Emptied once the message is delivered or abandoned.
     pub body: String,
     pub created_at: Timestamp,
+    /// How many times a worker claimed it; a claim is identified by this.
     pub attempts: i32,
+    /// When it is due; for a claimed message, when the claim's lease ends;
+    /// [`OUTBOX_NEVER`] once abandoned.
+    pub next_attempt_at: Timestamp,
     pub delivered_at: Option<Timestamp>,
+    pub last_error: Option<String>,
 }
 
+/// `next_attempt_at` of a message that will never be tried again.
+pub const OUTBOX_NEVER: Timestamp = Timestamp(i64::MAX);
+
+/// The outbox: messages are written in the same place as the change they
+/// report, and delivered by workers that may run on several nodes at once.
+///
+/// A delivery is a claim (a lease and a new attempt number), then exactly
+/// one of [`mark_delivered`](OutboxStore::mark_delivered),
+/// [`mark_failed`](OutboxStore::mark_failed) or
+/// [`mark_abandoned`](OutboxStore::mark_abandoned) for that attempt:
+///
+/// ```text
+///   due --claim_due--> leased --mark_delivered--> delivered (body cleared)
+///    ^                   |  |
+///    +---mark_failed-----+  +--mark_abandoned--> abandoned (body cleared)
+///    +---lease runs out--+
+/// ```
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     async fn enqueue(
@@ -278,6 +301,39 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Messages for `recipient`, newest first (tests and the admin view).
     async fn outbox_for(&self, recipient: &str) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Claims up to `limit` undelivered messages of `channel` that are due
+    /// at `now`, oldest due first: each gets `attempts + 1` and is not due
+    /// again before `now + lease_ms`. Parallel callers, on any node, never
+    /// get the same message while its lease runs. Returned in id order,
+    /// with the new attempt number and lease end.
+    async fn claim_due(
+        &self,
+        channel: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Records the delivery of claim `attempt` and empties the body (it may
+    /// hold a one-time code). False if the message was claimed again
+    /// meanwhile or is already delivered.
+    async fn mark_delivered(
+        &self,
+        id: i64,
+        attempt: i32,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Records that claim `attempt` failed; the message is due again at
+    /// `next_attempt_at`. False as for `mark_delivered`.
+    async fn mark_failed(
+        &self,
+        id: i64,
+        attempt: i32,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+    /// Gives up on the message after claim `attempt`: never due again
+    /// ([`OUTBOX_NEVER`]), body emptied, `error` kept as the reason.
+    async fn mark_abandoned(&self, id: i64, attempt: i32, error: &str) -> Result<bool, StoreError>;
 }
 
 #[async_trait]

@@ -68,7 +68,7 @@ impl PgStore {
         Ok(())
     }
 }
-crate::sql_twostep::twostep_store!(PgStore, sqlx::Postgres);
+crate::sql_twostep::twostep_store!(PgStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
 crate::sql_methods::methods_store!(PgStore, sqlx::Postgres);
 
 impl PgStore {

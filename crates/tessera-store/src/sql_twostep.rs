@@ -4,10 +4,14 @@
 //! Every race is settled inside one statement or one transaction here: a
 //! step is consumed by `UPDATE … WHERE last_step < $step`, a recovery key by
 //! `UPDATE … WHERE key_hash = $old`, a backoff slot by a conditional
-//! `UPDATE … RETURNING`.
+//! `UPDATE … RETURNING`, an outbox message by an `UPDATE … RETURNING` that
+//! leases it, and its outcome by `UPDATE … WHERE attempts = $attempt`.
 
 macro_rules! twostep_store {
-    ($store:ident, $db:ty) => {
+    // `$skip_locked` ends the outbox claim's row selection: PostgreSQL's
+    // `FOR UPDATE SKIP LOCKED`, so parallel claimers pass each other by;
+    // empty on SQLite, where writers are serialised anyway.
+    ($store:ident, $db:ty, $skip_locked:literal) => {
         mod twostep_impl {
             use super::$store;
             use crate::error::map_err;
@@ -17,8 +21,29 @@ macro_rules! twostep_store {
             use tessera_core::ids::AccountId;
             use tessera_core::store::{
                 Claim, FlowRecord, FlowStore, KeyCheckStore, LimiterStore, OutboxMessage,
-                OutboxStore, StoreError, TotpRecord, TwoStepStore,
+                OutboxStore, StoreError, TotpRecord, TwoStepStore, OUTBOX_NEVER,
             };
+
+            const OUTBOX_COLUMNS: &str =
+                "id, channel, recipient, subject, body, created_at, attempts, next_attempt_at, delivered_at, last_error";
+
+            fn outbox_row(r: &<$db as sqlx::Database>::Row) -> Result<OutboxMessage, StoreError> {
+                let attempts: i64 = r.try_get(6).map_err(map_err)?;
+                let delivered: Option<i64> = r.try_get(8).map_err(map_err)?;
+                Ok(OutboxMessage {
+                    id: r.try_get(0).map_err(map_err)?,
+                    channel: r.try_get(1).map_err(map_err)?,
+                    recipient: r.try_get(2).map_err(map_err)?,
+                    subject: r.try_get(3).map_err(map_err)?,
+                    body: r.try_get(4).map_err(map_err)?,
+                    created_at: Timestamp(r.try_get(5).map_err(map_err)?),
+                    attempts: i32::try_from(attempts)
+                        .map_err(|_| StoreError::Corrupt(format!("outbox attempts {attempts}")))?,
+                    next_attempt_at: Timestamp(r.try_get(7).map_err(map_err)?),
+                    delivered_at: delivered.map(Timestamp),
+                    last_error: r.try_get(9).map_err(map_err)?,
+                })
+            }
 
             #[async_trait]
             impl TwoStepStore for $store {
@@ -379,30 +404,87 @@ macro_rules! twostep_store {
                 }
 
                 async fn outbox_for(&self, recipient: &str) -> Result<Vec<OutboxMessage>, StoreError> {
-                    let rows = sqlx::query(
-                        "SELECT id, channel, recipient, subject, body, created_at, attempts, delivered_at \
-                         FROM outbox WHERE recipient = $1 ORDER BY id DESC",
-                    )
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE recipient = $1 ORDER BY id DESC"
+                    )))
                     .bind(recipient)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(map_err)?;
-                    rows.iter()
-                        .map(|r| -> Result<OutboxMessage, StoreError> {
-                            let attempts: i64 = r.try_get(6).map_err(map_err)?;
-                            let delivered: Option<i64> = r.try_get(7).map_err(map_err)?;
-                            Ok(OutboxMessage {
-                                id: r.try_get(0).map_err(map_err)?,
-                                channel: r.try_get(1).map_err(map_err)?,
-                                recipient: r.try_get(2).map_err(map_err)?,
-                                subject: r.try_get(3).map_err(map_err)?,
-                                body: r.try_get(4).map_err(map_err)?,
-                                created_at: Timestamp(r.try_get(5).map_err(map_err)?),
-                                attempts: attempts as i32,
-                                delivered_at: delivered.map(Timestamp),
-                            })
-                        })
-                        .collect()
+                    rows.iter().map(outbox_row).collect()
+                }
+
+                async fn claim_due(&self, channel: &str, now: Timestamp, lease_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+                    // One statement: the CTE picks (and on PostgreSQL
+                    // locks, skipping rows another claimer holds) the oldest
+                    // due messages, evaluated once (MATERIALIZED: an `IN
+                    // (SELECT … LIMIT)` may be rescanned per row and claim
+                    // more than `limit`); the UPDATE repeats the condition so
+                    // a row claimed by someone else in between is left alone.
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "WITH picked AS MATERIALIZED (SELECT id AS picked_id FROM outbox \
+                             WHERE channel = $1 AND delivered_at IS NULL AND next_attempt_at <= $2 \
+                             ORDER BY next_attempt_at, id LIMIT $4 {}) \
+                         UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2 + $3 \
+                         FROM picked WHERE id = picked.picked_id \
+                           AND delivered_at IS NULL AND next_attempt_at <= $2 \
+                         RETURNING {OUTBOX_COLUMNS}",
+                        $skip_locked
+                    )))
+                    .bind(channel)
+                    .bind(now.millis())
+                    .bind(lease_ms)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let mut claimed = rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?;
+                    claimed.sort_by_key(|m| m.id);
+                    Ok(claimed)
+                }
+
+                async fn mark_delivered(&self, id: i64, attempt: i32, now: Timestamp) -> Result<bool, StoreError> {
+                    let r = sqlx::query(
+                        "UPDATE outbox SET delivered_at = $3, body = '', last_error = NULL \
+                         WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(i64::from(attempt))
+                    .bind(now.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn mark_failed(&self, id: i64, attempt: i32, next_attempt_at: Timestamp, error: &str) -> Result<bool, StoreError> {
+                    let r = sqlx::query(
+                        "UPDATE outbox SET next_attempt_at = $3, last_error = $4 \
+                         WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(i64::from(attempt))
+                    .bind(next_attempt_at.millis())
+                    .bind(error)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn mark_abandoned(&self, id: i64, attempt: i32, error: &str) -> Result<bool, StoreError> {
+                    let r = sqlx::query(
+                        "UPDATE outbox SET next_attempt_at = $3, last_error = $4, body = '' \
+                         WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(i64::from(attempt))
+                    .bind(OUTBOX_NEVER.millis())
+                    .bind(error)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
                 }
             }
 

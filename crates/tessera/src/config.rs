@@ -32,6 +32,7 @@ pub struct Config {
     pub http: HttpSection,
     pub log: LogSection,
     pub webauthn: WebauthnSection,
+    pub sms: SmsSection,
 }
 
 /// Where security keys and passkeys are valid.
@@ -124,6 +125,43 @@ pub struct HttpSection {
     pub allowed_origins: Vec<String>,
 }
 
+/// Delivery of text messages (one-time codes) from the outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsSection {
+    /// `file` (development: JSON lines in `<data_dir>/sms.log`), `webhook`
+    /// or `none` (messages stay queued).
+    pub provider: String,
+    /// Where `webhook` POSTs each message, `http://` or `https://`.
+    pub webhook_url: Option<String>,
+    /// `"Name: value"` sent with every webhook request.
+    pub webhook_auth_header: Option<Hidden>,
+    /// The JSON body, with `{to}`, `{text}` and `{id}` in string values.
+    pub webhook_body: Option<String>,
+}
+
+impl Default for SmsSection {
+    fn default() -> Self {
+        SmsSection {
+            provider: "file".into(),
+            webhook_url: None,
+            webhook_auth_header: None,
+            webhook_body: None,
+        }
+    }
+}
+
+/// A setting that holds a credential: kept out of `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Hidden(pub String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
@@ -151,6 +189,7 @@ impl Default for Config {
             http: HttpSection::default(),
             log: LogSection::default(),
             webauthn: WebauthnSection::default(),
+            sms: SmsSection::default(),
         }
     }
 }
@@ -386,7 +425,38 @@ impl Config {
                 self.log.format
             ));
         }
+        match self.sms.provider.as_str() {
+            "file" | "none" => {}
+            "webhook" => {
+                self.sms_webhook()?;
+            }
+            other => {
+                return Err(format!(
+                    "sms.provider must be \"file\", \"webhook\" or \"none\", not {other:?}"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The checked webhook settings (`sms.provider = "webhook"`).
+    pub fn sms_webhook(&self) -> Result<tessera_notify::WebhookConfig, String> {
+        let url = self
+            .sms
+            .webhook_url
+            .as_deref()
+            .ok_or("sms.webhook_url is required when sms.provider is \"webhook\"")?;
+        tessera_notify::WebhookConfig::parse(
+            url,
+            self.sms.webhook_auth_header.as_ref().map(|h| h.0.as_str()),
+            self.sms.webhook_body.as_deref(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Where the development SMS provider writes.
+    pub fn sms_log_path(&self) -> PathBuf {
+        self.data_dir.join("sms.log")
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
@@ -564,5 +634,112 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn sms_defaults_to_the_file_provider() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.sms.provider, "file");
+        assert_eq!(c.sms_log_path(), PathBuf::from("./tessera-data/sms.log"));
+        let c = load(
+            None,
+            env(&[("TESSERA_SMS__PROVIDER", "none")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.sms.provider, "none");
+    }
+
+    #[test]
+    fn sms_webhook_from_env_and_file() {
+        let c = load(
+            None,
+            env(&[
+                ("TESSERA_SMS__PROVIDER", "webhook"),
+                (
+                    "TESSERA_SMS__WEBHOOK_URL",
+                    "https://sms.example.com/send?key=k1",
+                ),
+                (
+                    "TESSERA_SMS__WEBHOOK_AUTH_HEADER",
+                    "Authorization: Bearer abc123",
+                ),
+                (
+                    "TESSERA_SMS__WEBHOOK_BODY",
+                    r#"{"dest":"{to}","msg":"{text}","ref":"{id}"}"#,
+                ),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let hook = c.sms_webhook().unwrap();
+        assert_eq!(hook.display_url(), "https://sms.example.com/send");
+        let shown = format!("{c:?} {hook:?}");
+        assert!(!shown.contains("abc123"), "{shown}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(
+            &f,
+            "[sms]\nprovider = \"webhook\"\nwebhook_url = \"http://127.0.0.1:9999/hook\"\n\
+             webhook_body = '{\"to\":\"{to}\",\"text\":\"{text}\"}'\n",
+        )
+        .unwrap();
+        let c = load(Some(&f), env(&[]), &Overrides::default()).unwrap();
+        assert!(c.sms_webhook().is_ok());
+        assert!(c.sms.webhook_auth_header.is_none());
+    }
+
+    #[test]
+    fn sms_refuses_bad_settings_with_one_line() {
+        for (pairs, needle) in [
+            (
+                vec![("TESSERA_SMS__PROVIDER", "carrier-pigeon")],
+                "sms.provider",
+            ),
+            (
+                vec![("TESSERA_SMS__PROVIDER", "webhook")],
+                "sms.webhook_url is required",
+            ),
+            (
+                vec![
+                    ("TESSERA_SMS__PROVIDER", "webhook"),
+                    ("TESSERA_SMS__WEBHOOK_URL", "sms.example.com"),
+                ],
+                "sms.webhook_url",
+            ),
+            (
+                vec![
+                    ("TESSERA_SMS__PROVIDER", "webhook"),
+                    ("TESSERA_SMS__WEBHOOK_URL", "ftp://x.example/"),
+                ],
+                "http://",
+            ),
+            (
+                vec![
+                    ("TESSERA_SMS__PROVIDER", "webhook"),
+                    ("TESSERA_SMS__WEBHOOK_URL", "https://x.example/"),
+                    ("TESSERA_SMS__WEBHOOK_BODY", "to={to}&text={text}"),
+                ],
+                "sms.webhook_body",
+            ),
+            (
+                vec![
+                    ("TESSERA_SMS__PROVIDER", "webhook"),
+                    ("TESSERA_SMS__WEBHOOK_URL", "https://x.example/"),
+                    ("TESSERA_SMS__WEBHOOK_AUTH_HEADER", "Bearer abc"),
+                ],
+                "sms.webhook_auth_header",
+            ),
+            (
+                vec![("TESSERA_SMS__WEBHOOK_URLL", "https://x.example/")],
+                "webhook_urll",
+            ),
+        ] {
+            let e = load(None, env(&pairs), &Overrides::default()).unwrap_err();
+            assert!(e.contains(needle), "{pairs:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+            assert!(!e.contains("abc"), "no credential in errors: {e}");
+        }
     }
 }

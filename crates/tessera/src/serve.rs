@@ -49,6 +49,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
              This degrades security; turn two_step.legacy_login off as soon as possible."
         );
     }
+    // Text messages: started before the server answers, so codes queued by
+    // the first requests go out; stopped after the last request finished.
+    let sms = wiring::sms_worker(&cfg, &core)?.map(|w| w.spawn());
     let web = WebConfig {
         public_url: public_url.clone(),
         allowed_origins: cfg.http.allowed_origins.clone(),
@@ -73,6 +76,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .context("server failed")?;
     sweeper.abort();
     upkeep.abort();
+    if let Some(sms) = sms {
+        // Sends in flight end within the webhook's 10 s timeout.
+        sms.shutdown(Duration::from_secs(15)).await;
+    }
     tracing::info!("tessera stopped");
     Ok(())
 }

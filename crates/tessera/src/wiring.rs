@@ -7,8 +7,10 @@ use tessera_core::email::Email;
 use tessera_core::password::{HashPool, PasswordPolicy};
 use tessera_core::service::{BasicAuthConfig, Core, CoreConfig, TwoStepConfig};
 use tessera_core::session::SessionPolicy;
+use tessera_core::store::OutboxStore;
 use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::{OsSecrets, SystemClock};
+use tessera_notify::{FileSink, OutboxWorker, SmsProvider, WebhookSms};
 
 pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
     CoreConfig {
@@ -84,6 +86,37 @@ pub async fn build_core(
     ))
 }
 
+/// The text-message delivery worker for `sms.provider`, not yet started;
+/// `None` for `none` (messages then stay queued). It listens to
+/// `core.outbox_wake`, which `Core::wake_outbox` pokes after a code is queued.
+pub fn sms_worker(cfg: &Config, core: &Core) -> anyhow::Result<Option<OutboxWorker>> {
+    let provider: Arc<dyn SmsProvider> = match cfg.sms.provider.as_str() {
+        "none" => {
+            tracing::warn!("sms.provider is \"none\": text messages are queued but not sent");
+            return Ok(None);
+        }
+        "webhook" => {
+            let hook = WebhookSms::new(cfg.sms_webhook().map_err(anyhow::Error::msg)?)?;
+            tracing::info!(url = %hook.config().display_url(), "text messages go to the SMS webhook");
+            Arc::new(hook)
+        }
+        _ => {
+            let path = cfg.sms_log_path();
+            tracing::warn!(
+                "text messages, codes included, are written to {} (sms.provider \"file\", for \
+                 development); set sms.provider = \"webhook\" to send them",
+                path.display()
+            );
+            Arc::new(FileSink::new(path, core.clock.clone()))
+        }
+    };
+    let store: Arc<dyn OutboxStore> = core.store.clone();
+    Ok(Some(
+        OutboxWorker::new(store, provider, core.secret_box.clone(), core.clock.clone())
+            .with_wake(core.outbox_wake.clone()),
+    ))
+}
+
 /// The effective settings, for `config check` (no secrets).
 pub fn describe(cfg: &Config) -> String {
     let db = match &cfg.database_url {
@@ -93,7 +126,7 @@ pub fn describe(cfg: &Config) -> String {
     format!(
         "data_dir = {}\nlisten = {}\npublic_url = {}\ndatabase = {db}\nsignup_enabled = {}\n\
          password = {}..{} chars, argon2id m={} KiB t={} p={}\nhashing = {} workers, queue {}\n\
-         session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}",
+         session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}\nsms = {}",
         cfg.data_dir.display(),
         cfg.listen,
         cfg.public_url(),
@@ -108,5 +141,13 @@ pub fn describe(cfg: &Config) -> String {
         cfg.session.absolute_minutes,
         cfg.session.idle_minutes,
         cfg.http.body_limit_bytes,
+        match cfg.sms.provider.as_str() {
+            "file" => format!("file {}", cfg.sms_log_path().display()),
+            "webhook" => match cfg.sms_webhook() {
+                Ok(h) => format!("webhook {}", h.display_url()),
+                Err(e) => e,
+            },
+            other => other.to_string(),
+        },
     )
 }

@@ -9,6 +9,7 @@ mod enrollment;
 mod keys;
 mod methods;
 mod notify;
+mod outbox;
 mod second_step;
 mod sessions;
 mod signin;
@@ -134,8 +135,8 @@ pub struct Core {
     /// The WebAuthn relying party; `None` if its settings do not build
     /// (the server refuses to start then; see `RelyingParty::build`).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
-    /// Poked after a message is queued, so the delivery worker sends it
-    /// at once instead of at its next poll.
+    /// Wakes the outbox delivery workers of this process (see
+    /// [`Core::wake_outbox`]); the server hands the same handle to them.
     pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 

@@ -12,6 +12,7 @@ use super::keys::flow_ceremony_key;
 use super::{Authenticated, Confirmed, Core, RequestContext};
 use crate::account::Account;
 use crate::error::CoreError;
+use crate::outbox::{SMS_CHANNEL, seal_sms_body};
 use crate::password::Password;
 use crate::store::{OtpRecord, OutgoingMessage};
 use crate::twostep::methods::{Addition, MethodKind};
@@ -72,16 +73,11 @@ impl Core {
                 self.config.two_step.issuer
             ),
         };
-        let sealed = self.secret_box.seal(
-            self.secrets.as_ref(),
-            text.as_bytes(),
-            sms_body_aad(phone).as_bytes(),
-        );
         let message = OutgoingMessage {
-            channel: "sms".into(),
+            channel: SMS_CHANNEL.into(),
             recipient: phone.into(),
             subject: String::new(),
-            body: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed),
+            body: seal_sms_body(&self.secret_box, self.secrets.as_ref(), phone, &text),
         };
         let otp = OtpRecord {
             account_id: account.id,
@@ -101,7 +97,7 @@ impl Core {
                 retry_after: Duration::from_millis(wait as u64),
             });
         }
-        self.outbox_wake.notify_one();
+        self.wake_outbox();
         Ok(CodeSent {
             phone_masked: mask(phone),
             resend_after_secs: RESEND_COOLDOWN_SECS,
@@ -265,11 +261,6 @@ impl Core {
     ) -> Result<Result<(), &'static str>, CoreError> {
         self.code_matches(&step_up_slot(who), code).await
     }
-}
-
-/// Associated data of a sealed text-message body in the outbox.
-pub fn sms_body_aad(recipient: &str) -> String {
-    format!("outbox:sms:{recipient}")
 }
 
 fn enroll_slot(who: &Authenticated) -> CodeSlot {

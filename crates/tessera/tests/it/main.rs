@@ -12,6 +12,7 @@ mod inproc;
 mod peers;
 mod postgres;
 mod secrets_at_rest;
+mod sms;
 mod sms_clock;
 mod support;
 mod twostep_clock;

@@ -6,7 +6,6 @@
 //! sealed outbox message with the server's key.
 
 use crate::twostep_clock::{World, retry_after};
-use base64::Engine;
 use serde_json::{Value, json};
 use tessera_core::account::Role;
 use tessera_core::service::CoreConfig;
@@ -21,14 +20,8 @@ impl World {
             .iter()
             .find(|m| m.channel == "sms")
             .expect("a text message");
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(&newest.body)
-            .unwrap();
-        let text = tessera_core::crypto::SecretBox::new(&[9u8; 32])
-            .unwrap()
-            .open(&sealed, format!("outbox:sms:{phone}").as_bytes())
-            .unwrap();
-        let text = String::from_utf8(text).unwrap();
+        let key = tessera_core::crypto::SecretBox::new(&[9u8; 32]).unwrap();
+        let text = tessera_core::outbox::open_sms_body(&key, phone, &newest.body).unwrap();
         let code: String = text.chars().take(6).collect();
         assert!(code.bytes().all(|b| b.is_ascii_digit()), "{text}");
         code
@@ -412,4 +405,126 @@ async fn a_texted_code_is_accepted_once_under_parallel_submission_and_guesses_ba
         )
         .await;
     assert_eq!(r.status(), 200);
+}
+
+/// A real HTTP server standing in for an SMS provider: it answers the
+/// scripted statuses in order (then 200) and records every request.
+struct Provider {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(u16, Value)>>>,
+}
+
+impl Provider {
+    async fn start(script: Vec<u16>) -> Provider {
+        use std::sync::{Arc, Mutex};
+        let seen: Arc<Mutex<Vec<(u16, Value)>>> = Arc::default();
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::from(script)));
+        let app = {
+            let seen = seen.clone();
+            axum::Router::new().route(
+                "/sms",
+                axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                    let seen = seen.clone();
+                    let script = script.clone();
+                    async move {
+                        let status = script.lock().unwrap().pop_front().unwrap_or(200);
+                        seen.lock().unwrap().push((status, body));
+                        axum::http::StatusCode::from_u16(status).unwrap()
+                    }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Provider {
+            url: format!("http://{addr}/sms"),
+            seen,
+        }
+    }
+
+    fn delivered(&self) -> Vec<Value> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    fn attempts(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+#[tokio::test]
+async fn a_texted_code_survives_a_provider_outage_and_arrives_exactly_once() {
+    use std::sync::Arc;
+    let w = World::new(CoreConfig::default()).await;
+    let provider = Provider::start(vec![500, 500]).await;
+    let webhook = tessera_notify::WebhookSms::new(
+        tessera_notify::WebhookConfig::parse(
+            &provider.url,
+            Some("Authorization: Bearer test-token"),
+            Some(r#"{"to":"{to}","message":"{text}","ref":"{id}"}"#),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let worker = tessera_notify::OutboxWorker::new(
+        w.s.core.store.clone(),
+        Arc::new(webhook),
+        w.s.core.secret_box.clone(),
+        Arc::new(w.clock.clone()),
+    );
+    w.user("outage@example.com", Role::Member).await;
+    let t = w.signin("outage@example.com").await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = w
+        .post("/api/v1/me/two-step/sms", Some(&t), json!({"phone": PHONE}))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // The provider is down: the message waits in the outbox.
+    worker.run_once().await.unwrap();
+    assert_eq!(provider.attempts(), 1);
+    assert!(provider.delivered().is_empty());
+    // Nothing is retried before its backoff (2 s), however often the
+    // worker looks.
+    worker.run_once().await.unwrap();
+    assert_eq!(provider.attempts(), 1);
+    w.clock.advance_secs(2);
+    worker.run_once().await.unwrap();
+    assert_eq!(provider.attempts(), 2, "second attempt, still failing");
+    // The provider recovers: the next due attempt delivers it.
+    w.clock.advance_secs(4);
+    worker.run_once().await.unwrap();
+    let delivered = provider.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["to"], PHONE);
+    // Later passes send nothing again: exactly once.
+    w.clock.advance_secs(60);
+    worker.run_once().await.unwrap();
+    worker.run_once().await.unwrap();
+    assert_eq!(provider.delivered().len(), 1);
+    assert_eq!(provider.attempts(), 3);
+    let stored = w.s.core.store.outbox_for(PHONE).await.unwrap();
+    assert!(stored[0].delivered_at.is_some());
+    assert_eq!(stored[0].body, "", "the code does not stay at rest");
+
+    // The code the provider received confirms the phone: the outage
+    // delayed it, and it is still inside its 10 minutes.
+    let text = delivered[0]["message"].as_str().unwrap();
+    let code: String = text.chars().take(6).collect();
+    let r = w
+        .post(
+            "/api/v1/me/two-step/sms/confirm",
+            Some(&t),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
