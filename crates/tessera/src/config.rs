@@ -742,4 +742,49 @@ mod tests {
             assert!(!e.contains("abc"), "no credential in errors: {e}");
         }
     }
+
+    #[test]
+    fn webauthn_defaults_to_the_public_host_and_checks_overrides() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        let rp = c.relying_party("http://localhost:8080");
+        assert_eq!(rp.rp_id, "localhost");
+        assert_eq!(rp.origins, vec!["http://localhost:8080".to_string()]);
+        let c = load(
+            None,
+            env(&[("TESSERA_PUBLIC_URL", "https://id.example.com/base")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let rp = c.relying_party(&c.public_url());
+        assert_eq!(rp.rp_id, "id.example.com");
+        assert_eq!(rp.origins, vec!["https://id.example.com".to_string()]);
+        // A parent domain may be the RP ID; an unrelated one is refused at start.
+        let c = load(
+            None,
+            env(&[
+                ("TESSERA_PUBLIC_URL", "https://id.example.com"),
+                ("TESSERA_WEBAUTHN__RP_ID", "example.com"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.relying_party(&c.public_url()).rp_id, "example.com");
+        let e = load(
+            None,
+            env(&[
+                ("TESSERA_PUBLIC_URL", "https://id.example.com"),
+                ("TESSERA_WEBAUTHN__RP_ID", "other.org"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("other.org"), "{e}");
+        let e = load(
+            None,
+            env(&[("TESSERA_WEBAUTHN__ORIGINS", "[\"not a url\"]")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("not a url"), "{e}");
+    }
 }

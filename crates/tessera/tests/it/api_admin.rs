@@ -321,8 +321,31 @@ async fn openapi_docs_health_and_metrics() {
         "/api/v1/me/password",
         "/api/v1/admin/users",
         "/api/v1/admin/audit",
+        "/api/v1/signin/{flow_id}/{method}",
+        "/api/v1/signin/passkey/start",
+        "/api/v1/signin/passkey/finish",
+        "/api/v1/step-up/{method}",
+        "/api/v1/me/two-step",
+        "/api/v1/me/two-step/totp",
+        "/api/v1/me/two-step/security-keys",
+        "/api/v1/me/two-step/passkeys",
+        "/api/v1/me/two-step/keys/finish",
+        "/api/v1/me/two-step/keys/{id}",
+        "/api/v1/me/two-step/sms",
+        "/api/v1/me/two-step/sms/confirm",
+        "/api/v1/me/two-step/sms/resend",
     ] {
         assert!(doc["paths"][p].is_object(), "{p} missing from OpenAPI");
+    }
+    // Removing, renaming and the methods a second step accepts are
+    // documented too.
+    assert!(doc["paths"]["/api/v1/me/two-step/keys/{id}"]["patch"].is_object());
+    assert!(doc["paths"]["/api/v1/me/two-step/keys/{id}"]["delete"].is_object());
+    assert!(doc["paths"]["/api/v1/me/two-step/totp"]["delete"].is_object());
+    let method_doc =
+        doc["paths"]["/api/v1/signin/{flow_id}/{method}"]["post"]["parameters"].to_string();
+    for m in ["totp", "webauthn", "sms", "recovery_key"] {
+        assert!(method_doc.contains(m), "{m} not documented: {method_doc}");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     let docs = reqwest::get(s.url("/api/docs/")).await.unwrap();

@@ -157,10 +157,20 @@ async fn phone_numbers_are_validated_and_sms_is_only_a_first_method() {
 
 #[tokio::test]
 async fn sms_first_method_rule_holds_under_a_race_with_an_authenticator_app() {
-    // The phone is confirmed while an authenticator app is confirmed in
-    // parallel: the database lets at most one of them be the first method
-    // when text messages are involved.
-    let w = World::new(CoreConfig::default()).await;
+    first_method_race(World::new(CoreConfig::default()).await).await;
+}
+
+#[tokio::test]
+async fn sms_first_method_rule_holds_under_a_race_on_postgres() {
+    if let Some(w) = World::on_postgres(CoreConfig::default()).await {
+        first_method_race(w).await;
+    }
+}
+
+/// The phone is confirmed while an authenticator app is confirmed in
+/// parallel: the database lets at most one of them be the first method
+/// when text messages are involved.
+async fn first_method_race(w: World) {
     w.user("race@example.com", Role::Member).await;
     let t = w.signin("race@example.com").await["session_token"]
         .as_str()
@@ -228,7 +238,17 @@ async fn sms_first_method_rule_holds_under_a_race_with_an_authenticator_app() {
 
 #[tokio::test]
 async fn texted_codes_expire_work_once_and_only_for_their_flow_and_purpose() {
-    let w = World::new(CoreConfig::default()).await;
+    codes_for_their_flow_and_purpose(World::new(CoreConfig::default()).await).await;
+}
+
+#[tokio::test]
+async fn texted_codes_work_once_and_only_for_their_flow_and_purpose_on_postgres() {
+    if let Some(w) = World::on_postgres(CoreConfig::default()).await {
+        codes_for_their_flow_and_purpose(w).await;
+    }
+}
+
+async fn codes_for_their_flow_and_purpose(w: World) {
     w.user("codes@example.com", Role::Member).await;
     let (token, _) = w.enroll_sms("codes@example.com", PHONE).await;
 
@@ -330,7 +350,17 @@ async fn a_texted_code_expires_within_a_live_step_up_window() {
 
 #[tokio::test]
 async fn a_texted_code_is_accepted_once_under_parallel_submission_and_guesses_back_off() {
-    let w = World::new(CoreConfig::default()).await;
+    once_and_backoff(World::new(CoreConfig::default()).await).await;
+}
+
+#[tokio::test]
+async fn a_texted_code_is_accepted_once_and_guesses_back_off_on_postgres() {
+    if let Some(w) = World::on_postgres(CoreConfig::default()).await {
+        once_and_backoff(w).await;
+    }
+}
+
+async fn once_and_backoff(w: World) {
     w.user("once@example.com", Role::Member).await;
     w.enroll_sms("once@example.com", PHONE).await;
     let flow = w.flow("once@example.com").await;

@@ -224,18 +224,29 @@ pub async fn test_core(
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    (test_core_on(Arc::new(store), clock, config), dir)
+}
+
+/// The domain on `store`, with the given clock and settings.
+pub fn test_core_on(
+    store: std::sync::Arc<dyn tessera_core::store::Store>,
+    clock: tessera_core::clock::ManualClock,
+    config: tessera_core::service::CoreConfig,
+) -> tessera_core::service::Core {
+    use std::sync::Arc;
+    use tessera_core::OsSecrets;
+    use tessera_core::password::{Argon2Config, HashPool, PasswordHasher};
     let hasher = PasswordHasher::new(Argon2Config::default()).unwrap();
     let pool = HashPool::start(hasher, 2, 64, Arc::new(OsSecrets)).unwrap();
     let sealer = tessera_core::crypto::SecretBox::new(&[9u8; 32]).unwrap();
-    let core = tessera_core::service::Core::new(
-        Arc::new(store),
+    tessera_core::service::Core::new(
+        store,
         Arc::new(clock),
         Arc::new(OsSecrets),
         Arc::new(pool),
         Arc::new(sealer),
         config,
-    );
-    (core, dir)
+    )
 }
 
 /// The real HTTP application around `core`, served in this process on a

@@ -33,6 +33,22 @@ impl World {
         }
     }
 
+    /// The same world on a fresh PostgreSQL schema, or `None` (SKIPPED)
+    /// without one.
+    pub(crate) async fn on_postgres(config: CoreConfig) -> Option<World> {
+        let url = crate::postgres::scoped_url().await?;
+        let store = tessera_store::PgStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let clock = ManualClock::at(Timestamp(T0 * 1000));
+        let core = test_core_on(std::sync::Arc::new(store), clock.clone(), config);
+        Some(World {
+            s: InprocServer::start(core).await,
+            clock,
+            http: reqwest::Client::new(),
+            _dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
     pub(crate) fn now(&self) -> i64 {
         tessera_core::Clock::now(&self.clock).seconds()
     }
