@@ -217,8 +217,6 @@ pub async fn test_core(
     config: tessera_core::service::CoreConfig,
 ) -> (tessera_core::service::Core, tempfile::TempDir) {
     use std::sync::Arc;
-    use tessera_core::OsSecrets;
-    use tessera_core::password::{Argon2Config, HashPool, PasswordHasher};
     let dir = tempfile::tempdir().unwrap();
     let store = tessera_store::SqliteStore::open(&dir.path().join("t.db"))
         .await
