@@ -92,11 +92,14 @@ pub struct NewSession {
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, new: &NewSession) -> Result<(), StoreError>;
     /// Inserts a session and the audit event that records it in one
-    /// transaction: one durable commit per sign-in instead of two.
+    /// transaction: one durable commit per sign-in instead of two. When
+    /// given, `last_method` becomes the account's last-used second step in
+    /// the same commit.
     async fn create_session_with_audit(
         &self,
         new: &NewSession,
         events: &[crate::audit::NewAuditEvent],
+        last_method: Option<MethodKind>,
     ) -> Result<(), StoreError>;
     /// Inserts many sessions in one transaction (benchmarks, imports).
     async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError>;

@@ -389,7 +389,12 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
-                async fn create_session_with_audit(&self, new: &NewSession, events: &[NewAuditEvent]) -> Result<(), StoreError> {
+                async fn create_session_with_audit(
+                    &self,
+                    new: &NewSession,
+                    events: &[NewAuditEvent],
+                    last_method: Option<tessera_core::twostep::methods::MethodKind>,
+                ) -> Result<(), StoreError> {
                     let s = &new.session;
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
                     session_insert(new).execute(&mut *tx).await.map_err(map_err)?;
@@ -407,6 +412,17 @@ macro_rules! sql_store {
                                 .push_bind(e.detail.clone());
                         });
                         q.build().execute(&mut *tx).await.map_err(map_err)?;
+                    }
+                    if let Some(m) = last_method {
+                        sqlx::query(
+                            "INSERT INTO second_step_prefs (account_id, last_method) VALUES ($1, $2) \
+                             ON CONFLICT (account_id) DO UPDATE SET last_method = excluded.last_method",
+                        )
+                        .bind(s.account_id.to_string())
+                        .bind(m.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                     }
                     tx.commit().await.map_err(map_err)?;
                     Ok(())

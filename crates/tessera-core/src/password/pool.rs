@@ -173,6 +173,21 @@ impl HashPool {
         })
     }
 
+    /// Refuses at once, counted like a refused job, when the queue of
+    /// waiting jobs is full: a request that needs a hash now would be
+    /// refused anyway, so it is refused before it costs anything else (a
+    /// database read, say). A request that passes may still be refused by
+    /// the queue itself.
+    pub fn admit(&self) -> Result<(), CoreError> {
+        if self.counters.queued.load(Ordering::Relaxed) >= self.queue_capacity {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(CoreError::Overloaded {
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        Ok(())
+    }
+
     fn submit(&self, job: Job) -> Result<(), CoreError> {
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
         match self.tx.try_send(job) {

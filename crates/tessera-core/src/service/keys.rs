@@ -566,7 +566,6 @@ impl Core {
             }
         })
         .await?;
-        self.remember_method(&account, MethodKind::Passkey).await;
         let issued = self
             .finish_signin(
                 &account,

@@ -164,7 +164,6 @@ impl Core {
             SecondStepProof::Totp(code) => {
                 self.guarded(account, self.totp_matches(account, &code))
                     .await?;
-                self.remember_method(account, MethodKind::Totp).await;
                 (AuthMethod::Totp, None)
             }
             SecondStepProof::RecoveryKey(key) => {
@@ -192,7 +191,6 @@ impl Core {
                 let kind = self
                     .guarded_explained(account, self.key_matches(account, &ceremony, pkc))
                     .await?;
-                self.remember_method(account, kind).await;
                 (
                     match kind {
                         MethodKind::Passkey => AuthMethod::Passkey,
@@ -213,10 +211,16 @@ impl Core {
                     }
                     (None, None) => return Err(CoreError::Internal("no code slot".into())),
                 }
-                self.remember_method(account, MethodKind::Sms).await;
                 (AuthMethod::Sms, None)
             }
         };
+        // A sign-in remembers its method in the commit that starts its
+        // session; a step-up has no such commit of its own.
+        if step_up.is_some()
+            && let Some(kind) = super::sessions::remembered_method(&[method])
+        {
+            self.remember_method(account, kind).await;
+        }
         Ok((method, new_key))
     }
 

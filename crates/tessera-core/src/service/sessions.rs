@@ -8,6 +8,7 @@ use crate::ids::{AccountId, SessionId};
 use crate::secrets::{random_token, random_uuid, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind, Session, describe_device};
 use crate::store::NewSession;
+use crate::twostep::methods::MethodKind;
 
 /// Bytes of randomness in a session token: 256 bits.
 pub const SESSION_TOKEN_BYTES: usize = 32;
@@ -24,6 +25,18 @@ pub struct Authenticated {
 pub struct IssuedSession {
     pub token: String,
     pub session: Session,
+}
+
+/// The second step to offer first next time: the one this session was
+/// verified with (a recovery key is an emergency, not a preference).
+pub(crate) fn remembered_method(methods: &[AuthMethod]) -> Option<MethodKind> {
+    methods.iter().rev().find_map(|m| match m {
+        AuthMethod::Totp => Some(MethodKind::Totp),
+        AuthMethod::SecurityKey => Some(MethodKind::SecurityKey),
+        AuthMethod::Passkey => Some(MethodKind::Passkey),
+        AuthMethod::Sms => Some(MethodKind::Sms),
+        _ => None,
+    })
 }
 
 impl Core {
@@ -74,6 +87,7 @@ impl Core {
                     token_hash: token_hash(&token),
                 },
                 &events,
+                remembered_method(&session.methods),
             )
             .await?;
         Ok(IssuedSession { token, session })

@@ -28,6 +28,9 @@ impl Core {
         req: SigninRequest,
         ctx: &RequestContext,
     ) -> Result<SigninOutcome, CoreError> {
+        // Under a flood the answer is a 503 whatever the account: give it
+        // before the database lookup, so excess sign-ins cost next to nothing.
+        self.pool.admit()?;
         let account = match Email::parse(&req.email) {
             Ok(email) => self.store.account_by_email(&email).await?,
             Err(_) => None,
