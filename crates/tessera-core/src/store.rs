@@ -91,16 +91,19 @@ pub struct NewSession {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, new: &NewSession) -> Result<(), StoreError>;
-    /// Inserts a session and the audit event that records it in one
-    /// transaction: one durable commit per sign-in instead of two. When
-    /// given, `last_method` becomes the account's last-used second step in
-    /// the same commit.
+    /// Inserts a session and the audit events that record it in one
+    /// transaction: one durable commit per sign-in. When given, the same
+    /// commit makes `last_method` the account's last-used second step, and
+    /// spends the sign-in flow `spend_flow` (its id hash): then nothing is
+    /// written and the answer is false unless this caller deleted the flow,
+    /// so of parallel finishes of one flow exactly one starts a session.
     async fn create_session_with_audit(
         &self,
         new: &NewSession,
         events: &[crate::audit::NewAuditEvent],
         last_method: Option<MethodKind>,
-    ) -> Result<(), StoreError>;
+        spend_flow: Option<&[u8]>,
+    ) -> Result<bool, StoreError>;
     /// Inserts many sessions in one transaction (benchmarks, imports).
     async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError>;
     /// The session with this token hash and its account.

@@ -394,9 +394,21 @@ macro_rules! sql_store {
                     new: &NewSession,
                     events: &[NewAuditEvent],
                     last_method: Option<tessera_core::twostep::methods::MethodKind>,
-                ) -> Result<(), StoreError> {
+                    spend_flow: Option<&[u8]>,
+                ) -> Result<bool, StoreError> {
                     let s = &new.session;
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    if let Some(flow) = spend_flow {
+                        let spent = sqlx::query("DELETE FROM signin_flows WHERE id_hash = $1")
+                            .bind(flow)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                        if spent.rows_affected() != 1 {
+                            tx.rollback().await.map_err(map_err)?;
+                            return Ok(false);
+                        }
+                    }
                     session_insert(new).execute(&mut *tx).await.map_err(map_err)?;
                     // All audit rows in one statement: one round trip.
                     if !events.is_empty() {
@@ -425,7 +437,7 @@ macro_rules! sql_store {
                         .map_err(map_err)?;
                     }
                     tx.commit().await.map_err(map_err)?;
-                    Ok(())
+                    Ok(true)
                 }
 
                 async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError> {

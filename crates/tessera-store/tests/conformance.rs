@@ -988,6 +988,58 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn a_flow_starts_exactly_one_session_under_parallel_finishes() {
+                let Some(s) = store().await else { return };
+                let a = account("spend@x.io");
+                s.insert_account(&a).await.unwrap();
+                s.insert_flow(&FlowRecord {
+                    id_hash: b"spend-me".to_vec(),
+                    account_id: a.id,
+                    client: ClientKind::Mobile,
+                    binding: b"bind".to_vec(),
+                    first_method: AuthMethod::Password,
+                    created_at: Timestamp(1),
+                    expires_at: Timestamp(2),
+                })
+                .await
+                .unwrap();
+                let mut tasks = Vec::new();
+                for i in 0..10u8 {
+                    let s = s.clone();
+                    let new = NewSession {
+                        session: session_for(a.id, 10),
+                        token_hash: vec![i; 32],
+                    };
+                    tasks.push(tokio::spawn(async move {
+                        s.create_session_with_audit(
+                            &new,
+                            &[NewAuditEvent::new(AuditKind::SigninSucceeded)],
+                            Some(MethodKind::Totp),
+                            Some(b"spend-me".as_slice()),
+                        )
+                        .await
+                        .unwrap()
+                    }));
+                }
+                let mut won = 0;
+                for t in tasks {
+                    if t.await.unwrap() {
+                        won += 1;
+                    }
+                }
+                assert_eq!(won, 1);
+                assert_eq!(
+                    s.sessions_of(a.id).await.unwrap().len(),
+                    1,
+                    "losers wrote nothing"
+                );
+                assert_eq!(
+                    s.inventory(a.id).await.unwrap().last_used,
+                    Some(MethodKind::Totp)
+                );
+            }
+
+            #[tokio::test]
             async fn outbox_and_key_canary() {
                 let Some(s) = store().await else { return };
                 s.enqueue("email", "a@x.io", "Hello", "Body", Timestamp(1))

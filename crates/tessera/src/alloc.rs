@@ -28,7 +28,7 @@ pub fn lower_thread_priority() {
     // scheduling attributes; failure leaves the default priority.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
     }
 }
 

@@ -129,6 +129,7 @@ pub async fn durable_writes(b: &Bench) -> anyhow::Result<Outcome> {
                     &new_session(account, &format!("t{n}")),
                     &signin_events(account),
                     None,
+                    None,
                 )
                 .await?;
             n += 1;

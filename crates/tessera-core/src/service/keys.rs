@@ -573,6 +573,7 @@ impl Core {
                 Aal::Aal2,
                 vec![AuthMethod::Passkey],
                 false,
+                None,
                 ctx,
             )
             .await?;

@@ -129,10 +129,8 @@ impl Core {
         let (method, new_recovery_key) = self
             .check_second_step(&account, proof, Some(flow_id), None)
             .await?;
-        // The flow is spent exactly once, whatever else raced with it.
-        if !self.store.delete_flow(&flow.id_hash).await? {
-            return Err(CoreError::FlowExpired);
-        }
+        // The flow is spent exactly once, whatever else raced with it, in
+        // the commit that starts the session.
         let issued = self
             .finish_signin(
                 &account,
@@ -140,6 +138,7 @@ impl Core {
                 Aal::Aal2,
                 vec![flow.first_method, method],
                 false,
+                Some(&flow.id_hash),
                 ctx,
             )
             .await?;

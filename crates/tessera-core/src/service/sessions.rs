@@ -51,6 +51,7 @@ impl Core {
         methods: Vec<AuthMethod>,
         restricted: bool,
         also: Option<NewAuditEvent>,
+        spend_flow: Option<&[u8]>,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, CoreError> {
         let now = self.clock.now();
@@ -80,7 +81,8 @@ impl Core {
         // One commit for the session and its audit records.
         let mut events = vec![event];
         events.extend(also);
-        self.store
+        let started = self
+            .store
             .create_session_with_audit(
                 &NewSession {
                     session: session.clone(),
@@ -88,8 +90,12 @@ impl Core {
                 },
                 &events,
                 remembered_method(&session.methods),
+                spend_flow,
             )
             .await?;
+        if !started {
+            return Err(CoreError::FlowExpired);
+        }
         Ok(IssuedSession { token, session })
     }
 

@@ -94,7 +94,7 @@ impl Core {
                     .await;
                 }
                 let issued = self
-                    .finish_signin(&account, req.client, aal, methods, restricted, ctx)
+                    .finish_signin(&account, req.client, aal, methods, restricted, None, ctx)
                     .await?;
                 Ok(SigninOutcome::Complete {
                     issued,
@@ -105,7 +105,11 @@ impl Core {
         }
     }
 
-    /// Starts the session of a completed sign-in and records it.
+    /// Starts the session of a completed sign-in and records it, spending
+    /// its flow (if any) in the same commit.
+    // Each argument is one fact about the sign-in, passed straight through
+    // to `start_session`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish_signin(
         &self,
         account: &Account,
@@ -113,6 +117,7 @@ impl Core {
         aal: crate::session::Aal,
         methods: Vec<AuthMethod>,
         restricted: bool,
+        spend_flow: Option<&[u8]>,
         ctx: &RequestContext,
     ) -> Result<super::IssuedSession, CoreError> {
         let succeeded = NewAuditEvent::new(AuditKind::SigninSucceeded)
@@ -130,6 +135,7 @@ impl Core {
             methods,
             restricted,
             Some(succeeded),
+            spend_flow,
             ctx,
         )
         .await
