@@ -56,6 +56,7 @@ impl Core {
         &self,
         account: &Account,
         first: AuthMethod,
+        methods: Vec<&'static str>,
         client: ClientKind,
         ctx: &RequestContext,
     ) -> Result<SigninOutcome, CoreError> {
@@ -73,7 +74,6 @@ impl Core {
                 expires_at,
             })
             .await?;
-        let methods = self.store.inventory(account.id).await?.challenges();
         Ok(SigninOutcome::SecondStep {
             flow_id,
             methods,

@@ -43,13 +43,19 @@ impl Core {
         let factor = self
             .check_first_factor(account.as_ref(), &req.password)
             .await?;
-        let facts = match &account {
-            Some(a) if factor != FirstFactor::None => SigninFacts {
-                two_step_on: self.two_step_on(a).await?,
+        // Read once: it decides the next step and, for a second step, which
+        // methods to offer.
+        let methods = match &account {
+            Some(a) if factor != FirstFactor::None => Some(self.store.inventory(a.id).await?),
+            _ => None,
+        };
+        let facts = match &methods {
+            Some(inv) => SigninFacts {
+                two_step_on: inv.two_step_on(),
                 legacy_login: self.config.two_step.legacy_login,
                 enforce_for_admins: self.config.two_step.enforce_for_admins,
             },
-            _ => SigninFacts::default(),
+            None => SigninFacts::default(),
         };
         let step = after_first_factor(account.as_ref(), factor, facts);
         let Some(account) = account else {
@@ -76,7 +82,9 @@ impl Core {
                 ))
             }
             SigninStep::SecondStep { first } => {
-                self.start_flow(&account, first, req.client, ctx).await
+                let offered = methods.map(|inv| inv.challenges()).unwrap_or_default();
+                self.start_flow(&account, first, offered, req.client, ctx)
+                    .await
             }
             SigninStep::Complete {
                 aal,
