@@ -637,3 +637,57 @@ async fn the_same_answer_ten_times_at_once_signs_in_once() {
     assert!(codes.iter().all(|c| [200, 401].contains(c)), "{codes:?}");
     assert_eq!(api.sessions(&token).await, before + 1);
 }
+
+// ---------------------------------------------------------------------
+// 5. Expiry, on a clock the test moves
+
+/// Ceremonies expire after 5 minutes: checked against an in-process server
+/// whose clock the test moves (the relying party is the default
+/// `http://localhost:8080`, which the authenticator is told it runs on).
+#[tokio::test]
+async fn ceremonies_expire_after_five_minutes_on_a_moved_clock() {
+    use crate::twostep_clock::World;
+    use tessera_core::account::Role;
+    const ORIGIN: &str = "http://localhost:8080";
+    let w = World::new(tessera_core::service::CoreConfig::default()).await;
+    w.user("late@example.com", Role::Member).await;
+    let api = Api {
+        base: w.s.base.clone(),
+        http: reqwest::Client::new(),
+    };
+    let token = w.signin("late@example.com").await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut key = TestAuthenticator::security_key();
+
+    // A registration answered after 5 minutes is refused; nothing is stored.
+    let options = api.start_key(&token, SECURITY_KEYS, "Late key").await;
+    let cred = key.create(ORIGIN, &options).unwrap();
+    w.clock.advance_secs(301);
+    assert_refused(&api.finish_key(&token, cred).await, 401, "expired");
+    assert!(api.keys(&token).await.is_empty());
+    // In time, it works (the sign-in still counts as a recent verification).
+    let added = api
+        .add_key(&token, SECURITY_KEYS, "Key", &mut key, ORIGIN)
+        .await;
+    assert!(added["recovery_key"].is_string());
+
+    // A sign-in challenge answered after 5 minutes is refused, though the
+    // flow (10 minutes) is still live; a fresh challenge then works.
+    let flow = api.password_step("late@example.com").await;
+    let challenge = api.key_challenge(&flow).await;
+    let cred = key.get(ORIGIN, &challenge).unwrap();
+    w.clock.advance_secs(301);
+    assert_refused(&api.answer(&flow, &cred).await, 401, "expired");
+    let challenge = api.key_challenge(&flow).await;
+    let cred = key.get(ORIGIN, &challenge).unwrap();
+    let (status, done) = api.answer(&flow, &cred).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["session"]["aal"], "aal2");
+
+    // A passwordless ceremony expires the same way.
+    let (_, ceremony) = api.passkey_start().await;
+    w.clock.advance_secs(301);
+    assert_refused(&api.passkey_finish(&ceremony, &cred).await, 401, "expired");
+}
