@@ -19,7 +19,7 @@ pub fn tune() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune() {}
 
-/// Lowers the calling thread's CPU priority (nice 10). Password hashing runs
+/// Lowers the calling thread's CPU priority (nice 19). Password hashing runs
 /// at this priority: under a login flood it still uses every idle cycle,
 /// but the threads answering who-am-I and other cheap requests come first.
 #[cfg(target_os = "linux")]
