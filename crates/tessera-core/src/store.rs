@@ -475,19 +475,39 @@ pub struct OtpRecord {
     pub expires_at: Timestamp,
 }
 
+/// How many texts an account may be sent: at most `max` per `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendBudget {
+    pub max: i64,
+    pub window_ms: i64,
+}
+
+/// What happened to a request to text a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpSend {
+    Sent,
+    /// The code before, for the same purpose, is too recent.
+    CoolingDown,
+    /// The account used up its budget; it renews at this time.
+    OverBudget {
+        until: Timestamp,
+    },
+}
+
 #[async_trait]
 pub trait OtpStore: Send + Sync {
     /// In one transaction: replaces the code stored under `key` (only the
     /// latest code works) and queues the text message that carries it,
-    /// unless the code before was sent after `cooldown_cutoff`. False
-    /// when refused by the cooldown.
+    /// unless the code before was sent after `cooldown_cutoff`, or the
+    /// account has used up its `budget` of texts (across all purposes).
     async fn put_otp_and_send(
         &self,
         key: &str,
         otp: &OtpRecord,
         cooldown_cutoff: Timestamp,
+        budget: SendBudget,
         message: &OutgoingMessage,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<OtpSend, StoreError>;
     /// Deletes the code under `key` if it is `code_mac` and not expired:
     /// true for exactly one caller.
     async fn consume_otp(

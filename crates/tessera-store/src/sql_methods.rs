@@ -16,8 +16,8 @@ macro_rules! methods_store {
             use tessera_core::clock::Timestamp;
             use tessera_core::ids::AccountId;
             use tessera_core::store::{
-                CeremonyRecord, CeremonyStore, MethodStore, OtpRecord, OtpStore, OutgoingMessage,
-                StoreError, WebauthnRecord,
+                CeremonyRecord, CeremonyStore, MethodStore, OtpRecord, OtpSend, OtpStore,
+                OutgoingMessage, SendBudget, StoreError, WebauthnRecord,
             };
             use tessera_core::twostep::methods::{
                 Addition, Inventory, KeySummary, MethodKind, Removal,
@@ -407,7 +407,16 @@ macro_rules! methods_store {
 
             #[async_trait]
             impl OtpStore for $store {
-                async fn put_otp_and_send(&self, key: &str, otp: &OtpRecord, cooldown_cutoff: Timestamp, message: &OutgoingMessage) -> Result<bool, StoreError> {
+                async fn put_otp_and_send(
+                    &self,
+                    key: &str,
+                    otp: &OtpRecord,
+                    cooldown_cutoff: Timestamp,
+                    budget: SendBudget,
+                    message: &OutgoingMessage,
+                ) -> Result<OtpSend, StoreError> {
+                    let account = otp.account_id.to_string();
+                    let now = otp.sent_at.millis();
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
                     // Replaces the code unless the one before is too recent;
                     // the WHERE on the conflict branch decides in one
@@ -420,9 +429,9 @@ macro_rules! methods_store {
                          WHERE otp_codes.sent_at <= $6",
                     )
                     .bind(key)
-                    .bind(otp.account_id.to_string())
+                    .bind(&account)
                     .bind(&otp.code_mac)
-                    .bind(otp.sent_at.millis())
+                    .bind(now)
                     .bind(otp.expires_at.millis())
                     .bind(cooldown_cutoff.millis())
                     .execute(&mut *tx)
@@ -431,7 +440,39 @@ macro_rules! methods_store {
                     .rows_affected();
                     if stored == 0 {
                         tx.rollback().await.map_err(map_err)?;
-                        return Ok(false);
+                        return Ok(OtpSend::CoolingDown);
+                    }
+                    // One more text in the account's window, or a new window
+                    // once the old one is over; refused when it is full.
+                    let counted = sqlx::query(
+                        "INSERT INTO sms_send_budget (account_id, window_start, sent) VALUES ($1, $2, 1) \
+                         ON CONFLICT (account_id) DO UPDATE SET \
+                           sent = CASE WHEN sms_send_budget.window_start <= $3 THEN 1 \
+                                       ELSE sms_send_budget.sent + 1 END, \
+                           window_start = CASE WHEN sms_send_budget.window_start <= $3 THEN $2 \
+                                               ELSE sms_send_budget.window_start END \
+                         WHERE sms_send_budget.window_start <= $3 OR sms_send_budget.sent < $4",
+                    )
+                    .bind(&account)
+                    .bind(now)
+                    .bind(now - budget.window_ms)
+                    .bind(budget.max)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                    if counted == 0 {
+                        let start: i64 = sqlx::query_scalar(
+                            "SELECT window_start FROM sms_send_budget WHERE account_id = $1",
+                        )
+                        .bind(&account)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(OtpSend::OverBudget {
+                            until: Timestamp(start + budget.window_ms),
+                        });
                     }
                     sqlx::query(
                         "INSERT INTO outbox (channel, recipient, subject, body, created_at, next_attempt_at) \
@@ -441,12 +482,12 @@ macro_rules! methods_store {
                     .bind(&message.recipient)
                     .bind(&message.subject)
                     .bind(&message.body)
-                    .bind(otp.sent_at.millis())
+                    .bind(now)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
                     tx.commit().await.map_err(map_err)?;
-                    Ok(true)
+                    Ok(OtpSend::Sent)
                 }
 
                 async fn consume_otp(&self, key: &str, code_mac: &[u8], now: Timestamp) -> Result<bool, StoreError> {

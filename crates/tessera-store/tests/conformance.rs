@@ -10,8 +10,8 @@ use tessera_core::email::Email;
 use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::{Aal, AuthMethod, ClientKind, Session};
 use tessera_core::store::{
-    CeremonyRecord, Claim, FlowRecord, NewSession, OtpRecord, OutgoingMessage, Store, StoreError,
-    WebauthnRecord,
+    CeremonyRecord, Claim, FlowRecord, NewSession, OtpRecord, OtpSend, OutgoingMessage, SendBudget,
+    Store, StoreError, WebauthnRecord,
 };
 use tessera_core::twostep::methods::{Addition, MethodKind, Removal};
 
@@ -287,6 +287,11 @@ macro_rules! conformance {
                 assert_eq!(s.inventory(a.id).await.unwrap().keys.len(), 1);
             }
 
+            const BUDGET: SendBudget = SendBudget {
+                max: 3,
+                window_ms: 100_000,
+            };
+
             #[tokio::test]
             async fn ceremonies_and_texted_codes_are_single_use() {
                 let Some(s) = store().await else { return };
@@ -332,10 +337,11 @@ macro_rules! conformance {
                     subject: String::new(),
                     body: "sealed".into(),
                 };
-                assert!(
-                    s.put_otp_and_send("signin:f", &otp, Timestamp(0), &msg)
+                assert_eq!(
+                    s.put_otp_and_send("signin:f", &otp, Timestamp(0), BUDGET, &msg)
                         .await
-                        .unwrap()
+                        .unwrap(),
+                    OtpSend::Sent
                 );
                 // Within the cooldown a new code is refused and nothing is queued.
                 let second = OtpRecord {
@@ -343,10 +349,11 @@ macro_rules! conformance {
                     sent_at: Timestamp(2_000),
                     ..otp.clone()
                 };
-                assert!(
-                    !s.put_otp_and_send("signin:f", &second, Timestamp(-28_000), &msg)
+                assert_eq!(
+                    s.put_otp_and_send("signin:f", &second, Timestamp(-28_000), BUDGET, &msg)
                         .await
-                        .unwrap()
+                        .unwrap(),
+                    OtpSend::CoolingDown
                 );
                 assert_eq!(s.outbox_for("+15555550100").await.unwrap().len(), 1);
                 assert_eq!(
@@ -359,12 +366,55 @@ macro_rules! conformance {
                     sent_at: Timestamp(40_000),
                     ..otp.clone()
                 };
-                assert!(
-                    s.put_otp_and_send("signin:f", &third, Timestamp(10_000), &msg)
+                assert_eq!(
+                    s.put_otp_and_send("signin:f", &third, Timestamp(10_000), BUDGET, &msg)
                         .await
-                        .unwrap()
+                        .unwrap(),
+                    OtpSend::Sent
                 );
                 assert_eq!(s.outbox_for("+15555550100").await.unwrap().len(), 2);
+                // The account's budget (3 per 100 s here) counts every
+                // purpose: a third text goes out, a fourth waits for the
+                // window to end, and nothing is queued for it.
+                let other = OtpRecord {
+                    sent_at: Timestamp(41_000),
+                    ..otp.clone()
+                };
+                assert_eq!(
+                    s.put_otp_and_send("step_up:x", &other, Timestamp(0), BUDGET, &msg)
+                        .await
+                        .unwrap(),
+                    OtpSend::Sent
+                );
+                let fourth = OtpRecord {
+                    sent_at: Timestamp(42_000),
+                    ..otp.clone()
+                };
+                assert_eq!(
+                    s.put_otp_and_send("enroll:y", &fourth, Timestamp(0), BUDGET, &msg)
+                        .await
+                        .unwrap(),
+                    OtpSend::OverBudget {
+                        until: Timestamp(101_000)
+                    }
+                );
+                assert_eq!(s.outbox_for("+15555550100").await.unwrap().len(), 3);
+                assert_eq!(
+                    s.otp_sent_at("enroll:y").await.unwrap(),
+                    None,
+                    "nothing stored"
+                );
+                let later = OtpRecord {
+                    sent_at: Timestamp(101_000),
+                    ..otp.clone()
+                };
+                assert_eq!(
+                    s.put_otp_and_send("enroll:y", &later, Timestamp(0), BUDGET, &msg)
+                        .await
+                        .unwrap(),
+                    OtpSend::Sent,
+                    "a new window"
+                );
                 assert!(
                     !s.consume_otp("signin:f", &[1; 32], Timestamp(50_000))
                         .await

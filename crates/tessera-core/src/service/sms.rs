@@ -14,9 +14,9 @@ use crate::account::Account;
 use crate::error::CoreError;
 use crate::outbox::{SMS_CHANNEL, seal_sms_body};
 use crate::password::Password;
-use crate::store::{OtpRecord, OutgoingMessage};
+use crate::store::{OtpRecord, OtpSend, OutgoingMessage, SendBudget};
 use crate::twostep::methods::{Addition, MethodKind};
-use crate::twostep::otp::{self, CODE_TTL_SECS, CodePurpose, RESEND_COOLDOWN_SECS};
+use crate::twostep::otp::{self, CODE_TTL_SECS, CodePurpose, RESEND_COOLDOWN_SECS, TEXTS_PER_HOUR};
 use crate::twostep::phone::{PhoneNumber, mask};
 use crate::twostep::recovery;
 use std::time::Duration;
@@ -86,13 +86,24 @@ impl Core {
             expires_at: now.plus_secs(CODE_TTL_SECS),
         };
         let cutoff = now.plus_secs(-RESEND_COOLDOWN_SECS);
-        if !self
+        let budget = SendBudget {
+            max: TEXTS_PER_HOUR,
+            window_ms: 3_600_000,
+        };
+        let until = match self
             .store
-            .put_otp_and_send(&slot.key(), &otp, cutoff, &message)
+            .put_otp_and_send(&slot.key(), &otp, cutoff, budget, &message)
             .await?
         {
-            let sent = self.store.otp_sent_at(&slot.key()).await?.unwrap_or(now);
-            let wait = (sent.millis() + RESEND_COOLDOWN_SECS * 1000 - now.millis()).max(1000);
+            OtpSend::Sent => None,
+            OtpSend::CoolingDown => {
+                let sent = self.store.otp_sent_at(&slot.key()).await?.unwrap_or(now);
+                Some(sent.plus_secs(RESEND_COOLDOWN_SECS))
+            }
+            OtpSend::OverBudget { until } => Some(until),
+        };
+        if let Some(until) = until {
+            let wait = (until.millis() - now.millis()).max(1000);
             return Err(CoreError::RateLimited {
                 retry_after: Duration::from_millis(wait as u64),
             });

@@ -8,6 +8,10 @@ use crate::secrets::SecretSource;
 pub const CODE_TTL_SECS: i64 = 600;
 /// How soon another code may be requested for the same purpose.
 pub const RESEND_COOLDOWN_SECS: i64 = 30;
+/// How many texts one account may be sent per hour, all purposes together:
+/// enough for a person who retries, not for someone who only holds the
+/// password and wants to run up the bill or flood the phone.
+pub const TEXTS_PER_HOUR: i64 = 10;
 
 /// What a code may be used for. It is part of the hashed input, and of the
 /// key under which the code is stored.

@@ -40,6 +40,14 @@ CREATE TABLE webauthn_ceremonies (
 );
 CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_at);
 
+-- How many texts an account was sent in the current window, so a password
+-- holder cannot make the server text without end (cost, harassment).
+CREATE TABLE sms_send_budget (
+    account_id    TEXT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    window_start  BIGINT NOT NULL,
+    sent          BIGINT NOT NULL
+);
+
 CREATE TABLE otp_codes (
     key         TEXT PRIMARY KEY,
     account_id  TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,

@@ -558,3 +558,38 @@ async fn a_texted_code_survives_a_provider_outage_and_arrives_exactly_once() {
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
+
+#[tokio::test]
+async fn an_account_gets_at_most_ten_texts_an_hour_whatever_the_flow() {
+    // Each sign-in has its own 30-second cooldown, so someone who holds
+    // only the password could start flow after flow; the account's hourly
+    // budget stops that.
+    let w = World::new(CoreConfig::default()).await;
+    w.user("budget@example.com", Role::Member).await;
+    w.enroll_sms("budget@example.com", PHONE).await; // text 1
+    for n in 2..=10 {
+        let flow = w.flow("budget@example.com").await;
+        let r = w
+            .post(&format!("/api/v1/signin/{flow}/sms"), None, json!({}))
+            .await;
+        assert_eq!(r.status(), 200, "text {n}");
+        w.clock.advance_secs(60);
+    }
+    assert_eq!(w.texts_to(PHONE).await, 10);
+    let flow = w.flow("budget@example.com").await;
+    let r = w
+        .post(&format!("/api/v1/signin/{flow}/sms"), None, json!({}))
+        .await;
+    assert_eq!(r.status(), 429);
+    // The window opened with the first text, 9 minutes ago.
+    let wait = retry_after(&r);
+    assert!((3000..=3060).contains(&wait), "Retry-After {wait}");
+    assert_eq!(w.texts_to(PHONE).await, 10, "nothing queued");
+    // Other methods are not affected, and the budget renews with the hour.
+    w.clock.advance_secs(wait as i64);
+    let flow = w.flow("budget@example.com").await;
+    let r = w
+        .post(&format!("/api/v1/signin/{flow}/sms"), None, json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+}
