@@ -66,13 +66,9 @@ struct Discovering {
     state: webauthn_rs::prelude::DiscoverableAuthentication,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The ceremony key of a sign-in flow's second step.
 pub(crate) fn flow_ceremony_key(flow_id: &str) -> String {
-    format!("flow:{}", hex(&token_hash(flow_id)))
+    format!("flow:{}", hex::encode(token_hash(flow_id)))
 }
 
 fn session_key(purpose: &str, who: &Authenticated) -> String {
@@ -496,7 +492,7 @@ impl Core {
         let ceremony_id = random_token(self.secrets.as_ref(), 32);
         let state = Discovering {
             client: client.as_str().into(),
-            binding: hex(&super::second_step::binding(client, ctx)),
+            binding: hex::encode(super::second_step::binding(client, ctx)),
             state,
         };
         self.put_ceremony(&passkey_key(&ceremony_id), None, "passkey_signin", &state)
@@ -529,7 +525,7 @@ impl Core {
             || c.purpose != "passkey_signin"
             || !ct_eq(
                 st.binding.as_bytes(),
-                hex(&super::second_step::binding(client, ctx)).as_bytes(),
+                hex::encode(super::second_step::binding(client, ctx)).as_bytes(),
             )
         {
             return Err(CoreError::FlowExpired);
@@ -629,7 +625,7 @@ impl Core {
 }
 
 fn passkey_key(ceremony_id: &str) -> String {
-    format!("passkey:{}", hex(&token_hash(ceremony_id)))
+    format!("passkey:{}", hex::encode(token_hash(ceremony_id)))
 }
 
 #[cfg(test)]

@@ -411,6 +411,15 @@ pub struct CodeSentView {
     pub resend_after_secs: i64,
 }
 
+impl From<tessera_core::service::CodeSent> for CodeSentView {
+    fn from(sent: tessera_core::service::CodeSent) -> Self {
+        CodeSentView {
+            phone: sent.phone_masked,
+            resend_after_secs: sent.resend_after_secs,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeySigninStart {

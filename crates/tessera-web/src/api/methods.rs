@@ -212,10 +212,7 @@ pub async fn start_sms(
     ApiJson(body): ApiJson<PhoneBody>,
 ) -> Result<axum::Json<CodeSentView>, ApiError> {
     let sent = state.core.start_sms_enrollment(&s.who, &body.phone).await?;
-    Ok(axum::Json(CodeSentView {
-        phone: sent.phone_masked,
-        resend_after_secs: sent.resend_after_secs,
-    }))
+    Ok(axum::Json(CodeSentView::from(sent)))
 }
 
 /// Text the confirming code again (after the cooldown).
@@ -233,10 +230,7 @@ pub async fn resend_sms(
     s: AnySession,
 ) -> Result<axum::Json<CodeSentView>, ApiError> {
     let sent = state.core.resend_sms_enrollment(&s.who).await?;
-    Ok(axum::Json(CodeSentView {
-        phone: sent.phone_masked,
-        resend_after_secs: sent.resend_after_secs,
-    }))
+    Ok(axum::Json(CodeSentView::from(sent)))
 }
 
 /// Confirm the phone number with the texted code. Two-step verification

@@ -81,11 +81,7 @@ pub async fn step_up(
             }
             SecondStepRequest::SendCode => {
                 let sent = state.core.send_step_up_sms(&s.who).await?;
-                return Ok(axum::Json(CodeSentView {
-                    phone: sent.phone_masked,
-                    resend_after_secs: sent.resend_after_secs,
-                })
-                .into_response());
+                return Ok(axum::Json(CodeSentView::from(sent)).into_response());
             }
         }
     };

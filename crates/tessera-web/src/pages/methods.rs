@@ -35,6 +35,20 @@ async fn refused(state: &AppState, jar: CookieJar, who: &Authenticated, e: CoreE
     }
 }
 
+/// Back to the Security page with `notice` when the action worked.
+async fn done(
+    state: &AppState,
+    jar: CookieJar,
+    who: &Authenticated,
+    result: Result<(), CoreError>,
+    notice: &str,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("/security?notice={notice}")).into_response(),
+        Err(e) => refused(state, jar, who, e).await,
+    }
+}
+
 #[derive(Deserialize)]
 pub struct RenameForm {
     csrf: String,
@@ -54,10 +68,8 @@ pub async fn rename_key(
     let Ok(id) = id.parse() else {
         return refused(&state, jar, &who, CoreError::NotFound("key")).await;
     };
-    match state.core.rename_key(&who, id, &form.name).await {
-        Ok(()) => Redirect::to("/security?notice=key-renamed").into_response(),
-        Err(e) => refused(&state, jar, &who, e).await,
-    }
+    let result = state.core.rename_key(&who, id, &form.name).await;
+    done(&state, jar, &who, result, "key-renamed").await
 }
 
 pub async fn remove_key(
@@ -74,10 +86,8 @@ pub async fn remove_key(
     let Ok(id) = id.parse() else {
         return refused(&state, jar, &who, CoreError::NotFound("key")).await;
     };
-    match state.core.remove_key(&who, id, &ctx).await {
-        Ok(()) => Redirect::to("/security?notice=method-removed").into_response(),
-        Err(e) => refused(&state, jar, &who, e).await,
-    }
+    let result = state.core.remove_key(&who, id, &ctx).await;
+    done(&state, jar, &who, result, "method-removed").await
 }
 
 pub async fn remove_totp(
@@ -90,10 +100,8 @@ pub async fn remove_totp(
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
         return r;
     }
-    match state.core.remove_totp(&who, &ctx).await {
-        Ok(()) => Redirect::to("/security?notice=method-removed").into_response(),
-        Err(e) => refused(&state, jar, &who, e).await,
-    }
+    let result = state.core.remove_totp(&who, &ctx).await;
+    done(&state, jar, &who, result, "method-removed").await
 }
 
 pub async fn remove_sms(
@@ -106,10 +114,8 @@ pub async fn remove_sms(
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
         return r;
     }
-    match state.core.remove_sms(&who, &ctx).await {
-        Ok(()) => Redirect::to("/security?notice=method-removed").into_response(),
-        Err(e) => refused(&state, jar, &who, e).await,
-    }
+    let result = state.core.remove_sms(&who, &ctx).await;
+    done(&state, jar, &who, result, "method-removed").await
 }
 
 #[derive(Template)]
