@@ -32,6 +32,8 @@ pub enum AuditKind {
     TwoStepMethodAdded,
     TwoStepMethodRemoved,
     KeyCounterRegressed,
+    SigninLocked,
+    ThrottleCleared,
 }
 
 text_enum!(AuditKind {
@@ -58,6 +60,8 @@ text_enum!(AuditKind {
     AuditKind::TwoStepMethodAdded => "two_step.method_added",
     AuditKind::TwoStepMethodRemoved => "two_step.method_removed",
     AuditKind::KeyCounterRegressed => "two_step.key_counter_regressed",
+    AuditKind::SigninLocked => "signin.locked",
+    AuditKind::ThrottleCleared => "signin.throttle_cleared",
 });
 
 /// An event to record.
@@ -95,8 +99,17 @@ impl NewAuditEvent {
         self.ip = ip;
         self
     }
+    pub fn actor_opt(mut self, a: Option<AccountId>) -> Self {
+        self.actor = a;
+        self
+    }
     pub fn detail(mut self, d: String) -> Self {
         self.detail = d;
+        self
+    }
+    /// Details as a JSON object, escaped by serde_json.
+    pub fn detail_json(mut self, d: serde_json::Value) -> Self {
+        self.detail = d.to_string();
         self
     }
 }

@@ -91,18 +91,15 @@ pub struct NewSession {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, new: &NewSession) -> Result<(), StoreError>;
-    /// Inserts a session and the audit events that record it in one
-    /// transaction: one durable commit per sign-in. When given, the same
-    /// commit makes `last_method` the account's last-used second step, and
-    /// spends the sign-in flow `spend_flow` (its id hash): then nothing is
-    /// written and the answer is false unless this caller deleted the flow,
-    /// so of parallel finishes of one flow exactly one starts a session.
+    /// Inserts a session and the audit events that record it, with
+    /// `extras`, in one transaction: one durable commit per sign-in. False
+    /// (and nothing written) if `extras.spend_flow` was already spent, so
+    /// of parallel finishes of one flow exactly one starts a session.
     async fn create_session_with_audit(
         &self,
         new: &NewSession,
         events: &[crate::audit::NewAuditEvent],
-        last_method: Option<MethodKind>,
-        spend_flow: Option<&[u8]>,
+        extras: &SessionExtras<'_>,
     ) -> Result<bool, StoreError>;
     /// Inserts many sessions in one transaction (benchmarks, imports).
     async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError>;
@@ -207,34 +204,106 @@ pub trait TwoStepStore: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     Granted,
-    /// Blocked until then.
+    /// Blocked until then (the key's block, or its guard's).
     BlockedUntil(Timestamp),
     /// All evaluation slots are taken by requests in flight.
     Busy,
+    /// The key reached its ceiling of consecutive failures.
+    Locked,
 }
 
+/// The slot rule a claim applies, from [`crate::twostep::backoff::BackoffPolicy`]:
+/// at most `max(1, tolerated + 1 − failures)` slots, none once `failures`
+/// reaches `ceiling`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotRule {
+    pub tolerated: u32,
+    pub ceiling: Option<u32>,
+    pub lease_ms: i64,
+}
+
+/// The backoff counters. The store counts and records; core decides the
+/// numbers (see [`crate::twostep::backoff`]).
 #[async_trait]
 pub trait LimiterStore: Send + Sync {
-    /// Claims an evaluation slot (see [`crate::twostep::backoff`]).
+    /// Claims an evaluation slot on `key` in one atomic statement, unless
+    /// the key is blocked or locked, every slot is held, or `guard` (a
+    /// second key, e.g. the client address) is blocked.
     async fn limiter_claim(
         &self,
         key: &str,
+        guard: Option<&str>,
         now: Timestamp,
-        tolerated: u32,
-        lease_ms: i64,
+        rule: SlotRule,
     ) -> Result<Claim, StoreError>;
+    /// Frees a slot whose check could not run; nothing is counted.
+    async fn limiter_release(&self, key: &str) -> Result<(), StoreError>;
     /// Releases the slot after a correct guess and clears the failures.
     async fn limiter_success(&self, key: &str) -> Result<(), StoreError>;
-    /// Releases the slot after a wrong guess; counts it and starts or
-    /// doubles the block. Returns the consecutive failures and the block end.
-    async fn limiter_failure(
+    /// Counts one more consecutive failure on `key` (creating it) and
+    /// returns the count. Any slot stays held until
+    /// [`limiter_settle`](LimiterStore::limiter_settle).
+    async fn limiter_count_failure(&self, key: &str) -> Result<u32, StoreError>;
+    /// Releases the key's slot (if one is held) and extends its block to
+    /// `blocked_until` when that is later: a block only grows.
+    async fn limiter_settle(
         &self,
         key: &str,
+        blocked_until: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Clears the failures and block of these keys, and of every key that
+    /// starts with `prefix`: an admin lifting a lock. Returns how many
+    /// keys had failures.
+    async fn limiter_clear(&self, keys: &[String], prefix: Option<&str>)
+    -> Result<u64, StoreError>;
+    /// The consecutive failures and block end of `key` (tests, admin view).
+    async fn limiter_state(&self, key: &str) -> Result<Option<(u32, Timestamp)>, StoreError>;
+}
+
+/// A device that signed in to an account: its token is sent back at
+/// sign-in to get the device its own guessing budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDevice {
+    pub id: uuid::Uuid,
+    pub account_id: AccountId,
+    /// SHA-256 of the device token; the token itself is never stored.
+    pub token_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// The account with this email and, when `device_hash` is given and
+    /// names a live device of that account, the device's id: one read.
+    async fn account_for_signin(
+        &self,
+        email: &Email,
+        device_hash: Option<&[u8]>,
         now: Timestamp,
-        tolerated: u32,
-        first_block_ms: i64,
-        max_block_ms: i64,
-    ) -> Result<(u32, Option<Timestamp>), StoreError>;
+    ) -> Result<(Option<Account>, Option<uuid::Uuid>), StoreError>;
+    /// The live device of `account` with this token hash.
+    async fn known_device(
+        &self,
+        account: AccountId,
+        device_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<uuid::Uuid>, StoreError>;
+}
+
+/// Writes that ride in the commit that starts a session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionExtras<'a> {
+    /// Makes this the account's last-used second step.
+    pub last_method: Option<MethodKind>,
+    /// Spends this sign-in flow (its id hash): nothing is written and the
+    /// answer is false unless this caller deleted it.
+    pub spend_flow: Option<&'a [u8]>,
+    /// The password throttle after a correct password: the claimed key's
+    /// slot is released and its failures cleared, and so are `reset`'s.
+    pub throttle_success: Option<(&'a str, &'a [String])>,
+    /// A device token issued with this sign-in.
+    pub new_device: Option<&'a KnownDevice>,
 }
 
 /// A sign-in waiting for its second step.
@@ -543,6 +612,7 @@ pub trait Store:
     + MethodStore
     + CeremonyStore
     + OtpStore
+    + DeviceStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

@@ -11,6 +11,7 @@ mod migrations;
 mod postgres;
 mod sql_impl;
 mod sql_methods;
+mod sql_throttle;
 mod sql_twostep;
 mod sqlite;
 

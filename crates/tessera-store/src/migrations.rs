@@ -43,6 +43,11 @@ pub(crate) fn sqlite() -> Migrator {
             "methods",
             include_str!("../migrations/sqlite/0005_methods.sql"),
         ),
+        (
+            6,
+            "known_devices",
+            include_str!("../migrations/sqlite/0006_known_devices.sql"),
+        ),
     ])
 }
 
@@ -67,6 +72,11 @@ pub(crate) fn postgres() -> Migrator {
             5,
             "methods",
             include_str!("../migrations/postgres/0005_methods.sql"),
+        ),
+        (
+            6,
+            "known_devices",
+            include_str!("../migrations/postgres/0006_known_devices.sql"),
         ),
     ])
 }

@@ -103,7 +103,8 @@ macro_rules! sql_store {
             use tessera_core::ids::{AccountId, SessionId};
             use tessera_core::session::{Aal, AuthMethod, Session, methods_to_text};
             use tessera_core::store::{
-                AccountStore, AuditStore, NewSession, SessionStore, Store, StoreError,
+                AccountStore, AuditStore, DeviceStore, NewSession, SessionExtras, SessionStore,
+                Store, StoreError,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -383,6 +384,57 @@ macro_rules! sql_store {
             }
 
             #[async_trait]
+            impl DeviceStore for $store {
+                async fn account_for_signin(
+                    &self,
+                    email: &Email,
+                    device_hash: Option<&[u8]>,
+                    now: Timestamp,
+                ) -> Result<(Option<Account>, Option<uuid::Uuid>), StoreError> {
+                    // One read for both: the device joins only if it is the
+                    // account's own and still live.
+                    let sql = format!(
+                        "SELECT {ACCOUNT_COLS}, d.id FROM accounts a \
+                         LEFT JOIN known_devices d ON d.account_id = a.id AND d.token_hash = $2 AND d.expires_at > $3 \
+                         WHERE a.email = $1"
+                    );
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(email.as_str())
+                        .bind(device_hash.unwrap_or(&[]))
+                        .bind(now.millis())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    let Some(r) = row else { return Ok((None, None)) };
+                    let account = account_at(&r, 0)?;
+                    let device: Option<String> = r.try_get(ACCOUNT_COL_COUNT).map_err(map_err)?;
+                    let device = device
+                        .map(|d| d.parse().map_err(|_| StoreError::Corrupt("device id".into())))
+                        .transpose()?;
+                    Ok((Some(account), device))
+                }
+
+                async fn known_device(
+                    &self,
+                    account: AccountId,
+                    device_hash: &[u8],
+                    now: Timestamp,
+                ) -> Result<Option<uuid::Uuid>, StoreError> {
+                    let id: Option<String> = sqlx::query_scalar(
+                        "SELECT id FROM known_devices WHERE token_hash = $1 AND account_id = $2 AND expires_at > $3",
+                    )
+                    .bind(device_hash)
+                    .bind(account.to_string())
+                    .bind(now.millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    id.map(|d| d.parse().map_err(|_| StoreError::Corrupt("device id".into())))
+                        .transpose()
+                }
+            }
+
+            #[async_trait]
             impl SessionStore for $store {
                 async fn insert_session(&self, new: &NewSession) -> Result<(), StoreError> {
                     session_insert(new).execute(&self.pool).await.map_err(map_err)?;
@@ -393,12 +445,11 @@ macro_rules! sql_store {
                     &self,
                     new: &NewSession,
                     events: &[NewAuditEvent],
-                    last_method: Option<tessera_core::twostep::methods::MethodKind>,
-                    spend_flow: Option<&[u8]>,
+                    extras: &SessionExtras<'_>,
                 ) -> Result<bool, StoreError> {
                     let s = &new.session;
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    if let Some(flow) = spend_flow {
+                    if let Some(flow) = extras.spend_flow {
                         let spent = sqlx::query("DELETE FROM signin_flows WHERE id_hash = $1")
                             .bind(flow)
                             .execute(&mut *tx)
@@ -425,7 +476,35 @@ macro_rules! sql_store {
                         });
                         q.build().execute(&mut *tx).await.map_err(map_err)?;
                     }
-                    if let Some(m) = last_method {
+                    if let Some((claimed, others)) = extras.throttle_success {
+                        sqlx::query(crate::sql_throttle::SUCCESS)
+                            .bind(claimed)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                        for key in others {
+                            sqlx::query(crate::sql_throttle::CLEAR)
+                                .bind(key)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(map_err)?;
+                        }
+                    }
+                    if let Some(d) = extras.new_device {
+                        sqlx::query(
+                            "INSERT INTO known_devices (id, account_id, token_hash, created_at, expires_at) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(d.id.to_string())
+                        .bind(d.account_id.to_string())
+                        .bind(d.token_hash.as_slice())
+                        .bind(d.created_at.millis())
+                        .bind(d.expires_at.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    }
+                    if let Some(m) = extras.last_method {
                         sqlx::query(
                             "INSERT INTO second_step_prefs (account_id, last_method) VALUES ($1, $2) \
                              ON CONFLICT (account_id) DO UPDATE SET last_method = excluded.last_method",

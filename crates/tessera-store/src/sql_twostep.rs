@@ -1,10 +1,9 @@
-//! Two-step verification, backoff, flows, outbox and key check, in SQL both
+//! Two-step verification, flows, outbox and key check, in SQL both
 //! backends accept; instantiated per backend like [`crate::sql_impl`].
 //!
 //! Every race is settled inside one statement or one transaction here: a
 //! step is consumed by `UPDATE … WHERE last_step < $step`, a recovery key by
-//! `UPDATE … WHERE key_hash = $old`, a backoff slot by a conditional
-//! `UPDATE … RETURNING`, an outbox message by an `UPDATE … RETURNING` that
+//! `UPDATE … WHERE key_hash = $old`, an outbox message by an `UPDATE … RETURNING` that
 //! leases it, and its outcome by `UPDATE … WHERE attempts = $attempt`.
 
 macro_rules! twostep_store {
@@ -20,7 +19,7 @@ macro_rules! twostep_store {
             use tessera_core::clock::Timestamp;
             use tessera_core::ids::AccountId;
             use tessera_core::store::{
-                Claim, FlowRecord, FlowStore, KeyCheckStore, LimiterStore, OutboxMessage,
+                FlowRecord, FlowStore, KeyCheckStore, OutboxMessage,
                 OutboxStore, StoreError, TotpRecord, TwoStepStore, OUTBOX_NEVER,
             };
 
@@ -234,99 +233,6 @@ macro_rules! twostep_store {
                     }
                     tx.commit().await.map_err(map_err)?;
                     Ok(had > 0)
-                }
-            }
-
-            #[async_trait]
-            impl LimiterStore for $store {
-                async fn limiter_claim(&self, key: &str, now: Timestamp, tolerated: u32, lease_ms: i64) -> Result<Claim, StoreError> {
-                    // One statement: create the row with the first slot, or
-                    // take a slot if the account is not blocked and a slot is
-                    // free. Slots in use expire with their lease; at most
-                    // max(1, tolerated + 1 - failures) may be held at once.
-                    let granted: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO limiter (key, pending, lease_until) VALUES ($1, 1, $2 + $4) \
-                         ON CONFLICT (key) DO UPDATE SET \
-                           pending = (CASE WHEN limiter.lease_until > $2 THEN limiter.pending ELSE 0 END) + 1, \
-                           lease_until = $2 + $4 \
-                         WHERE limiter.blocked_until <= $2 \
-                           AND (CASE WHEN limiter.lease_until > $2 THEN limiter.pending ELSE 0 END) < \
-                               (CASE WHEN $3 + 1 - limiter.failures > 1 THEN $3 + 1 - limiter.failures ELSE 1 END) \
-                         RETURNING pending",
-                    )
-                    .bind(key)
-                    .bind(now.millis())
-                    .bind(i64::from(tolerated))
-                    .bind(lease_ms)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                    if granted.is_some() {
-                        return Ok(Claim::Granted);
-                    }
-                    let until: Option<i64> = sqlx::query_scalar("SELECT blocked_until FROM limiter WHERE key = $1")
-                        .bind(key)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(map_err)?;
-                    Ok(match until {
-                        Some(u) if u > now.millis() => Claim::BlockedUntil(Timestamp(u)),
-                        _ => Claim::Busy,
-                    })
-                }
-
-                async fn limiter_success(&self, key: &str) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "UPDATE limiter SET failures = 0, block_ms = 0, blocked_until = 0, \
-                         pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END WHERE key = $1",
-                    )
-                    .bind(key)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                    Ok(())
-                }
-
-                async fn limiter_failure(
-                    &self,
-                    key: &str,
-                    now: Timestamp,
-                    tolerated: u32,
-                    first_block_ms: i64,
-                    max_block_ms: i64,
-                ) -> Result<(u32, Option<Timestamp>), StoreError> {
-                    sqlx::query("INSERT INTO limiter (key) VALUES ($1) ON CONFLICT (key) DO NOTHING")
-                        .bind(key)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
-                    // The next block: first, then doubled, capped. Written
-                    // twice because SQL reads old column values throughout.
-                    let row = sqlx::query(
-                        "UPDATE limiter SET \
-                           pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
-                           failures = failures + 1, \
-                           block_ms = CASE WHEN failures + 1 > $3 THEN \
-                               (CASE WHEN block_ms = 0 THEN $4 WHEN block_ms * 2 > $5 THEN $5 ELSE block_ms * 2 END) \
-                             ELSE 0 END, \
-                           blocked_until = CASE WHEN failures + 1 > $3 THEN $2 + \
-                               (CASE WHEN block_ms = 0 THEN $4 WHEN block_ms * 2 > $5 THEN $5 ELSE block_ms * 2 END) \
-                             ELSE blocked_until END \
-                         WHERE key = $1 RETURNING failures, blocked_until",
-                    )
-                    .bind(key)
-                    .bind(now.millis())
-                    .bind(i64::from(tolerated))
-                    .bind(first_block_ms)
-                    .bind(max_block_ms)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                    let Some(row) = row else { return Ok((0, None)) };
-                    let failures: i64 = row.try_get(0).map_err(map_err)?;
-                    let until: i64 = row.try_get(1).map_err(map_err)?;
-                    let block = (until > now.millis()).then_some(Timestamp(until));
-                    Ok((failures.clamp(0, i64::from(u32::MAX)) as u32, block))
                 }
             }
 

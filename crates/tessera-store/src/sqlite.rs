@@ -73,3 +73,4 @@ impl SqliteStore {
 crate::sql_impl::sql_store!(SqliteStore, sqlx::Sqlite, "sqlite");
 crate::sql_twostep::twostep_store!(SqliteStore, sqlx::Sqlite, "");
 crate::sql_methods::methods_store!(SqliteStore, sqlx::Sqlite);
+crate::sql_throttle::throttle_store!(SqliteStore, sqlx::Sqlite);

@@ -10,9 +10,10 @@ use tessera_core::email::Email;
 use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::{Aal, AuthMethod, ClientKind, Session};
 use tessera_core::store::{
-    CeremonyRecord, Claim, FlowRecord, NewSession, OtpRecord, OtpSend, OutgoingMessage, SendBudget,
-    Store, StoreError, WebauthnRecord,
+    CeremonyRecord, Claim, FlowRecord, KnownDevice, NewSession, OtpRecord, OtpSend,
+    OutgoingMessage, SendBudget, SessionExtras, SlotRule, Store, StoreError, WebauthnRecord,
 };
+use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::twostep::methods::{Addition, MethodKind, Removal};
 
 /// A store and whatever keeps it alive (a temp dir, a PG schema name).
@@ -81,6 +82,14 @@ fn session_for(account: AccountId, created: i64) -> Session {
         ip: Some("203.0.113.9".into()),
         device: "Firefox on Linux".into(),
         restricted: false,
+    }
+}
+
+fn rule(p: &BackoffPolicy) -> SlotRule {
+    SlotRule {
+        tolerated: p.tolerated,
+        ceiling: p.ceiling,
+        lease_ms: p.lease_ms,
     }
 }
 
@@ -918,11 +927,17 @@ macro_rules! conformance {
             async fn backoff_grants_no_more_slots_than_a_sequential_attacker_gets() {
                 let Some(s) = store().await else { return };
                 let now = Timestamp(1_000_000);
+                let policy = BackoffPolicy {
+                    tolerated: 5,
+                    ..BackoffPolicy::default()
+                };
                 let mut tasks = Vec::new();
                 for _ in 0..50 {
                     let s = s.clone();
                     tasks.push(tokio::spawn(async move {
-                        s.limiter_claim("k", now, 1, 30_000).await.unwrap()
+                        s.limiter_claim("k", None, now, rule(&policy))
+                            .await
+                            .unwrap()
                     }));
                 }
                 let mut granted = 0;
@@ -931,77 +946,254 @@ macro_rules! conformance {
                         granted += 1;
                     }
                 }
-                assert_eq!(granted, 2, "tolerated 1 + 1");
-                // Both guesses were wrong: the second failure starts a 1 s block.
-                assert_eq!(
-                    s.limiter_failure("k", now, 1, 1000, 3_600_000)
-                        .await
-                        .unwrap(),
-                    (1, None)
-                );
-                assert_eq!(
-                    s.limiter_failure("k", now, 1, 1000, 3_600_000)
-                        .await
-                        .unwrap(),
-                    (2, Some(Timestamp(1_001_000)))
-                );
-                assert_eq!(
-                    s.limiter_claim("k", Timestamp(1_000_999), 1, 30_000)
-                        .await
-                        .unwrap(),
-                    Claim::BlockedUntil(Timestamp(1_001_000))
-                );
-                // After the block, one guess at a time; the next failure doubles it.
-                let t = Timestamp(1_001_000);
-                assert_eq!(
-                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
-                    Claim::Granted
-                );
-                assert_eq!(
-                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
-                    Claim::Busy
-                );
-                assert_eq!(
-                    s.limiter_failure("k", t, 1, 1000, 3_600_000).await.unwrap(),
-                    (3, Some(Timestamp(1_003_000)))
-                );
-                let t = Timestamp(1_003_000);
-                assert_eq!(
-                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
-                    Claim::Granted
-                );
-                s.limiter_success("k").await.unwrap();
-                // Success resets: the tolerance is back.
-                assert_eq!(
-                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
-                    Claim::Granted
-                );
-                assert_eq!(
-                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
-                    Claim::Granted
-                );
+                assert_eq!(granted, 6, "tolerated 5 + 1");
                 // An abandoned slot frees itself when its lease runs out.
                 assert_eq!(
-                    s.limiter_claim("k", t, 1, 30_000).await.unwrap(),
+                    s.limiter_claim("k", None, now, rule(&policy))
+                        .await
+                        .unwrap(),
                     Claim::Busy
                 );
                 assert_eq!(
-                    s.limiter_claim("k", t.plus_secs(31), 1, 30_000)
+                    s.limiter_claim("k", None, now.plus_secs(31), rule(&policy))
                         .await
                         .unwrap(),
                     Claim::Granted
                 );
-                // Blocks cap at an hour.
-                for _ in 0..20 {
-                    s.limiter_failure("cap", t, 0, 1000, 3_600_000)
+                // A released slot is free again at once; a success clears.
+                s.limiter_release("k").await.unwrap();
+                s.limiter_count_failure("k").await.unwrap();
+                s.limiter_success("k").await.unwrap();
+                assert_eq!(s.limiter_state("k").await.unwrap(), Some((0, Timestamp(0))));
+            }
+
+            /// Core computes slots and blocks; the store's claim applies
+            /// them. For every failure count from 0 to 120 the two agree:
+            /// as many slots as `BackoffPolicy::slots`, a block that ends
+            /// exactly when core says, and a lock at the ceiling.
+            #[tokio::test]
+            async fn the_store_and_core_agree_on_slots_blocks_and_the_ceiling() {
+                let Some(s) = store().await else { return };
+                let policy = BackoffPolicy {
+                    tolerated: 5,
+                    ..BackoffPolicy::default()
+                };
+                let mut now = Timestamp(10_000_000);
+                for failures in 0..=120u32 {
+                    // Outside any block: count the slots the store grants.
+                    let mut granted = 0;
+                    loop {
+                        match s
+                            .limiter_claim("agree", None, now, rule(&policy))
+                            .await
+                            .unwrap()
+                        {
+                            Claim::Granted => granted += 1,
+                            Claim::Busy => break,
+                            Claim::Locked => break,
+                            other => panic!("{failures} failures: unexpected {other:?}"),
+                        }
+                        assert!(granted <= 50, "runaway slots");
+                    }
+                    assert_eq!(
+                        granted,
+                        policy.slots(failures),
+                        "slots after {failures} failures"
+                    );
+                    let locked = s
+                        .limiter_claim("agree", None, now, rule(&policy))
                         .await
-                        .unwrap();
+                        .unwrap()
+                        == Claim::Locked;
+                    assert_eq!(
+                        locked,
+                        policy.locked(failures),
+                        "lock after {failures} failures"
+                    );
+                    for _ in 0..granted {
+                        s.limiter_release("agree").await.unwrap();
+                    }
+                    // One more failure, blocked as core says.
+                    let counted = s.limiter_count_failure("agree").await.unwrap();
+                    assert_eq!(counted, failures + 1);
+                    let until = policy
+                        .block_after(counted)
+                        .map(|d| now.plus_millis(d.as_millis() as i64));
+                    s.limiter_settle("agree", until).await.unwrap();
+                    let (stored, blocked) = s.limiter_state("agree").await.unwrap().unwrap();
+                    assert_eq!(stored, counted);
+                    assert_eq!(blocked, until.unwrap_or(Timestamp(0)).max(blocked));
+                    if let Some(until) = until {
+                        let expect = if policy.locked(counted) {
+                            Claim::Locked
+                        } else {
+                            Claim::BlockedUntil(until)
+                        };
+                        assert_eq!(
+                            s.limiter_claim("agree", None, now, rule(&policy))
+                                .await
+                                .unwrap(),
+                            expect,
+                            "during the block after {counted} failures"
+                        );
+                    }
+                    now = now.plus_secs(7200);
                 }
-                let (_, until) = s
-                    .limiter_failure("cap", t, 0, 1000, 3_600_000)
+                // Without a ceiling (the recovery key) one slot stays.
+                let open = policy.without_ceiling();
+                assert_eq!(
+                    s.limiter_claim("agree", None, now, rule(&open))
+                        .await
+                        .unwrap(),
+                    Claim::Granted
+                );
+            }
+
+            #[tokio::test]
+            async fn a_block_only_grows_and_a_blocked_guard_refuses_without_counting() {
+                let Some(s) = store().await else { return };
+                let policy = BackoffPolicy {
+                    tolerated: 5,
+                    ..BackoffPolicy::default()
+                };
+                let now = Timestamp(5_000_000);
+                s.limiter_count_failure("g").await.unwrap();
+                s.limiter_settle("g", Some(now.plus_secs(8))).await.unwrap();
+                // A racing failure that computed a shorter block loses.
+                s.limiter_settle("g", Some(now.plus_secs(2))).await.unwrap();
+                assert_eq!(
+                    s.limiter_state("g").await.unwrap(),
+                    Some((1, now.plus_secs(8)))
+                );
+                // The guard's block refuses a fresh key and creates nothing.
+                assert_eq!(
+                    s.limiter_claim("fresh", Some("g"), now, rule(&policy))
+                        .await
+                        .unwrap(),
+                    Claim::BlockedUntil(now.plus_secs(8))
+                );
+                assert_eq!(s.limiter_state("fresh").await.unwrap(), None);
+                assert_eq!(
+                    s.limiter_claim("fresh", Some("g"), now.plus_secs(8), rule(&policy))
+                        .await
+                        .unwrap(),
+                    Claim::Granted
+                );
+                // Clearing by key and by prefix.
+                s.limiter_count_failure("pw-dev:a:1").await.unwrap();
+                s.limiter_count_failure("pw-dev:a:2").await.unwrap();
+                s.limiter_count_failure("pw-dev:b:1").await.unwrap();
+                let cleared = s
+                    .limiter_clear(&["g".to_string(), "nothing".to_string()], Some("pw-dev:a:"))
                     .await
                     .unwrap();
-                assert_eq!(until, Some(t.plus_secs(3600)));
+                assert_eq!(cleared, 3);
+                assert_eq!(s.limiter_state("g").await.unwrap(), Some((0, Timestamp(0))));
+                assert_eq!(s.limiter_state("pw-dev:b:1").await.unwrap().unwrap().0, 1);
+            }
+
+            #[tokio::test]
+            async fn devices_are_known_only_to_their_account_and_ride_in_the_signin_commit() {
+                let Some(s) = store().await else { return };
+                let a = account("dev@x.io");
+                let b = account("other@x.io");
+                s.insert_account(&a).await.unwrap();
+                s.insert_account(&b).await.unwrap();
+                let device = KnownDevice {
+                    id: uuid::Uuid::new_v4(),
+                    account_id: a.id,
+                    token_hash: vec![7; 32],
+                    created_at: Timestamp(10),
+                    expires_at: Timestamp(1_000),
+                };
+                s.limiter_claim(
+                    "pw:dev@x.io",
+                    None,
+                    Timestamp(10),
+                    rule(&BackoffPolicy::default()),
+                )
+                .await
+                .unwrap();
+                s.limiter_count_failure("pw-ip:1").await.unwrap();
+                let reset = vec!["pw-ip:1".to_string()];
+                let started = s
+                    .create_session_with_audit(
+                        &NewSession {
+                            session: session_for(a.id, 10),
+                            token_hash: vec![1; 32],
+                        },
+                        &[],
+                        &SessionExtras {
+                            throttle_success: Some(("pw:dev@x.io", &reset)),
+                            new_device: Some(&device),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert!(started);
+                assert_eq!(s.limiter_state("pw-ip:1").await.unwrap().unwrap().0, 0);
+                let email = |e: &str| Email::parse(e).unwrap();
+                let (acct, dev) = s
+                    .account_for_signin(&email("dev@x.io"), Some(&[7; 32]), Timestamp(20))
+                    .await
+                    .unwrap();
+                assert_eq!(acct.unwrap().id, a.id);
+                assert_eq!(dev, Some(device.id));
+                // Someone else's token, an unknown one, none, or an expired one.
+                for (who, token, at) in [
+                    ("other@x.io", Some([7u8; 32].as_slice()), 20),
+                    ("dev@x.io", Some([8u8; 32].as_slice()), 20),
+                    ("dev@x.io", None, 20),
+                    ("dev@x.io", Some([7u8; 32].as_slice()), 1_000),
+                ] {
+                    let (acct, dev) = s
+                        .account_for_signin(&email(who), token, Timestamp(at))
+                        .await
+                        .unwrap();
+                    assert!(acct.is_some());
+                    assert_eq!(dev, None, "{who} {token:?} at {at}");
+                }
+                assert_eq!(
+                    s.account_for_signin(&email("nobody@x.io"), Some(&[7; 32]), Timestamp(20))
+                        .await
+                        .unwrap(),
+                    (None, None)
+                );
+                assert_eq!(
+                    s.known_device(a.id, &[7; 32], Timestamp(20)).await.unwrap(),
+                    Some(device.id)
+                );
+                assert_eq!(
+                    s.known_device(b.id, &[7; 32], Timestamp(20)).await.unwrap(),
+                    None
+                );
+                // A sign-in whose flow was already spent writes no device.
+                let second = KnownDevice {
+                    id: uuid::Uuid::new_v4(),
+                    token_hash: vec![9; 32],
+                    ..device.clone()
+                };
+                let started = s
+                    .create_session_with_audit(
+                        &NewSession {
+                            session: session_for(a.id, 11),
+                            token_hash: vec![2; 32],
+                        },
+                        &[],
+                        &SessionExtras {
+                            spend_flow: Some(b"no-such-flow".as_slice()),
+                            new_device: Some(&second),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert!(!started);
+                assert_eq!(
+                    s.known_device(a.id, &[9; 32], Timestamp(20)).await.unwrap(),
+                    None
+                );
             }
 
             #[tokio::test]
@@ -1064,8 +1256,11 @@ macro_rules! conformance {
                         s.create_session_with_audit(
                             &new,
                             &[NewAuditEvent::new(AuditKind::SigninSucceeded)],
-                            Some(MethodKind::Totp),
-                            Some(b"spend-me".as_slice()),
+                            &SessionExtras {
+                                last_method: Some(MethodKind::Totp),
+                                spend_flow: Some(b"spend-me".as_slice()),
+                                ..Default::default()
+                            },
                         )
                         .await
                         .unwrap()

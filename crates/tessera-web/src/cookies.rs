@@ -9,6 +9,11 @@ pub const SESSION: &str = "tessera_session";
 pub const CSRF: &str = "tessera_csrf";
 /// The sign-in flow waiting for a second step (web pages only).
 pub const FLOW: &str = "tessera_flow";
+/// The device token that makes this browser a known device.
+pub const DEVICE: &str = "tessera_device";
+/// How long a browser keeps its device token (the server's own expiry is
+/// `ThrottlePolicy::device_ttl_secs`).
+const DEVICE_MAX_AGE_DAYS: i64 = 365;
 
 pub fn name(web: &WebConfig, base: &'static str) -> String {
     if web.secure_cookies() {
@@ -32,5 +37,12 @@ pub fn build(web: &WebConfig, base: &'static str, value: String) -> Cookie<'stat
 pub fn removal(web: &WebConfig, base: &'static str) -> Cookie<'static> {
     let mut c = build(web, base, String::new());
     c.make_removal();
+    c
+}
+
+/// The long-lived device-token cookie.
+pub fn device(web: &WebConfig, token: String) -> Cookie<'static> {
+    let mut c = build(web, DEVICE, token);
+    c.set_max_age(cookie::time::Duration::days(DEVICE_MAX_AGE_DAYS));
     c
 }

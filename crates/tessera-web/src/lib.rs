@@ -4,6 +4,7 @@
 //! Handlers parse input, call one [`tessera_core::service::Core`] method and
 //! map the result to a response. No business rule lives here.
 
+mod access;
 mod api;
 mod assets;
 mod client;
@@ -15,6 +16,7 @@ mod metrics;
 mod pages;
 mod state;
 
+pub use access::{Needs, ROUTES};
 pub use metrics::install_recorder;
 pub use state::{AppState, WebConfig};
 
@@ -26,9 +28,17 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.web.body_limit_bytes;
     let (api_router, openapi) = api::router().split_for_parts();
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi);
-    Router::new()
+    // Every API route and page passes the access gate, which enforces
+    // what the route table says each needs.
+    let gated = Router::new()
         .merge(api_router)
         .merge(pages::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::gate,
+        ));
+    Router::new()
+        .merge(gated)
         .merge(assets::router())
         .merge(api::ops::router())
         .merge(docs)

@@ -39,6 +39,12 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Lift an account's password-guessing pause (after 100 wrong
+    /// passwords in a row) and every other guessing block it has.
+    ClearThrottle {
+        #[arg(long)]
+        email: String,
+    },
     /// List accounts.
     ListUsers {
         /// One JSON object per line.
@@ -66,6 +72,7 @@ fn host() -> RequestContext {
     RequestContext {
         ip: None,
         user_agent: Some("tessera-cli".into()),
+        device_token: None,
     }
 }
 
@@ -118,6 +125,11 @@ pub async fn run(cfg: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             let a = core.find_account(&admin, &email).await?;
             let a = core.deactivate(&admin, a.id, &host()).await?;
             println!("{} is deactivated and signed out everywhere", a.email);
+        }
+        AdminCommand::ClearThrottle { email } => {
+            let a = core.find_account(&admin, &email).await?;
+            let n = core.clear_throttle(&admin, a.id, &host()).await?;
+            println!("{}: guessing blocks lifted ({n} counters cleared)", a.email);
         }
         AdminCommand::ListUsers { json } => {
             let mut offset = 0;

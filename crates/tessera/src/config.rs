@@ -26,6 +26,7 @@ pub struct Config {
     pub secret_key_file: Option<PathBuf>,
     pub two_step: TwoStepSection,
     pub basic_auth: BasicAuthSection,
+    pub password_throttle: PasswordThrottleSection,
     pub password: PasswordSection,
     pub hashing: HashingSection,
     pub session: SessionSection,
@@ -80,6 +81,19 @@ impl Default for TwoStepSection {
             issuer: "Tessera".into(),
         }
     }
+}
+
+/// Overrides of the password guessing throttle; unset keys keep core's
+/// defaults (`tessera_core::password::throttle::ThrottlePolicy`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordThrottleSection {
+    /// Wrong passwords per account (from untrusted clients) and per known
+    /// device before blocks start.
+    pub tolerated_failures: Option<u32>,
+    /// Wrong passwords from one client address, across accounts, before
+    /// its blocks start; at least 20.
+    pub address_tolerated_failures: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +197,7 @@ impl Default for Config {
             secret_key_file: None,
             two_step: TwoStepSection::default(),
             basic_auth: BasicAuthSection::default(),
+            password_throttle: PasswordThrottleSection::default(),
             password: PasswordSection::default(),
             hashing: HashingSection::default(),
             session: SessionSection::default(),
@@ -411,6 +426,19 @@ impl Config {
         }
         if self.two_step.step_up_window_minutes < 1 {
             return Err("two_step.step_up_window_minutes must be at least 1".into());
+        }
+        if let Some(n) = self.password_throttle.tolerated_failures
+            && n > 50
+        {
+            return Err("password_throttle.tolerated_failures must be at most 50".into());
+        }
+        if let Some(n) = self.password_throttle.address_tolerated_failures
+            && n < tessera_core::password::throttle::ThrottlePolicy::MIN_ADDRESS_TOLERANCE
+        {
+            return Err(format!(
+                "password_throttle.address_tolerated_failures must be at least {}",
+                tessera_core::password::throttle::ThrottlePolicy::MIN_ADDRESS_TOLERANCE
+            ));
         }
         for e in &self.basic_auth.allowlist {
             tessera_core::email::Email::parse(e)

@@ -4,6 +4,7 @@ use crate::config::Config;
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_core::email::Email;
+use tessera_core::password::throttle::ThrottlePolicy;
 use tessera_core::password::{HashPool, PasswordPolicy};
 use tessera_core::service::{BasicAuthConfig, Core, CoreConfig, TwoStepConfig};
 use tessera_core::session::SessionPolicy;
@@ -37,6 +38,7 @@ pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
             },
             ..TwoStepConfig::default()
         },
+        throttle: throttle_policy(cfg),
         basic_auth: BasicAuthConfig {
             password_enabled: cfg.basic_auth.password_enabled,
             allowlist: cfg
@@ -47,6 +49,19 @@ pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
                 .collect(),
         },
     }
+}
+
+/// Core's throttle defaults with the configured overrides.
+fn throttle_policy(cfg: &Config) -> ThrottlePolicy {
+    let mut p = ThrottlePolicy::default();
+    let t = &cfg.password_throttle;
+    if let Some(n) = t.tolerated_failures {
+        p.account.tolerated = n;
+    }
+    if let Some(n) = t.address_tolerated_failures {
+        p.address.tolerated = n;
+    }
+    p
 }
 
 /// Opens the database (migrating it) and starts the hash pool.

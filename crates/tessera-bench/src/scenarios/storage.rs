@@ -128,8 +128,7 @@ pub async fn durable_writes(b: &Bench) -> anyhow::Result<Outcome> {
                 .create_session_with_audit(
                     &new_session(account, &format!("t{n}")),
                     &signin_events(account),
-                    None,
-                    None,
+                    &Default::default(),
                 )
                 .await?;
             n += 1;

@@ -4,6 +4,7 @@
 mod hasher;
 mod policy;
 mod pool;
+pub mod throttle;
 
 pub use hasher::{Argon2Config, HashError, PasswordHasher, Verification};
 pub use policy::{PasswordPolicy, is_common_password};

@@ -5,6 +5,7 @@ use crate::audit::{AuditEvent, AuditFilter, AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::password::Password;
 use crate::service::Authenticated;
+use crate::service::stepup::Needs;
 
 impl Core {
     pub async fn audit_events(
@@ -16,8 +17,10 @@ impl Core {
         Ok(self.store.list_audit(&filter).await?)
     }
 
-    /// Changes the caller's password. Needs the current one; keeps the
-    /// current session under a new token and signs out all others.
+    /// Changes the caller's password. Needs a recent step-up (with a second
+    /// step once two-step verification is on) and the current password,
+    /// checked under the backoff; keeps the current session under a new
+    /// token and signs out all others.
     pub async fn change_password(
         &self,
         who: &Authenticated,
@@ -25,12 +28,18 @@ impl Core {
         new: Password,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, CoreError> {
-        let stored = who.account.password_hash.as_deref();
-        if !self.pool.verify(stored, current).await?.matches || stored.is_none() {
-            return Err(CoreError::Invalid(
-                "Your current password is not correct.".into(),
-            ));
-        }
+        let two_step_on = self.two_step_on(&who.account).await?;
+        self.require_recent(who, Needs::strongest(two_step_on))?;
+        let stored = who.account.password_hash.clone();
+        self.guarded_explained(&who.account, async {
+            let v = self.pool.verify(stored.as_deref(), current).await?;
+            Ok(if v.matches && stored.is_some() {
+                Ok(())
+            } else {
+                Err("Your current password is not correct.")
+            })
+        })
+        .await?;
         let email = who.account.email.as_str();
         let local = email.split('@').next().unwrap_or("");
         self.config

@@ -1,56 +1,134 @@
 //! HTTP Basic authentication with an email and password, for scripts.
+//!
 //! Two-step verification cannot protect it, so accounts with 2SV are
 //! refused (API tokens are the way), and an instance switch turns it off
-//! for everyone but an allowlist.
+//! for everyone but an allowlist. Every refusal looks the same: one status,
+//! one message, one hash evaluated, whatever the account and whether the
+//! password was right, so Basic cannot tell a guesser anything. It draws
+//! on the same guessing throttle as sign-in, as an untrusted client.
 
-use super::{Authenticated, Core, RequestContext};
+use super::{Access, Core, RequestContext};
+use crate::account::{Account, AccountKind, Role};
 use crate::audit::{AuditKind, NewAuditEvent};
+use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::error::CoreError;
 use crate::ids::SessionId;
 use crate::password::Password;
+use crate::password::throttle::Budget;
 use crate::secrets::random_uuid;
 use crate::session::{Aal, AuthMethod, ClientKind, Session};
 
+/// The one answer to every refused Basic request.
+pub const BASIC_REFUSED: &str = "Sign in with your email and an API token.";
+
+/// Why Basic was refused; for the audit log only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    UnknownOrWrong,
+    TwoStep,
+    TurnedOff,
+    NotAllowed,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::UnknownOrWrong => "bad_credentials",
+            Refusal::TwoStep => "two_step",
+            Refusal::TurnedOff => "turned_off",
+            Refusal::NotAllowed => "inactive_or_service",
+        }
+    }
+}
+
 impl Core {
-    /// Authenticates one request; no session is stored.
+    /// Authenticates one request; no session is stored. An admin made to
+    /// enroll gets a [`Access::Restricted`] answer, exactly as a session.
     pub async fn authenticate_basic(
         &self,
         email: &str,
         password: Password,
         ctx: &RequestContext,
-    ) -> Result<Authenticated, CoreError> {
-        let email = Email::parse(email).ok();
-        let cfg = &self.config.basic_auth;
-        let allowlisted = email.as_ref().is_some_and(|e| cfg.allowlist.contains(e));
-        if !cfg.password_enabled && !allowlisted {
-            return Err(CoreError::BasicAuthRefused(
-                "Password Basic authentication is turned off on this server. Use an API token.",
-            ));
-        }
-        let account = match &email {
-            Some(e) => self.store.account_by_email(e).await?,
+    ) -> Result<Access, CoreError> {
+        let budget = Budget::of(email, None, ctx.ip.as_deref());
+        self.claim_password_check(&budget).await?;
+        let parsed = Email::parse(email).ok();
+        let account = match &parsed {
+            Some(e) => match self.store.account_by_email(e).await {
+                Ok(a) => a,
+                Err(e) => {
+                    self.password_check_aborted(&budget).await;
+                    return Err(e.into());
+                }
+            },
             None => None,
         };
+        // The same one hash on every path, before any decision.
         let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
-        let v = self.pool.verify(stored, password).await?;
-        let Some(account) = account.filter(|a| v.matches && a.active) else {
-            return Err(CoreError::BadCredentials);
+        let matches = match self.pool.verify(stored, password).await {
+            Ok(v) => v.matches && stored.is_some(),
+            Err(e) => {
+                self.password_check_aborted(&budget).await;
+                return Err(e);
+            }
         };
-        if self.two_step_on(&account).await? {
-            self.audit(
-                NewAuditEvent::new(AuditKind::BasicAuthRefused)
-                    .subject(account.id)
+        let decided = match (&account, matches) {
+            (Some(account), true) => self.basic_decision(account, parsed.as_ref()).await,
+            _ => Err(Refusal::UnknownOrWrong),
+        };
+        match (account, decided) {
+            (Some(account), Ok(two_step_on)) => {
+                self.password_succeeded(&budget).await?;
+                Ok(self.basic_access(account, two_step_on, ctx))
+            }
+            (account, decision) => {
+                let reason = decision.err().unwrap_or(Refusal::UnknownOrWrong);
+                // Every refusal counts, a right password included: otherwise
+                // the throttle's answers would tell which password was right.
+                self.password_failed(&budget, account.as_ref()).await;
+                let mut event = NewAuditEvent::new(AuditKind::BasicAuthRefused)
                     .ip(ctx.ip.clone())
-                    .detail(r#"{"reason":"two_step"}"#.into()),
-            )
-            .await;
-            return Err(CoreError::BasicAuthRefused(
-                "This account has two-step verification, so its password cannot be used for Basic \
-                 authentication. Use an API token instead.",
-            ));
+                    .detail_json(serde_json::json!({ "reason": reason.as_str() }));
+                if let Some(a) = &account {
+                    event = event.subject(a.id);
+                }
+                self.audit(event).await;
+                Err(CoreError::BasicAuthRefused(BASIC_REFUSED))
+            }
         }
+    }
+
+    /// After a right password: may this account use Basic? `Ok` carries
+    /// whether two-step verification is on (it never is, on `Ok`).
+    async fn basic_decision(
+        &self,
+        account: &Account,
+        email: Option<&Email>,
+    ) -> Result<bool, Refusal> {
+        let cfg = &self.config.basic_auth;
+        let allowlisted = email.is_some_and(|e| cfg.allowlist.contains(e));
+        if !cfg.password_enabled && !allowlisted {
+            return Err(Refusal::TurnedOff);
+        }
+        if !account.active || account.kind != AccountKind::Human {
+            return Err(Refusal::NotAllowed);
+        }
+        match self.two_step_on(account).await {
+            Ok(false) => Ok(false),
+            // A failed lookup must not let a 2SV account through.
+            Ok(true) | Err(_) => Err(Refusal::TwoStep),
+        }
+    }
+
+    /// The capability a Basic request gets: never recently verified, so it
+    /// can make no security change; restricted for an admin made to enroll.
+    fn basic_access(&self, account: Account, two_step_on: bool, ctx: &RequestContext) -> Access {
         let now = self.clock.now();
+        let must_enroll = self.config.two_step.enforce_for_admins
+            && !self.config.two_step.legacy_login
+            && account.role >= Role::OrgAdmin
+            && !two_step_on;
         let session = Session {
             id: SessionId(random_uuid(self.secrets.as_ref())),
             account_id: account.id,
@@ -58,13 +136,13 @@ impl Core {
             aal: Aal::Aal1,
             methods: vec![AuthMethod::Password],
             created_at: now,
-            verified_at: now,
+            verified_at: Timestamp(0),
             last_seen_at: now,
             expires_at: now,
             ip: ctx.ip.clone(),
             device: "HTTP Basic".into(),
-            restricted: false,
+            restricted: must_enroll,
         };
-        Ok(Authenticated { session, account })
+        Access::of(session, account)
     }
 }

@@ -2,11 +2,11 @@
 //! authenticator app, create a new recovery key, turn it off.
 
 use super::verification::totp_aad;
-use super::{Authenticated, Core, IssuedSession, RequestContext};
+use super::{Access, Authenticated, Core, IssuedSession, RequestContext};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::password::Password;
-use crate::session::{Aal, AuthMethod};
+use crate::session::AuthMethod;
 use crate::twostep::recovery;
 use crate::twostep::totp::{TotpSecret, qr_svg};
 
@@ -27,15 +27,18 @@ pub struct Confirmed {
     pub issued: IssuedSession,
 }
 
+use super::stepup::Needs;
+
 impl Core {
     /// Starts (or restarts) adding an authenticator app. Changing an
     /// existing app needs a recent second-step verification.
     pub async fn start_totp_enrollment(
         &self,
-        who: &Authenticated,
+        access: &Access,
     ) -> Result<TotpEnrollment, CoreError> {
+        let who = access.holder();
         let on = self.two_step_on(&who.account).await?;
-        self.require_recent(who, on)?;
+        self.require_recent(who, Needs::strongest(on))?;
         let secret = TotpSecret::generate(self.secrets.as_ref());
         let sealed = self.secret_box.seal(
             self.secrets.as_ref(),
@@ -60,10 +63,11 @@ impl Core {
     /// session; on a change it replaces the old app.
     pub async fn confirm_totp(
         &self,
-        who: &Authenticated,
+        access: &Access,
         code: &str,
         ctx: &RequestContext,
     ) -> Result<Confirmed, CoreError> {
+        let who = access.holder();
         let account = &who.account;
         let Some((sealed, started)) = self.store.pending_totp(account.id).await? else {
             return Err(CoreError::Invalid(
@@ -120,7 +124,7 @@ impl Core {
         if !methods.contains(&AuthMethod::Totp) {
             methods.push(AuthMethod::Totp);
         }
-        let issued = self.rotate_session(who, Aal::Aal2, methods).await?;
+        let issued = self.rotate_after_new_method(who, methods).await?;
         let (kind, subject) = if first {
             (AuditKind::TwoStepEnabled, "Two-step verification is now on")
         } else {
@@ -163,7 +167,7 @@ impl Core {
                 "Turn on two-step verification first.".into(),
             ));
         }
-        self.require_recent(who, true)?;
+        self.require_recent(who, Needs::SecondStep)?;
         let key = recovery::generate(self.secrets.as_ref());
         let hash = self.pool.hash(Password::new(key.clone())).await?;
         if !self
@@ -202,7 +206,7 @@ impl Core {
                 "Two-step verification is already off.".into(),
             ));
         }
-        self.require_recent(who, true)?;
+        self.require_recent(who, Needs::SecondStep)?;
         self.store.disable_two_step(who.account.id).await?;
         self.audit(
             NewAuditEvent::new(AuditKind::TwoStepDisabled)

@@ -7,7 +7,7 @@
 //! that state out in one `DELETE … RETURNING`: a challenge is answered at
 //! most once, and only the latest one can be.
 
-use super::{Authenticated, Core, IssuedSession, RequestContext, SigninOutcome};
+use super::{Access, Authenticated, Core, IssuedSession, RequestContext, SigninOutcome};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::clock::Timestamp;
@@ -128,6 +128,8 @@ fn credential_of(rec: &WebauthnRecord) -> Result<Credential, CoreError> {
     Ok(cred)
 }
 
+use super::stepup::Needs;
+
 impl Core {
     fn relying_party(&self) -> Result<&Webauthn, CoreError> {
         self.webauthn
@@ -140,13 +142,14 @@ impl Core {
     /// the options for `navigator.credentials.create`.
     pub async fn start_key_registration(
         &self,
-        who: &Authenticated,
+        access: &Access,
         kind: MethodKind,
         name: &str,
     ) -> Result<Value, CoreError> {
+        let who = access.holder();
         let name = key_name(name)?;
         let inv = self.store.inventory(who.account.id).await?;
-        self.require_recent(who, inv.two_step_on())?;
+        self.require_recent(who, Needs::strongest(inv.two_step_on()))?;
         if inv.keys.len() >= MAX_KEYS {
             return Err(CoreError::Invalid(format!(
                 "You have {MAX_KEYS} keys and passkeys, the most an account can have. Remove one first."
@@ -245,10 +248,11 @@ impl Core {
     /// signs out the account's other sessions.
     pub async fn finish_key_registration(
         &self,
-        who: &Authenticated,
+        access: &Access,
         credential: Value,
         ctx: &RequestContext,
     ) -> Result<KeyAdded, CoreError> {
+        let who = access.holder();
         let state: Registering = self
             .take_ceremony(&session_key("register", who), who.account.id, "register")
             .await?;
@@ -338,7 +342,7 @@ impl Core {
         id: uuid::Uuid,
         ctx: &RequestContext,
     ) -> Result<(), CoreError> {
-        self.require_recent(who, true)?;
+        self.require_recent(who, Needs::SecondStep)?;
         let removal = self.store.remove_webauthn(who.account.id, id).await?;
         self.after_removal(who, removal, "key", ctx).await
     }
@@ -468,7 +472,8 @@ impl Core {
     }
 
     /// The challenge for a step-up with a key.
-    pub async fn step_up_key_challenge(&self, who: &Authenticated) -> Result<Value, CoreError> {
+    pub async fn step_up_key_challenge(&self, access: &Access) -> Result<Value, CoreError> {
+        let who = access.holder();
         self.key_challenge(&who.account, &session_key("step_up", who))
             .await
     }

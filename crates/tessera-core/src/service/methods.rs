@@ -5,7 +5,7 @@ use super::{Authenticated, Core, IssuedSession, RequestContext};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
-use crate::session::{Aal, AuthMethod};
+use crate::session::AuthMethod;
 use crate::twostep::methods::{Inventory, MethodKind, Removal};
 
 fn auth_method(kind: MethodKind) -> AuthMethod {
@@ -16,6 +16,8 @@ fn auth_method(kind: MethodKind) -> AuthMethod {
         MethodKind::Sms => AuthMethod::Sms,
     }
 }
+
+use super::stepup::Needs;
 
 impl Core {
     /// The caller's methods, for the Security page and the API.
@@ -44,7 +46,7 @@ impl Core {
         if !methods.contains(&method) {
             methods.push(method);
         }
-        let issued = self.rotate_session(who, Aal::Aal2, methods).await?;
+        let issued = self.rotate_after_new_method(who, methods).await?;
         self.remember_method(account, kind).await;
         self.audit(
             NewAuditEvent::new(if first {
@@ -121,7 +123,7 @@ impl Core {
         who: &Authenticated,
         ctx: &RequestContext,
     ) -> Result<(), CoreError> {
-        self.require_recent(who, true)?;
+        self.require_recent(who, Needs::SecondStep)?;
         let removal = self.store.remove_totp(who.account.id).await?;
         self.after_removal(who, removal, "authenticator app", ctx)
             .await

@@ -15,6 +15,7 @@ mod sessions;
 mod signin;
 mod sms;
 mod stepup;
+mod throttle;
 mod unenroll;
 mod verification;
 
@@ -22,10 +23,10 @@ pub use accounts::{NewAccountInput, Sysadmin};
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
 pub use second_step::{SecondStepProof, SigninOutcome};
-pub use sessions::{Authenticated, IssuedSession};
+pub use sessions::{Access, Authenticated, IssuedSession, Restricted};
 pub use signin::SigninRequest;
 pub use sms::CodeSent;
-pub use stepup::{StepUpProof, SteppedUp};
+pub use stepup::{Needs, StepUpProof, SteppedUp, step_up_satisfied};
 pub use verification::totp_aad;
 
 use crate::audit::NewAuditEvent;
@@ -47,6 +48,8 @@ pub struct CoreConfig {
     /// How long a `recover-account` one-time password stays valid.
     pub break_glass_ttl_secs: i64,
     pub two_step: TwoStepConfig,
+    /// Password guessing: per account, per known device, per address.
+    pub throttle: crate::password::throttle::ThrottlePolicy,
     pub basic_auth: BasicAuthConfig,
     /// Where security keys and passkeys are valid.
     pub relying_party: crate::webauthn::RelyingParty,
@@ -60,6 +63,7 @@ impl Default for CoreConfig {
             signup_enabled: false,
             break_glass_ttl_secs: 3600,
             two_step: TwoStepConfig::default(),
+            throttle: Default::default(),
             basic_auth: BasicAuthConfig::default(),
             relying_party: crate::webauthn::RelyingParty::default(),
         }
@@ -120,6 +124,8 @@ impl Default for BasicAuthConfig {
 pub struct RequestContext {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The device token the client presented (cookie or sign-in body).
+    pub device_token: Option<String>,
 }
 
 /// Tessera's domain, wired to its store, clock, randomness and hash pool.

@@ -167,7 +167,7 @@ impl Core {
             }
             SecondStepProof::RecoveryKey(key) => {
                 let new = self
-                    .guarded(account, self.recovery_key_matches(account, &key))
+                    .guarded_recovery(account, self.recovery_key_matches(account, &key))
                     .await
                     .map_err(|e| match e {
                         CoreError::WrongProof(_) => CoreError::WrongProof(

@@ -7,17 +7,88 @@ use crate::error::CoreError;
 use crate::ids::{AccountId, SessionId};
 use crate::secrets::{random_token, random_uuid, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind, Session, describe_device};
-use crate::store::NewSession;
+use crate::store::{NewSession, SessionExtras};
 use crate::twostep::methods::MethodKind;
 
 /// Bytes of randomness in a session token: 256 bits.
 pub const SESSION_TOKEN_BYTES: usize = 32;
 
-/// A request that presented a live session.
+/// The capability of a request whose session (or Basic credentials) may do
+/// anything its account may. Only core creates one: the web layer cannot
+/// turn a restricted session into this by building it.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub session: Session,
     pub account: Account,
+    _sealed: Sealed,
+}
+
+#[derive(Debug, Clone)]
+struct Sealed;
+
+/// The capability of a session that may only enroll in two-step
+/// verification (an admin made to enroll by policy): it can step up, see
+/// and add methods, and sign out, nothing else. Only adding a second-step
+/// method turns it into [`Authenticated`], under a new token.
+#[derive(Debug, Clone)]
+pub struct Restricted(pub(crate) Authenticated);
+
+impl Restricted {
+    pub fn session(&self) -> &Session {
+        &self.0.session
+    }
+    pub fn account(&self) -> &Account {
+        &self.0.account
+    }
+}
+
+/// What a presented session or credential grants: one of two distinct
+/// capabilities. Routes that need full access take [`Authenticated`];
+/// enrollment routes take `Access` and work for both.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Full(Authenticated),
+    Restricted(Restricted),
+}
+
+impl Access {
+    /// Wraps a session according to its stored restriction.
+    pub(crate) fn of(session: Session, account: Account) -> Access {
+        let restricted = session.restricted;
+        let who = Authenticated {
+            session,
+            account,
+            _sealed: Sealed,
+        };
+        if restricted {
+            Access::Restricted(Restricted(who))
+        } else {
+            Access::Full(who)
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.holder().session
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.holder().account
+    }
+
+    /// Full access, or the refusal a restricted session gets.
+    pub fn full(self) -> Result<Authenticated, crate::error::CoreError> {
+        match self {
+            Access::Full(who) => Ok(who),
+            Access::Restricted(_) => Err(crate::error::CoreError::EnrollmentRequired),
+        }
+    }
+
+    /// The session's holder, for the enrollment use cases inside core.
+    pub(crate) fn holder(&self) -> &Authenticated {
+        match self {
+            Access::Full(who) | Access::Restricted(Restricted(who)) => who,
+        }
+    }
 }
 
 /// A session just started or rotated, with the token only its client gets.
@@ -25,6 +96,8 @@ pub struct Authenticated {
 pub struct IssuedSession {
     pub token: String,
     pub session: Session,
+    /// A device token issued with a sign-in from a device not known yet.
+    pub device_token: Option<String>,
 }
 
 /// The second step to offer first next time: the one this session was
@@ -51,7 +124,7 @@ impl Core {
         methods: Vec<AuthMethod>,
         restricted: bool,
         also: Option<NewAuditEvent>,
-        spend_flow: Option<&[u8]>,
+        extras: SessionExtras<'_>,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, CoreError> {
         let now = self.clock.now();
@@ -74,10 +147,12 @@ impl Core {
             .actor(account)
             .subject(account)
             .ip(ctx.ip.clone())
-            .detail(format!(
-                r#"{{"session":"{}","client":"{}","aal":"{}","restricted":{}}}"#,
-                session.id, client, aal, restricted
-            ));
+            .detail_json(serde_json::json!({
+                "session": session.id.to_string(),
+                "client": client.as_str(),
+                "aal": aal.as_str(),
+                "restricted": restricted,
+            }));
         // One commit for the session and its audit records.
         let mut events = vec![event];
         events.extend(also);
@@ -89,20 +164,26 @@ impl Core {
                     token_hash: token_hash(&token),
                 },
                 &events,
-                remembered_method(&session.methods),
-                spend_flow,
+                &SessionExtras {
+                    last_method: remembered_method(&session.methods),
+                    ..extras
+                },
             )
             .await?;
         if !started {
             return Err(CoreError::FlowExpired);
         }
-        Ok(IssuedSession { token, session })
+        Ok(IssuedSession {
+            token,
+            session,
+            device_token: None,
+        })
     }
 
     /// The session a token belongs to, if it is live and its account active.
     /// This is the who-am-I hot path: one indexed read, and a write at most
     /// once per touch interval.
-    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, CoreError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Access, CoreError> {
         if token.is_empty() || token.len() > 256 {
             return Err(CoreError::Unauthenticated);
         }
@@ -123,15 +204,37 @@ impl Core {
             self.store.touch_session(session.id, now).await?;
             session.last_seen_at = now;
         }
-        Ok(Authenticated { session, account })
+        Ok(Access::of(session, account))
     }
 
-    /// Gives the current session a new token after a privilege change.
+    /// Gives the current session a new token after a privilege change. A
+    /// restricted session stays restricted: step-up and rotation grant no
+    /// access (see [`Core::rotate_after_new_method`]).
     pub(crate) async fn rotate_session(
         &self,
         who: &Authenticated,
         aal: Aal,
         methods: Vec<AuthMethod>,
+    ) -> Result<IssuedSession, CoreError> {
+        self.rotate(who, aal, methods, who.session.restricted).await
+    }
+
+    /// Rotates after a second-step method was added: the only change that
+    /// lifts an enroll-only restriction.
+    pub(crate) async fn rotate_after_new_method(
+        &self,
+        who: &Authenticated,
+        methods: Vec<AuthMethod>,
+    ) -> Result<IssuedSession, CoreError> {
+        self.rotate(who, Aal::Aal2, methods, false).await
+    }
+
+    async fn rotate(
+        &self,
+        who: &Authenticated,
+        aal: Aal,
+        methods: Vec<AuthMethod>,
+        restricted: bool,
     ) -> Result<IssuedSession, CoreError> {
         let now = self.clock.now();
         let token = random_token(self.secrets.as_ref(), SESSION_TOKEN_BYTES);
@@ -143,7 +246,7 @@ impl Core {
                 aal,
                 &methods,
                 now,
-                false,
+                restricted,
             )
             .await?
         {
@@ -153,8 +256,12 @@ impl Core {
         session.aal = aal;
         session.methods = methods;
         session.verified_at = now;
-        session.restricted = false;
-        Ok(IssuedSession { token, session })
+        session.restricted = restricted;
+        Ok(IssuedSession {
+            token,
+            session,
+            device_token: None,
+        })
     }
 
     /// The caller's live sessions, newest first.
@@ -183,6 +290,12 @@ impl Core {
         self.audit_revoked(who, &format!(r#"{{"session":"{id}"}}"#), ctx)
             .await;
         Ok(())
+    }
+
+    /// Signs out of the current session; restricted sessions may too.
+    pub async fn sign_out(&self, access: &Access, ctx: &RequestContext) -> Result<(), CoreError> {
+        let who = access.holder();
+        self.end_my_session(who, who.session.id, ctx).await
     }
 
     /// Signs out of every session except the current one.

@@ -7,8 +7,14 @@ use crate::audit::{AuditKind, NewAuditEvent};
 use crate::email::Email;
 use crate::error::CoreError;
 use crate::password::Password;
+use crate::password::throttle::Budget;
+use crate::secrets::{random_token, random_uuid, token_hash};
 use crate::session::{AuthMethod, ClientKind, methods_to_text};
 use crate::signin::{FirstFactor, SigninFacts, SigninStep, after_first_factor};
+use crate::store::{KnownDevice, SessionExtras};
+
+/// Bytes of randomness in a device token: 256 bits.
+pub const DEVICE_TOKEN_BYTES: usize = 32;
 
 /// What a client submits to sign in.
 #[derive(Debug, Clone)]
@@ -18,11 +24,37 @@ pub struct SigninRequest {
     pub client: ClientKind,
 }
 
+/// What is known of the client's device when a sign-in completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceCheck {
+    /// The client proved a known device of the account.
+    Known,
+    /// It did not: the sign-in issues a device token.
+    Unknown,
+    /// Not checked yet: look at the request's device token.
+    FromRequest,
+}
+
+/// How a sign-in completes; written in the commit that starts the session.
+pub(crate) struct Completion<'a> {
+    pub client: ClientKind,
+    pub aal: crate::session::Aal,
+    pub methods: Vec<AuthMethod>,
+    /// The session may only enroll in two-step verification.
+    pub restricted: bool,
+    /// The sign-in flow to spend (its id hash).
+    pub spend_flow: Option<&'a [u8]>,
+    pub device: DeviceCheck,
+    /// The password throttle's budget, cleared in the same commit.
+    pub throttle: Option<&'a Budget>,
+}
+
 impl Core {
     /// Signs in with email and password. Every refusal is the same
     /// [`CoreError::BadCredentials`], and costs the same one hash whether or
-    /// not the account exists. Accounts with two-step verification get a
-    /// flow to finish with their second step.
+    /// not the account exists; the throttle answers the same way for every
+    /// address too. Accounts with two-step verification get a flow to
+    /// finish with their second step.
     pub async fn sign_in(
         &self,
         req: SigninRequest,
@@ -31,12 +63,39 @@ impl Core {
         // Under a flood the answer is a 503 whatever the account: give it
         // before the database lookup, so excess sign-ins cost next to nothing.
         self.pool.admit()?;
-        let account = match Email::parse(&req.email) {
-            Ok(email) => self.store.account_by_email(&email).await?,
-            Err(_) => None,
+        let device_hash = ctx.device_token.as_deref().map(token_hash);
+        let (account, device) = match Email::parse(&req.email) {
+            Ok(email) => {
+                self.store
+                    .account_for_signin(&email, device_hash.as_deref(), self.clock.now())
+                    .await?
+            }
+            Err(_) => (None, None),
         };
+        let known = account.as_ref().zip(device).map(|(a, d)| (a.id, d));
+        let budget = Budget::of(&req.email, known, ctx.ip.as_deref());
+        self.claim_password_check(&budget).await?;
+        match self.sign_in_claimed(req, account, &budget, ctx).await {
+            Err(e @ (CoreError::BadCredentials | CoreError::Forbidden(_))) => Err(e),
+            Err(e) => {
+                self.password_check_aborted(&budget).await;
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+
+    /// The sign-in once its throttle slot is held: every path settles it.
+    async fn sign_in_claimed(
+        &self,
+        req: SigninRequest,
+        account: Option<Account>,
+        budget: &Budget,
+        ctx: &RequestContext,
+    ) -> Result<SigninOutcome, CoreError> {
         if req.password.expose().chars().count() > self.config.password_policy.max_len.max(1024) {
             // Do not spend a hash on absurd input, but keep the answer the same.
+            self.password_failed(budget, account.as_ref()).await;
             self.record_failure(account.as_ref(), "too_long", ctx).await;
             return Err(CoreError::BadCredentials);
         }
@@ -58,17 +117,26 @@ impl Core {
             None => SigninFacts::default(),
         };
         let step = after_first_factor(account.as_ref(), factor, facts);
+        if factor == FirstFactor::None {
+            self.password_failed(budget, account.as_ref()).await;
+        }
         let Some(account) = account else {
             self.record_failure(None, "unknown_account", ctx).await;
             return Err(CoreError::BadCredentials);
         };
         match step {
             SigninStep::Refused(reason) => {
+                if factor != FirstFactor::None {
+                    // The password was right: the account may not sign in
+                    // (inactive, a service account). Not a guess.
+                    self.password_succeeded(budget).await?;
+                }
                 self.record_failure(Some(&account), reason.as_str(), ctx)
                     .await;
                 Err(CoreError::BadCredentials)
             }
             SigninStep::BreakGlassRefused => {
+                self.password_succeeded(budget).await?;
                 self.audit(
                     NewAuditEvent::new(AuditKind::BreakGlassRefused)
                         .subject(account.id)
@@ -82,6 +150,7 @@ impl Core {
                 ))
             }
             SigninStep::SecondStep { first } => {
+                self.password_succeeded(budget).await?;
                 let offered = methods.map(|inv| inv.challenges()).unwrap_or_default();
                 self.start_flow(&account, first, offered, req.client, ctx)
                     .await
@@ -101,8 +170,25 @@ impl Core {
                     )
                     .await;
                 }
+                let device = if budget.is_known_device() {
+                    DeviceCheck::Known
+                } else {
+                    DeviceCheck::Unknown
+                };
                 let issued = self
-                    .finish_signin(&account, req.client, aal, methods, restricted, None, ctx)
+                    .complete_signin(
+                        &account,
+                        Completion {
+                            client: req.client,
+                            aal,
+                            methods,
+                            restricted,
+                            spend_flow: None,
+                            device,
+                            throttle: Some(budget),
+                        },
+                        ctx,
+                    )
                     .await?;
                 Ok(SigninOutcome::Complete {
                     issued,
@@ -128,25 +214,86 @@ impl Core {
         spend_flow: Option<&[u8]>,
         ctx: &RequestContext,
     ) -> Result<super::IssuedSession, CoreError> {
+        self.complete_signin(
+            account,
+            Completion {
+                client,
+                aal,
+                methods,
+                restricted,
+                spend_flow,
+                device: DeviceCheck::FromRequest,
+                throttle: None,
+            },
+            ctx,
+        )
+        .await
+    }
+
+    /// Starts the session of a completed sign-in, with its audit records,
+    /// a device token for a device not known yet, and the throttle cleared,
+    /// all in one commit.
+    pub(crate) async fn complete_signin(
+        &self,
+        account: &Account,
+        done: Completion<'_>,
+        ctx: &RequestContext,
+    ) -> Result<super::IssuedSession, CoreError> {
+        let now = self.clock.now();
+        let known = match done.device {
+            DeviceCheck::Known => true,
+            DeviceCheck::Unknown => false,
+            DeviceCheck::FromRequest => match ctx.device_token.as_deref() {
+                Some(t) => self
+                    .store
+                    .known_device(account.id, &token_hash(t), now)
+                    .await?
+                    .is_some(),
+                None => false,
+            },
+        };
+        let new_device = (!known).then(|| {
+            let token = random_token(self.secrets.as_ref(), DEVICE_TOKEN_BYTES);
+            let record = KnownDevice {
+                id: random_uuid(self.secrets.as_ref()),
+                account_id: account.id,
+                token_hash: token_hash(&token),
+                created_at: now,
+                expires_at: now.plus_secs(self.config.throttle.device_ttl_secs),
+            };
+            (token, record)
+        });
         let succeeded = NewAuditEvent::new(AuditKind::SigninSucceeded)
             .actor(account.id)
             .subject(account.id)
             .ip(ctx.ip.clone())
-            .detail(format!(
-                r#"{{"client":"{client}","methods":"{}","aal":"{aal}"}}"#,
-                methods_to_text(&methods)
-            ));
-        self.start_session(
-            account.id,
-            client,
-            aal,
-            methods,
-            restricted,
-            Some(succeeded),
-            spend_flow,
-            ctx,
-        )
-        .await
+            .detail_json(serde_json::json!({
+                "client": done.client.as_str(),
+                "methods": methods_to_text(&done.methods),
+                "aal": done.aal.as_str(),
+                "known_device": known,
+            }));
+        let reset = done.throttle.map(|b| (b.claimed(), b.also_reset()));
+        let extras = SessionExtras {
+            last_method: None,
+            spend_flow: done.spend_flow,
+            throttle_success: reset.as_ref().map(|(k, r)| (*k, r.as_slice())),
+            new_device: new_device.as_ref().map(|(_, d)| d),
+        };
+        let mut issued = self
+            .start_session(
+                account.id,
+                done.client,
+                done.aal,
+                done.methods,
+                done.restricted,
+                Some(succeeded),
+                extras,
+                ctx,
+            )
+            .await?;
+        issued.device_token = new_device.map(|(t, _)| t);
+        Ok(issued)
     }
 
     /// Checks the password, and the break-glass password if one is pending.
@@ -205,7 +352,7 @@ impl Core {
     ) {
         let mut event = NewAuditEvent::new(AuditKind::SigninFailed)
             .ip(ctx.ip.clone())
-            .detail(format!(r#"{{"reason":"{reason}"}}"#));
+            .detail_json(serde_json::json!({ "reason": reason }));
         if let Some(a) = account {
             event = event.subject(a.id);
         }

@@ -9,7 +9,7 @@
 //! readable at rest while it waits.
 
 use super::keys::flow_ceremony_key;
-use super::{Authenticated, Confirmed, Core, RequestContext};
+use super::{Access, Authenticated, Confirmed, Core, RequestContext};
 use crate::account::Account;
 use crate::error::CoreError;
 use crate::outbox::{SMS_CHANNEL, seal_sms_body};
@@ -42,6 +42,8 @@ impl CodeSlot {
         format!("{}:{}", self.purpose.as_str(), self.binding)
     }
 }
+
+use super::stepup::Needs;
 
 impl Core {
     fn code_mac(&self, slot: &CodeSlot, code: &str) -> Vec<u8> {
@@ -143,14 +145,15 @@ impl Core {
     /// other method. Texts a code to confirm it.
     pub async fn start_sms_enrollment(
         &self,
-        who: &Authenticated,
+        access: &Access,
         phone: &str,
     ) -> Result<CodeSent, CoreError> {
+        let who = access.holder();
         let phone = PhoneNumber::parse(phone).map_err(|m| CoreError::Invalid(m.into()))?;
         let inv = self.store.inventory(who.account.id).await?;
         inv.may_add_sms()
             .map_err(|m| CoreError::Invalid(m.into()))?;
-        self.require_recent(who, false)?;
+        self.require_recent(who, Needs::Recent)?;
         let now = self.clock.now();
         self.store
             .set_pending_phone(who.account.id, phone.as_str(), now)
@@ -160,7 +163,8 @@ impl Core {
     }
 
     /// Texts a new code to the phone being added (after the cooldown).
-    pub async fn resend_sms_enrollment(&self, who: &Authenticated) -> Result<CodeSent, CoreError> {
+    pub async fn resend_sms_enrollment(&self, access: &Access) -> Result<CodeSent, CoreError> {
+        let who = access.holder();
         let Some((phone, _)) = self.store.pending_phone(who.account.id).await? else {
             return Err(CoreError::Invalid("Enter your phone number first.".into()));
         };
@@ -172,10 +176,11 @@ impl Core {
     /// account's first method, with a recovery key, and other sessions end.
     pub async fn confirm_sms(
         &self,
-        who: &Authenticated,
+        access: &Access,
         code: &str,
         ctx: &RequestContext,
     ) -> Result<Confirmed, CoreError> {
+        let who = access.holder();
         let account = &who.account;
         let Some((phone, started)) = self.store.pending_phone(account.id).await? else {
             return Err(CoreError::Invalid("Enter your phone number first.".into()));
@@ -221,7 +226,7 @@ impl Core {
         who: &Authenticated,
         ctx: &RequestContext,
     ) -> Result<(), CoreError> {
-        self.require_recent(who, true)?;
+        self.require_recent(who, Needs::SecondStep)?;
         let removal = self.store.remove_sms(who.account.id).await?;
         self.after_removal(who, removal, "text message", ctx).await
     }
@@ -239,7 +244,8 @@ impl Core {
     }
 
     /// Texts a step-up code to the caller.
-    pub async fn send_step_up_sms(&self, who: &Authenticated) -> Result<CodeSent, CoreError> {
+    pub async fn send_step_up_sms(&self, access: &Access) -> Result<CodeSent, CoreError> {
+        let who = access.holder();
         let phone = self.phone_of(&who.account).await?;
         self.send_code(&who.account, &phone, &step_up_slot(who))
             .await

@@ -1,11 +1,52 @@
 //! Step-up: security changes need a recent verification. Once two-step
 //! verification is on, only a second step counts.
 
-use super::{Authenticated, Core, IssuedSession, RequestContext, SecondStepProof};
+use super::{Access, Authenticated, Core, IssuedSession, RequestContext, SecondStepProof};
 use crate::audit::{AuditKind, NewAuditEvent};
+use crate::clock::Timestamp;
 use crate::error::CoreError;
 use crate::password::Password;
-use crate::session::{Aal, AuthMethod};
+use crate::session::{Aal, AuthMethod, Session};
+
+/// What a security change needs from the session's last verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Any verification (password or a second step) within the window.
+    Recent,
+    /// A verification with a second-step method within the window.
+    SecondStep,
+}
+
+impl Needs {
+    /// The strongest proof the account can give: a second step once
+    /// two-step verification is on, else a recent password.
+    pub fn strongest(two_step_on: bool) -> Needs {
+        if two_step_on {
+            Needs::SecondStep
+        } else {
+            Needs::Recent
+        }
+    }
+}
+
+/// The step-up rule: whether `session` verified recently enough for
+/// `needs` at `now`, or the message saying what to do.
+pub fn step_up_satisfied(
+    session: &Session,
+    now: Timestamp,
+    window_secs: i64,
+    needs: Needs,
+) -> Result<(), &'static str> {
+    if now.millis() - session.verified_at.millis() > window_secs * 1000 {
+        return Err("Verify it's you again before changing security settings.");
+    }
+    if needs == Needs::SecondStep && !session.methods.iter().any(|m| m.is_second_step()) {
+        return Err(
+            "Verify it's you with one of your two-step verification methods (or your recovery key) first.",
+        );
+    }
+    Ok(())
+}
 
 /// A proof offered for step-up.
 #[derive(Debug, Clone)]
@@ -23,30 +64,25 @@ pub struct SteppedUp {
 }
 
 impl Core {
-    /// Fails unless the session verified recently enough, and, when
-    /// `second_step` is set, with a second-step method.
-    pub fn require_recent(&self, who: &Authenticated, second_step: bool) -> Result<(), CoreError> {
-        let age = self.clock.now().millis() - who.session.verified_at.millis();
-        if age > self.config.two_step.step_up_window_secs * 1000 {
-            return Err(CoreError::StepUpRequired(
-                "Verify it's you again before changing security settings.",
-            ));
-        }
-        if second_step && !who.session.methods.iter().any(|m| m.is_second_step()) {
-            return Err(CoreError::StepUpRequired(
-                "Verify it's you with one of your two-step verification methods (or your recovery key) first.",
-            ));
-        }
-        Ok(())
+    /// Fails unless the session verified recently enough for `needs`.
+    pub fn require_recent(&self, who: &Authenticated, needs: Needs) -> Result<(), CoreError> {
+        step_up_satisfied(
+            &who.session,
+            self.clock.now(),
+            self.config.two_step.step_up_window_secs,
+            needs,
+        )
+        .map_err(CoreError::StepUpRequired)
     }
 
     /// Verifies again and refreshes `verified_at` under a new session token.
     pub async fn step_up(
         &self,
-        who: &Authenticated,
+        access: &Access,
         proof: StepUpProof,
         ctx: &RequestContext,
     ) -> Result<SteppedUp, CoreError> {
+        let who = access.holder();
         let account = &who.account;
         let two_step = self.two_step_on(account).await?;
         let (method, new_recovery_key) = match proof {
@@ -95,12 +131,48 @@ impl Core {
                 .actor(account.id)
                 .subject(account.id)
                 .ip(ctx.ip.clone())
-                .detail(format!(r#"{{"method":"{method}"}}"#)),
+                .detail_json(serde_json::json!({ "method": method.as_str() })),
         )
         .await;
         Ok(SteppedUp {
             issued,
             new_recovery_key,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{AccountId, SessionId};
+    use crate::session::ClientKind;
+
+    fn verified_at(ms: i64, methods: Vec<AuthMethod>) -> Session {
+        Session {
+            id: SessionId(uuid::Uuid::nil()),
+            account_id: AccountId(uuid::Uuid::nil()),
+            client: ClientKind::Web,
+            aal: Aal::Aal1,
+            methods,
+            created_at: Timestamp(0),
+            verified_at: Timestamp(ms),
+            last_seen_at: Timestamp(0),
+            expires_at: Timestamp(i64::MAX),
+            ip: None,
+            device: String::new(),
+            restricted: false,
+        }
+    }
+
+    #[test]
+    fn recent_means_within_the_window_and_second_step_means_a_possession_method() {
+        let pw = verified_at(0, vec![AuthMethod::Password]);
+        assert!(step_up_satisfied(&pw, Timestamp(600_000), 600, Needs::Recent).is_ok());
+        assert!(step_up_satisfied(&pw, Timestamp(600_001), 600, Needs::Recent).is_err());
+        assert!(step_up_satisfied(&pw, Timestamp(1), 600, Needs::SecondStep).is_err());
+        let totp = verified_at(0, vec![AuthMethod::Password, AuthMethod::Totp]);
+        assert!(step_up_satisfied(&totp, Timestamp(1), 600, Needs::SecondStep).is_ok());
+        assert_eq!(Needs::strongest(true), Needs::SecondStep);
+        assert_eq!(Needs::strongest(false), Needs::Recent);
     }
 }

@@ -7,11 +7,9 @@ use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::password::Password;
-use crate::store::Claim;
-use crate::twostep::backoff::key_for;
+use crate::twostep::backoff::{BackoffPolicy, key_for};
 use crate::twostep::{recovery, totp::TotpSecret};
 use std::future::Future;
-use std::time::Duration;
 
 impl Core {
     /// Runs `check` only if the account's backoff allows it. `check`
@@ -28,6 +26,24 @@ impl Core {
         .await
     }
 
+    /// Like [`Core::guarded`], for the recovery key: it still works when
+    /// the account's attempts reached their ceiling (only the blocks of the
+    /// backoff apply), so an attacker cannot take it from the owner.
+    pub(crate) async fn guarded_recovery<T, F>(
+        &self,
+        account: &Account,
+        check: F,
+    ) -> Result<T, CoreError>
+    where
+        F: Future<Output = Result<Option<T>, CoreError>>,
+    {
+        let policy = self.config.two_step.backoff.without_ceiling();
+        self.guarded_by(account, &policy, async {
+            Ok(check.await?.ok_or("That recovery key is not correct."))
+        })
+        .await
+    }
+
     /// Like [`Core::guarded`], for checks that say why a proof was wrong
     /// (`Err(message)`); each such answer counts as a failure.
     pub(crate) async fn guarded_explained<T, F>(
@@ -39,58 +55,49 @@ impl Core {
         F: Future<Output = Result<Result<T, &'static str>, CoreError>>,
     {
         let policy = self.config.two_step.backoff;
+        self.guarded_by(account, &policy, check).await
+    }
+
+    async fn guarded_by<T, F>(
+        &self,
+        account: &Account,
+        policy: &BackoffPolicy,
+        check: F,
+    ) -> Result<T, CoreError>
+    where
+        F: Future<Output = Result<Result<T, &'static str>, CoreError>>,
+    {
         let key = key_for(account.id);
-        let now = self.clock.now();
-        match self
-            .store
-            .limiter_claim(&key, now, policy.tolerated, policy.lease_ms)
-            .await?
-        {
-            Claim::Granted => {}
-            Claim::BlockedUntil(until) => {
-                let ms = (until.millis() - now.millis()).max(1);
-                return Err(CoreError::RateLimited {
-                    retry_after: Duration::from_millis(ms as u64).max(Duration::from_secs(1)),
-                });
-            }
-            Claim::Busy => {
-                return Err(CoreError::RateLimited {
-                    retry_after: Duration::from_secs(1),
-                });
-            }
-        }
+        self.claim_slot(&key, None, policy).await?;
         match check.await {
             Ok(Ok(v)) => {
                 self.store.limiter_success(&key).await?;
                 Ok(v)
             }
             Ok(Err(message)) => {
-                let (failures, block) = self
-                    .store
-                    .limiter_failure(
-                        &key,
-                        self.clock.now(),
-                        policy.tolerated,
-                        policy.first_block_ms,
-                        policy.max_block_ms,
-                    )
-                    .await?;
-                if let Some(until) = block {
+                let failures = self.count_failure(&key, policy).await?;
+                if let Some(block) = policy.block_after(failures) {
                     self.audit(
                         NewAuditEvent::new(AuditKind::VerificationBlocked)
                             .subject(account.id)
-                            .detail(format!(
-                                r#"{{"failures":{failures},"until":"{}"}}"#,
-                                until.to_rfc3339()
-                            )),
+                            .detail_json(serde_json::json!({
+                                "failures": failures,
+                                "block_seconds": block.as_secs(),
+                                "locked": policy.locked(failures),
+                            })),
                     )
                     .await;
                 }
                 Err(CoreError::WrongProof(message))
             }
-            // The slot's lease frees it; the failure is not held against
-            // the account because nothing was evaluated.
-            Err(e) => Err(e),
+            // Nothing was evaluated, so nothing is held against the
+            // account; the slot is freed at once.
+            Err(e) => {
+                if let Err(release) = self.store.limiter_release(&key).await {
+                    tracing::warn!(error = %release, "could not release a backoff slot");
+                }
+                Err(e)
+            }
         }
     }
 

@@ -1,18 +1,28 @@
-//! Exponential backoff for second-step verification.
+//! Exponential backoff: the one home of its arithmetic, for second steps
+//! and for password guessing alike.
 //!
 //! ```text
-//!  failures ≤ tolerated ──▶ no block
-//!  each further failure ──▶ block 1 s, 2 s, 4 s, … up to 3600 s
-//!  success              ──▶ back to zero
-//!  during a block       ──▶ 429 Retry-After, input not evaluated
+//!  failures ≤ tolerated      ──▶ no block
+//!  each further failure      ──▶ block 1 s, 2 s, 4 s, … up to 3600 s
+//!  failures reach the ceiling──▶ locked: refused until a success elsewhere
+//!                                (a known device) or an admin clears it
+//!  success                   ──▶ back to zero
+//!  during a block or lock    ──▶ 429 Retry-After, input not evaluated
 //! ```
 //!
-//! The state lives in the database and every node shares it. A request
-//! must first claim an evaluation slot in one atomic statement; at most
-//! `max(1, tolerated + 1 − failures)` slots exist at a time, so parallel
-//! guesses get no more evaluations than a sequential attacker would.
+//! The state lives in the database and every node shares it. The store only
+//! counts: it returns the failure count, and core computes the block from it
+//! ([`BackoffPolicy::block_after`]) and writes an end that only grows, so
+//! two racing failures leave the longer block. Before evaluating, a request
+//! claims one of [`BackoffPolicy::slots`] evaluation slots in one atomic
+//! statement, so parallel guesses get no more evaluations than a
+//! sequential attacker would. The conformance suite checks that the store's
+//! slot rule and these numbers agree for 0..120 failures.
 
 use std::time::Duration;
+
+/// NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts.
+pub const MAX_CONSECUTIVE_FAILURES: u32 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackoffPolicy {
@@ -22,15 +32,19 @@ pub struct BackoffPolicy {
     pub max_block_ms: i64,
     /// How long a claimed slot is held if its holder never reports back.
     pub lease_ms: i64,
+    /// After this many consecutive failures nothing more is evaluated.
+    pub ceiling: Option<u32>,
 }
 
 impl Default for BackoffPolicy {
+    /// Second-step codes, recovery keys and step-up passwords.
     fn default() -> Self {
         BackoffPolicy {
             tolerated: 1,
             first_block_ms: 1000,
             max_block_ms: 3_600_000,
             lease_ms: 30_000,
+            ceiling: Some(MAX_CONSECUTIVE_FAILURES),
         }
     }
 }
@@ -47,14 +61,30 @@ impl BackoffPolicy {
             ms.min(self.max_block_ms as i128) as u64
         ))
     }
-}
 
-/// The answer to "may I evaluate this guess now?".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
-    Go,
-    /// Blocked, or all slots are taken; retry after this long.
-    Wait(Duration),
+    /// How many requests may be evaluated at once after `failures`
+    /// consecutive failures (outside a block): the guesses still free,
+    /// and at least one. Zero at the ceiling.
+    pub fn slots(&self, failures: u32) -> u32 {
+        if self.locked(failures) {
+            return 0;
+        }
+        (self.tolerated + 1).saturating_sub(failures).max(1)
+    }
+
+    /// Whether `failures` reached the ceiling.
+    pub fn locked(&self, failures: u32) -> bool {
+        self.ceiling.is_some_and(|c| failures >= c)
+    }
+
+    /// The same policy without a ceiling: for the recovery key, which must
+    /// still work when an attacker has used up the account's attempts.
+    pub fn without_ceiling(self) -> Self {
+        BackoffPolicy {
+            ceiling: None,
+            ..self
+        }
+    }
 }
 
 /// Where the backoff state of an account's verifications is kept.
@@ -81,5 +111,20 @@ mod tests {
         assert_eq!(p.block_after(1000).unwrap().as_secs(), 3600);
         let strict = BackoffPolicy { tolerated: 0, ..p };
         assert_eq!(strict.block_after(1).unwrap().as_secs(), 1);
+    }
+
+    #[test]
+    fn slots_shrink_to_one_then_none_at_the_ceiling() {
+        let p = BackoffPolicy {
+            tolerated: 5,
+            ..BackoffPolicy::default()
+        };
+        let slots: Vec<u32> = (0..8).map(|f| p.slots(f)).collect();
+        assert_eq!(slots, [6, 5, 4, 3, 2, 1, 1, 1]);
+        assert_eq!(p.slots(99), 1);
+        assert_eq!(p.slots(100), 0);
+        assert!(p.locked(100) && !p.locked(99));
+        assert_eq!(p.without_ceiling().slots(100), 1);
+        assert!(!p.without_ceiling().locked(10_000));
     }
 }

@@ -1,8 +1,11 @@
 //! Instance administration. Every handler first turns the session into a
 //! [`Sysadmin`] capability; the domain's admin calls cannot run without it.
 
-use super::dto::{AuditEventView, AuditList, CreateUserBody, SetRoleBody, UserList, UserView};
-use crate::client::{ApiSession, Client};
+use super::dto::{
+    AuditEventView, AuditList, CreateUserBody, SetRoleBody, ThrottleCleared, UserList, UserView,
+};
+use crate::access::ApiSession;
+use crate::client::Client;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -182,6 +185,35 @@ pub async fn deactivate(
         .deactivate(&admin, account_id(&id)?, &ctx)
         .await?;
     Ok(axum::Json(UserView::from(&account)))
+}
+
+/// Lift an account's password-guessing pause: its untrusted budget (locked
+/// after 100 wrong passwords in a row), its known devices' budgets and its
+/// second-step backoff start again from zero.
+#[utoipa::path(
+    delete, path = "/api/v1/admin/users/{id}/throttle", tag = "admin",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "Cleared: how many counters had failures", body = ThrottleCleared),
+        (status = 400, description = "Not an account id", body = crate::error::Problem),
+        (status = 401, description = "No live session", body = crate::error::Problem),
+        (status = 403, description = "Not a sysadmin", body = crate::error::Problem),
+        (status = 404, description = "No such account", body = crate::error::Problem),
+    )
+)]
+pub async fn clear_throttle(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    s: ApiSession,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ThrottleCleared>, ApiError> {
+    let admin = sysadmin(&state, &s)?;
+    let cleared = state
+        .core
+        .clear_throttle(&admin, account_id(&id)?, &ctx)
+        .await?;
+    Ok(axum::Json(ThrottleCleared { cleared }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -14,6 +14,12 @@ pub struct SigninBody {
     /// `session_token` in the body.
     #[serde(default)]
     pub client: Option<ClientKindDto>,
+    /// The `device_token` an earlier sign-in of this account returned
+    /// (mobile clients; browsers hold it in a cookie). A known device has
+    /// its own budget of password attempts.
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    pub device_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
@@ -47,6 +53,10 @@ pub struct SigninComplete {
     /// After a recovery key was used: the key that replaces it. Shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_recovery_key: Option<String>,
+    /// With `complete`, for `mobile` clients on a device not known yet:
+    /// keep it and send it with later sign-ins (`device_token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
     /// With `challenge` (method `webauthn`): options for
     /// `navigator.credentials.get`, binary fields in base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,6 +168,12 @@ pub struct SessionList {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ended {
     pub ended: u64,
+}
+
+/// How many guessing counters an admin cleared.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThrottleCleared {
+    pub cleared: u64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

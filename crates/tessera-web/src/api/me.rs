@@ -1,7 +1,8 @@
 //! The caller's own account.
 
 use super::dto::{ChangePasswordBody, PasswordChanged};
-use crate::client::{ApiSession, Client, Via};
+use crate::access::{ApiSession, Via};
+use crate::client::Client;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;

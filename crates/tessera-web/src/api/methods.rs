@@ -7,7 +7,8 @@ use super::dto::{
     TwoStepChanged, WebauthnOptions,
 };
 use super::twostep::with_rotated;
-use crate::client::{AnySession, ApiSession, Client, Via};
+use crate::access::{AnySession, ApiSession, Via};
+use crate::client::Client;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -26,7 +27,7 @@ async fn start_registration(
 ) -> Result<axum::Json<WebauthnOptions>, ApiError> {
     let options = state
         .core
-        .start_key_registration(&s.who, kind, name)
+        .start_key_registration(&s.access, kind, name)
         .await?;
     Ok(axum::Json(WebauthnOptions {
         options,
@@ -98,7 +99,7 @@ pub async fn finish_key(
 ) -> Result<Response, ApiError> {
     let added = state
         .core
-        .finish_key_registration(&s.who, body.credential, &ctx)
+        .finish_key_registration(&s.access, body.credential, &ctx)
         .await?;
     let mut out = KeyRegistered {
         id: added.id,
@@ -211,7 +212,10 @@ pub async fn start_sms(
     s: AnySession,
     ApiJson(body): ApiJson<PhoneBody>,
 ) -> Result<axum::Json<CodeSentView>, ApiError> {
-    let sent = state.core.start_sms_enrollment(&s.who, &body.phone).await?;
+    let sent = state
+        .core
+        .start_sms_enrollment(&s.access, &body.phone)
+        .await?;
     Ok(axum::Json(CodeSentView::from(sent)))
 }
 
@@ -229,7 +233,7 @@ pub async fn resend_sms(
     State(state): State<AppState>,
     s: AnySession,
 ) -> Result<axum::Json<CodeSentView>, ApiError> {
-    let sent = state.core.resend_sms_enrollment(&s.who).await?;
+    let sent = state.core.resend_sms_enrollment(&s.access).await?;
     Ok(axum::Json(CodeSentView::from(sent)))
 }
 
@@ -253,7 +257,7 @@ pub async fn confirm_sms(
     s: AnySession,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Response, ApiError> {
-    let done = state.core.confirm_sms(&s.who, &body.code, &ctx).await?;
+    let done = state.core.confirm_sms(&s.access, &body.code, &ctx).await?;
     let body = TwoStepChanged {
         recovery_key: done.recovery_key,
         ..Default::default()

@@ -84,5 +84,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::get_user))
         .routes(routes!(admin::set_role))
         .routes(routes!(admin::deactivate))
+        .routes(routes!(admin::clear_throttle))
         .routes(routes!(admin::audit))
 }

@@ -1,7 +1,8 @@
 //! Who am I, and the caller's own sessions.
 
 use super::dto::{Ended, SessionList, SessionView, WhoAmI};
-use crate::client::{AnySession, ApiSession, Client, Via};
+use crate::access::{AnySession, ApiSession, Via};
+use crate::client::Client;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -23,8 +24,8 @@ use tessera_core::ids::SessionId;
 )]
 pub async fn who_am_i(State(state): State<AppState>, s: AnySession) -> axum::Json<WhoAmI> {
     axum::Json(WhoAmI::new(
-        &s.who.account,
-        &s.who.session,
+        s.access.account(),
+        s.access.session(),
         &state.core.config.session_policy,
     ))
 }
@@ -44,10 +45,7 @@ pub async fn sign_out(
     jar: CookieJar,
     s: AnySession,
 ) -> Result<Response, ApiError> {
-    state
-        .core
-        .end_my_session(&s.who, s.who.session.id, &ctx)
-        .await?;
+    state.core.sign_out(&s.access, &ctx).await?;
     let jar = match s.via {
         Via::Cookie => jar.add(cookies::removal(&state.web, cookies::SESSION)),
         Via::Bearer | Via::Basic => jar,

@@ -30,15 +30,19 @@ use tessera_core::session::ClientKind;
         (status = 200, description = "Signed in", body = SigninComplete),
         (status = 400, description = "Malformed body", body = crate::error::Problem),
         (status = 401, description = "Bad credentials (one message for every cause)", body = crate::error::Problem),
+        (status = 429, description = "Too many wrong passwords for this address or from this client; not evaluated. See Retry-After", body = crate::error::Problem),
         (status = 503, description = "Overloaded; see Retry-After", body = crate::error::Problem),
     )
 )]
 pub async fn sign_in(
     State(state): State<AppState>,
-    Client(ctx): Client,
+    Client(mut ctx): Client,
     jar: CookieJar,
     ApiJson(body): ApiJson<SigninBody>,
 ) -> Result<Response, ApiError> {
+    if body.device_token.is_some() {
+        ctx.device_token = body.device_token;
+    }
     let client = match body.client.unwrap_or(ClientKindDto::Mobile) {
         ClientKindDto::Web => ClientKind::Web,
         ClientKindDto::Mobile => ClientKind::Mobile,
@@ -108,11 +112,16 @@ pub async fn signin_response(
             };
             match issued.session.client {
                 ClientKind::Web => {
-                    let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+                    let mut jar =
+                        jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+                    if let Some(device) = issued.device_token {
+                        jar = jar.add(cookies::device(&state.web, device));
+                    }
                     Ok((jar, axum::Json(body)).into_response())
                 }
                 ClientKind::Mobile => {
                     body.session_token = Some(issued.token);
+                    body.device_token = issued.device_token;
                     Ok(axum::Json(body).into_response())
                 }
             }
@@ -142,11 +151,16 @@ pub async fn signin_response(
 )]
 pub async fn continue_sign_in(
     State(state): State<AppState>,
-    Client(ctx): Client,
+    Client(mut ctx): Client,
     jar: CookieJar,
     Path((flow_id, method)): Path<(String, String)>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    // Mobile clients send their device token with the step that completes
+    // the sign-in, as with the password.
+    if let Some(t) = body.get("device_token").and_then(|v| v.as_str()) {
+        ctx.device_token = Some(t.to_string());
+    }
     let proof = match second_step_request(&method, body)? {
         SecondStepRequest::Proof(p) => p,
         SecondStepRequest::KeyChallenge => {

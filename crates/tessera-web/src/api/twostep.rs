@@ -5,7 +5,8 @@ use super::dto::{
     WebauthnOptions,
 };
 use super::signin::{SecondStepRequest, second_step_request};
-use crate::client::{AnySession, Client, Via};
+use crate::access::{AnySession, Via};
+use crate::client::Client;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -72,7 +73,7 @@ pub async fn step_up(
         match second_step_request(&method, body)? {
             SecondStepRequest::Proof(p) => StepUpProof::SecondStep(p),
             SecondStepRequest::KeyChallenge => {
-                let options = state.core.step_up_key_challenge(&s.who).await?;
+                let options = state.core.step_up_key_challenge(&s.access).await?;
                 return Ok(axum::Json(WebauthnOptions {
                     options,
                     ceremony_id: None,
@@ -80,12 +81,12 @@ pub async fn step_up(
                 .into_response());
             }
             SecondStepRequest::SendCode => {
-                let sent = state.core.send_step_up_sms(&s.who).await?;
+                let sent = state.core.send_step_up_sms(&s.access).await?;
                 return Ok(axum::Json(CodeSentView::from(sent)).into_response());
             }
         }
     };
-    let done = state.core.step_up(&s.who, proof, &ctx).await?;
+    let done = state.core.step_up(&s.access, proof, &ctx).await?;
     let body = TwoStepChanged {
         new_recovery_key: done.new_recovery_key,
         ..Default::default()
@@ -104,7 +105,7 @@ pub async fn status(
     State(state): State<AppState>,
     s: AnySession,
 ) -> Result<axum::Json<TwoStepStatus>, ApiError> {
-    let inv = state.core.methods(&s.who.account).await?;
+    let inv = state.core.methods(s.access.account()).await?;
     Ok(axum::Json(TwoStepStatus::new(&inv)))
 }
 
@@ -122,7 +123,7 @@ pub async fn start_totp(
     State(state): State<AppState>,
     s: AnySession,
 ) -> Result<axum::Json<TotpEnrollmentView>, ApiError> {
-    let e = state.core.start_totp_enrollment(&s.who).await?;
+    let e = state.core.start_totp_enrollment(&s.access).await?;
     Ok(axum::Json(TotpEnrollmentView {
         secret: e.secret,
         otpauth_uri: e.otpauth_uri,
@@ -151,7 +152,7 @@ pub async fn confirm_totp(
     s: AnySession,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Response, ApiError> {
-    let done = state.core.confirm_totp(&s.who, &body.code, &ctx).await?;
+    let done = state.core.confirm_totp(&s.access, &body.code, &ctx).await?;
     let body = TwoStepChanged {
         recovery_key: done.recovery_key,
         ..Default::default()
@@ -171,7 +172,7 @@ pub async fn confirm_totp(
 pub async fn new_recovery_key(
     State(state): State<AppState>,
     Client(ctx): Client,
-    s: crate::client::ApiSession,
+    s: crate::access::ApiSession,
 ) -> Result<axum::Json<TwoStepChanged>, ApiError> {
     let key = state.core.new_recovery_key(&s.who, &ctx).await?;
     Ok(axum::Json(TwoStepChanged {
@@ -193,7 +194,7 @@ pub async fn new_recovery_key(
 pub async fn disable(
     State(state): State<AppState>,
     Client(ctx): Client,
-    s: crate::client::ApiSession,
+    s: crate::access::ApiSession,
 ) -> Result<StatusCode, ApiError> {
     state.core.disable_two_step(&s.who, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,6 +1,6 @@
 //! The sign-in page and signing out.
 
-use super::{PageSession, check_csrf, error_page, render};
+use super::{PageAccess, check_csrf, error_page, render};
 use crate::client::Client;
 use crate::cookies;
 use crate::csrf::form_token;
@@ -29,10 +29,10 @@ struct LoginPage<'a> {
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
-    session: Option<PageSession>,
+    session: Option<PageAccess>,
 ) -> Response {
     if session.is_some() {
-        return Redirect::to("/security").into_response();
+        return Redirect::to("/").into_response();
     }
     let (jar, csrf) = form_token(&state, jar);
     let page = LoginPage {
@@ -73,7 +73,10 @@ pub async fn submit(
             } else {
                 "/security"
             };
-            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+            let mut jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+            if let Some(device) = issued.device_token {
+                jar = jar.add(cookies::device(&state.web, device));
+            }
             (jar, Redirect::to(next)).into_response()
         }
         Ok(SigninOutcome::SecondStep { flow_id, .. }) => {
@@ -83,8 +86,16 @@ pub async fn submit(
             let jar = jar.add(cookies::build(&state.web, cookies::FLOW, flow_id));
             (jar, Redirect::to("/login/verify")).into_response()
         }
-        Err(e @ (CoreError::BadCredentials | CoreError::Forbidden(_))) => {
-            signin_outcome("failure");
+        Err(
+            e @ (CoreError::BadCredentials
+            | CoreError::Forbidden(_)
+            | CoreError::RateLimited { .. }),
+        ) => {
+            signin_outcome(if let CoreError::RateLimited { .. } = e {
+                "rate_limited"
+            } else {
+                "failure"
+            });
             let (jar, csrf) = form_token(&state, jar);
             let msg = e.to_string();
             let page = LoginPage {
@@ -92,7 +103,15 @@ pub async fn submit(
                 email: &form.email,
                 error: Some(&msg),
             };
-            (jar, render(crate::error::status_of(&e), &page)).into_response()
+            let mut res = (jar, render(crate::error::status_of(&e), &page)).into_response();
+            if let CoreError::RateLimited { retry_after } = e {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                res.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(secs),
+                );
+            }
+            res
         }
         Err(e) => {
             if matches!(e, CoreError::Overloaded { .. }) {
@@ -335,9 +354,12 @@ fn signed_in(state: &AppState, jar: CookieJar, outcome: SigninOutcome) -> Respon
             ..
         } => {
             signin_outcome("success");
-            let jar = jar
+            let mut jar = jar
                 .add(cookies::build(&state.web, cookies::SESSION, issued.token))
                 .add(cookies::removal(&state.web, cookies::FLOW));
+            if let Some(device) = issued.device_token {
+                jar = jar.add(cookies::device(&state.web, device));
+            }
             match new_recovery_key {
                 Some(key) => (
                     jar,
@@ -390,9 +412,12 @@ pub async fn verify_key(
     {
         Ok(SigninOutcome::Complete { issued, .. }) => {
             signin_outcome("success");
-            let jar = jar
+            let mut jar = jar
                 .add(cookies::build(&state.web, cookies::SESSION, issued.token))
                 .add(cookies::removal(&state.web, cookies::FLOW));
+            if let Some(device) = issued.device_token {
+                jar = jar.add(cookies::device(&state.web, device));
+            }
             Ok((
                 jar,
                 axum::Json(serde_json::json!({ "redirect": "/security" })),
@@ -419,14 +444,14 @@ pub async fn logout(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    session: Option<PageSession>,
+    session: Option<PageAccess>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
         return r;
     }
-    if let Some(PageSession(who)) = session
-        && let Err(e) = state.core.end_my_session(&who, who.session.id, &ctx).await
+    if let Some(PageAccess(access)) = session
+        && let Err(e) = state.core.sign_out(&access, &ctx).await
     {
         return error_page(&e);
     }

@@ -7,7 +7,7 @@
 use super::login::CsrfOnly;
 use super::security::page;
 use super::twostep::recovery_key_page;
-use super::{PageSession, check_csrf, error_page, render};
+use super::{PageAccess, PageSession, check_csrf, error_page, render};
 use crate::client::Client;
 use crate::cookies;
 use crate::csrf::form_token;
@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use tessera_core::CoreError;
-use tessera_core::service::Authenticated;
+use tessera_core::service::{Access, Authenticated};
 
 /// A refused action goes back to the Security page with the reason, or
 /// to step-up when it needs a fresh verification.
@@ -32,6 +32,18 @@ async fn refused(state: &AppState, jar: CookieJar, who: &Authenticated, e: CoreE
             page(state, jar, who, status, None, Some(e.to_string())).await
         }
         other => error_page(&other),
+    }
+}
+
+/// [`refused`] for enrollment actions: a session that may only enroll has
+/// no Security page to go back to.
+async fn refused_any(state: &AppState, jar: CookieJar, who: &Access, e: CoreError) -> Response {
+    match who {
+        Access::Full(who) => refused(state, jar, who, e).await,
+        Access::Restricted(_) => match e {
+            CoreError::StepUpRequired(_) => Redirect::to("/security/verify").into_response(),
+            other => error_page(&other),
+        },
     }
 }
 
@@ -151,7 +163,7 @@ pub struct PhoneForm {
 pub async fn start_sms(
     State(state): State<AppState>,
     jar: CookieJar,
-    PageSession(who): PageSession,
+    PageAccess(who): PageAccess,
     Form(form): Form<PhoneForm>,
 ) -> Response {
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
@@ -175,14 +187,14 @@ pub async fn start_sms(
             None,
             Some(format!("A code was sent moments ago. {e}")),
         ),
-        Err(e) => refused(&state, jar, &who, e).await,
+        Err(e) => refused_any(&state, jar, &who, e).await,
     }
 }
 
 pub async fn resend_sms(
     State(state): State<AppState>,
     jar: CookieJar,
-    PageSession(who): PageSession,
+    PageAccess(who): PageAccess,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
@@ -203,7 +215,7 @@ pub async fn resend_sms(
             None,
             Some(format!("A code was sent moments ago. {e}")),
         ),
-        Err(e) => refused(&state, jar, &who, e).await,
+        Err(e) => refused_any(&state, jar, &who, e).await,
     }
 }
 
@@ -217,7 +229,7 @@ pub async fn confirm_sms(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    PageSession(who): PageSession,
+    PageAccess(who): PageAccess,
     Form(form): Form<CodeForm>,
 ) -> Response {
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
@@ -249,6 +261,6 @@ pub async fn confirm_sms(
             Some(e.to_string()),
         ),
         Err(e @ CoreError::RateLimited { .. }) => error_page(&e),
-        Err(e) => refused(&state, jar, &who, e).await,
+        Err(e) => refused_any(&state, jar, &who, e).await,
     }
 }

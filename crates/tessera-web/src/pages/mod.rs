@@ -8,19 +8,18 @@ mod methods;
 mod security;
 mod twostep;
 
-use crate::client::presented_token;
+pub use crate::access::{PageAccess, PageSession};
 use crate::csrf;
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequestParts, Request};
-use axum::http::request::Parts;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
-use tessera_core::service::Authenticated;
+use tessera_core::service::Access;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -83,57 +82,24 @@ async fn page_headers(req: Request, next: Next) -> Response {
     res
 }
 
-async fn home(session: Option<PageSession>) -> Redirect {
+async fn home(session: Option<PageAccess>) -> Redirect {
     match session {
-        Some(_) => Redirect::to("/security"),
+        Some(PageAccess(Access::Full(_))) => Redirect::to("/security"),
+        Some(PageAccess(Access::Restricted(_))) => Redirect::to("/security/two-step/required"),
         None => Redirect::to("/login"),
     }
 }
 
-/// A page request with a live session; others are sent to the sign-in page.
-pub struct PageSession(pub Authenticated);
-
-impl FromRequestParts<AppState> for PageSession {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some((token, _)) = presented_token(parts, state) else {
-            return Err(Redirect::to("/login").into_response());
-        };
-        match state.core.authenticate(&token).await {
-            Ok(who) if who.session.restricted && !allowed_when_restricted(parts.uri.path()) => {
-                Err(Redirect::to("/security/two-step/required").into_response())
-            }
-            Ok(who) => Ok(PageSession(who)),
-            Err(tessera_core::CoreError::Unauthenticated) => {
-                Err(Redirect::to("/login").into_response())
-            }
-            Err(e) => Err(error_page(&e)),
-        }
-    }
-}
-
-impl axum::extract::OptionalFromRequestParts<AppState> for PageSession {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(
-            <PageSession as FromRequestParts<AppState>>::from_request_parts(parts, state)
-                .await
-                .ok(),
-        )
-    }
-}
-
-/// Pages a session restricted to enrolling may still use.
-fn allowed_when_restricted(path: &str) -> bool {
-    path.starts_with("/security/two-step/") || path == "/security/verify" || path == "/logout"
+/// What a session restricted to enrolling sees anywhere else.
+pub fn enroll_first_page() -> Response {
+    render(
+        StatusCode::FORBIDDEN,
+        &MessagePage {
+            title: "Set up two-step verification first",
+            message: "Your account must use two-step verification before you can continue. \
+                      Go to /security/two-step/required to set it up, or sign out.",
+        },
+    )
 }
 
 /// Renders a template, or a plain error page if rendering fails.

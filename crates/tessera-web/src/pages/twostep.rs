@@ -1,7 +1,7 @@
 //! The Security page's two-step verification actions and the step-up page.
 
 use super::login::{CsrfOnly, VerifyForm, VerifyPage};
-use super::{PageSession, check_csrf, error_page, render};
+use super::{PageAccess, PageSession, check_csrf, error_page, render};
 use crate::client::Client;
 use crate::cookies;
 use crate::csrf::form_token;
@@ -15,7 +15,7 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use tessera_core::CoreError;
 use tessera_core::password::Password;
-use tessera_core::service::{Authenticated, StepUpProof};
+use tessera_core::service::{Access, StepUpProof};
 
 #[derive(Template)]
 #[template(path = "recovery_key.html")]
@@ -48,6 +48,15 @@ struct StepUpPasswordPage<'a> {
     error: Option<String>,
 }
 
+/// Where a step-up leads: back to the Security page, or, for a session
+/// that may only enroll, to enrolling.
+fn after_step_up(who: &Access) -> &'static str {
+    match who {
+        Access::Full(_) => "/security?notice=verified",
+        Access::Restricted(_) => "/security/two-step/required",
+    }
+}
+
 /// Where a security action goes when it needs a fresh verification.
 fn needs_step_up(e: &CoreError) -> bool {
     matches!(e, CoreError::StepUpRequired(_))
@@ -56,7 +65,7 @@ fn needs_step_up(e: &CoreError) -> bool {
 async fn setup_page(
     state: &AppState,
     jar: CookieJar,
-    who: &Authenticated,
+    who: &Access,
     error: Option<String>,
 ) -> Response {
     match state.core.start_totp_enrollment(who).await {
@@ -66,7 +75,7 @@ async fn setup_page(
                 csrf: &csrf,
                 secret: &e.secret,
                 qr_svg: &e.qr_svg,
-                restricted: who.session.restricted,
+                restricted: who.session().restricted,
                 error,
             };
             let status = if page.error.is_some() {
@@ -85,9 +94,9 @@ async fn setup_page(
 pub async fn required(
     State(state): State<AppState>,
     jar: CookieJar,
-    PageSession(who): PageSession,
+    PageAccess(who): PageAccess,
 ) -> Response {
-    if !who.session.restricted {
+    if !who.session().restricted {
         return Redirect::to("/security").into_response();
     }
     setup_page(&state, jar, &who, None).await
@@ -96,7 +105,7 @@ pub async fn required(
 pub async fn setup(
     State(state): State<AppState>,
     jar: CookieJar,
-    PageSession(who): PageSession,
+    PageAccess(who): PageAccess,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
@@ -115,7 +124,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    PageSession(who): PageSession,
+    PageAccess(who): PageAccess,
     Form(form): Form<CodeForm>,
 ) -> Response {
     if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
@@ -192,7 +201,7 @@ pub struct MethodQuery {
 async fn step_up_page(
     state: &AppState,
     jar: CookieJar,
-    who: &Authenticated,
+    who: &Access,
     method: Option<&str>,
     error: Option<String>,
     status: StatusCode,
@@ -203,13 +212,13 @@ async fn step_up_page(
 async fn step_up_page_with(
     state: &AppState,
     jar: CookieJar,
-    who: &Authenticated,
+    who: &Access,
     method: Option<&str>,
     (code_sent, notice): (bool, Option<String>),
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let methods = match state.core.methods(&who.account).await {
+    let methods = match state.core.methods(who.account()).await {
         Ok(inv) => inv.challenges(),
         Err(e) => return error_page(&e),
     };
@@ -223,7 +232,7 @@ async fn step_up_page_with(
             &methods,
             method,
         );
-        page.next = "/security?notice=verified";
+        page.next = after_step_up(who);
         page.code_sent = code_sent;
         page.notice = notice;
         page.error = error;
@@ -231,7 +240,7 @@ async fn step_up_page_with(
     } else {
         let page = StepUpPasswordPage {
             csrf: &csrf,
-            email: who.account.email.as_str(),
+            email: who.account().email.as_str(),
             error,
         };
         (jar, render(status, &page)).into_response()
@@ -241,7 +250,7 @@ async fn step_up_page_with(
 pub async fn show_step_up(
     State(state): State<AppState>,
     jar: CookieJar,
-    PageSession(who): PageSession,
+    PageAccess(who): PageAccess,
     axum::extract::Query(q): axum::extract::Query<MethodQuery>,
 ) -> Response {
     step_up_page(&state, jar, &who, q.method.as_deref(), None, StatusCode::OK).await
@@ -259,7 +268,7 @@ pub async fn submit_step_up(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    PageSession(who): PageSession,
+    PageAccess(who): PageAccess,
     Form(form): Form<StepUpForm>,
 ) -> Response {
     if let Err(r) = check_csrf(&state, &jar, form.second.csrf()) {
@@ -316,14 +325,10 @@ pub async fn submit_step_up(
             match done.new_recovery_key {
                 Some(key) => (
                     jar,
-                    recovery_key_page(
-                        "Your new emergency recovery key",
-                        &key,
-                        "/security?notice=verified",
-                    ),
+                    recovery_key_page("Your new emergency recovery key", &key, after_step_up(&who)),
                 )
                     .into_response(),
-                None => (jar, Redirect::to("/security?notice=verified")).into_response(),
+                None => (jar, Redirect::to(after_step_up(&who))).into_response(),
             }
         }
         Err(e @ (CoreError::WrongProof(_) | CoreError::Forbidden(_) | CoreError::Invalid(_))) => {

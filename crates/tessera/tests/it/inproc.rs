@@ -113,14 +113,14 @@ async fn last_seen_is_written_at_most_once_a_minute() {
         .authenticate(&token)
         .await
         .unwrap()
-        .session
+        .session()
         .last_seen_at;
     clock.advance_secs(59);
     assert_eq!(
         core.authenticate(&token)
             .await
             .unwrap()
-            .session
+            .session()
             .last_seen_at,
         t0
     );
@@ -129,7 +129,7 @@ async fn last_seen_is_written_at_most_once_a_minute() {
         core.authenticate(&token)
             .await
             .unwrap()
-            .session
+            .session()
             .last_seen_at,
         clock.now()
     );

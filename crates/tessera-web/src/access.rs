@@ -1,0 +1,421 @@
+//! Who may call which route: one table, enforced by one middleware.
+//!
+//! Every route of the API and the pages is listed in [`ROUTES`] with what
+//! it needs. The [`gate`] runs after routing, looks the matched route up,
+//! authenticates the caller (session cookie, bearer token, or HTTP Basic
+//! where the table allows it), checks the need, and hands the handler the
+//! capability core granted: [`Authenticated`] or, on enrollment routes, an
+//! [`Access`] that may be [`tessera_core::service::Restricted`]. Handlers
+//! only read what the gate left; a route missing from the table is refused
+//! with a 500 before its handler runs, so forgetting fails closed.
+//!
+//! ```text
+//!   request ─▶ route ─▶ gate: table[method, path] ─▶ Public ──────────────▶ handler
+//!                              │ no entry: 500    └▶ authenticate ─▶ need met? ─▶ handler
+//!                                                                   └ no: 401/403
+//! ```
+
+use crate::cookies;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use tessera_core::CoreError;
+use tessera_core::account::Role;
+use tessera_core::service::{Access, Authenticated};
+
+/// What a route needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Anyone (sign-in, sign-up, the login pages).
+    Public,
+    /// A live session, even one restricted to enrolling in two-step
+    /// verification: step-up, adding a method, who-am-I. Not Basic.
+    RestrictedOk,
+    /// A full session. Not Basic: security changes and anything that
+    /// needs a recent verification.
+    Authenticated,
+    /// A full session, or HTTP Basic credentials of an account that may
+    /// use them.
+    AuthenticatedOrBasic,
+    /// A sysadmin, by full session or Basic.
+    Sysadmin,
+}
+
+impl Needs {
+    fn accepts_basic(self) -> bool {
+        matches!(self, Needs::AuthenticatedOrBasic | Needs::Sysadmin)
+    }
+}
+
+use Needs::*;
+
+/// The route table: `(method, path as routed, need)`. Every route of the
+/// application is here (the walk test sends every entry a restricted
+/// session and restricted Basic credentials).
+pub const ROUTES: &[(&str, &str, Needs)] = &[
+    // Signing in and up.
+    ("POST", "/api/v1/signin", Public),
+    ("POST", "/api/v1/signup", Public),
+    ("POST", "/api/v1/signin/{flow_id}/{method}", Public),
+    ("POST", "/api/v1/signin/passkey/start", Public),
+    ("POST", "/api/v1/signin/passkey/finish", Public),
+    // Who am I, and signing out.
+    ("GET", "/api/v1/session", RestrictedOk),
+    ("DELETE", "/api/v1/session", RestrictedOk),
+    // Enrollment: what a restricted session is for.
+    ("POST", "/api/v1/step-up/{method}", RestrictedOk),
+    ("GET", "/api/v1/me/two-step", RestrictedOk),
+    ("POST", "/api/v1/me/two-step/totp", RestrictedOk),
+    ("POST", "/api/v1/me/two-step/totp/confirm", RestrictedOk),
+    ("POST", "/api/v1/me/two-step/security-keys", RestrictedOk),
+    ("POST", "/api/v1/me/two-step/passkeys", RestrictedOk),
+    ("POST", "/api/v1/me/two-step/keys/finish", RestrictedOk),
+    ("POST", "/api/v1/me/two-step/sms", RestrictedOk),
+    ("POST", "/api/v1/me/two-step/sms/resend", RestrictedOk),
+    ("POST", "/api/v1/me/two-step/sms/confirm", RestrictedOk),
+    // Security changes.
+    ("DELETE", "/api/v1/me/two-step", Authenticated),
+    ("DELETE", "/api/v1/me/two-step/totp", Authenticated),
+    ("DELETE", "/api/v1/me/two-step/sms", Authenticated),
+    ("PATCH", "/api/v1/me/two-step/keys/{id}", Authenticated),
+    ("DELETE", "/api/v1/me/two-step/keys/{id}", Authenticated),
+    ("POST", "/api/v1/me/two-step/recovery-key", Authenticated),
+    ("POST", "/api/v1/me/password", Authenticated),
+    // Sessions.
+    ("GET", "/api/v1/sessions", AuthenticatedOrBasic),
+    ("DELETE", "/api/v1/sessions", Authenticated),
+    ("DELETE", "/api/v1/sessions/{id}", Authenticated),
+    // Administration.
+    ("GET", "/api/v1/admin/users", Sysadmin),
+    ("POST", "/api/v1/admin/users", Sysadmin),
+    ("GET", "/api/v1/admin/users/{id}", Sysadmin),
+    ("PUT", "/api/v1/admin/users/{id}/role", Sysadmin),
+    ("POST", "/api/v1/admin/users/{id}/deactivate", Sysadmin),
+    ("DELETE", "/api/v1/admin/users/{id}/two-step", Sysadmin),
+    ("DELETE", "/api/v1/admin/users/{id}/throttle", Sysadmin),
+    ("GET", "/api/v1/admin/audit", Sysadmin),
+    // Pages.
+    ("GET", "/", Public),
+    ("GET", "/login", Public),
+    ("POST", "/login", Public),
+    ("GET", "/login/verify", Public),
+    ("POST", "/login/verify", Public),
+    ("POST", "/login/verify/key", Public),
+    ("POST", "/logout", Public),
+    ("GET", "/security/verify", RestrictedOk),
+    ("POST", "/security/verify", RestrictedOk),
+    ("GET", "/security/two-step/required", RestrictedOk),
+    ("POST", "/security/two-step/setup", RestrictedOk),
+    ("POST", "/security/two-step/confirm", RestrictedOk),
+    ("POST", "/security/sms", RestrictedOk),
+    ("POST", "/security/sms/resend", RestrictedOk),
+    ("POST", "/security/sms/confirm", RestrictedOk),
+    ("POST", "/security/two-step/recovery-key", Authenticated),
+    ("POST", "/security/two-step/disable", Authenticated),
+    ("POST", "/security/two-step/totp/remove", Authenticated),
+    ("POST", "/security/keys/{id}/rename", Authenticated),
+    ("POST", "/security/keys/{id}/remove", Authenticated),
+    ("POST", "/security/sms/remove", Authenticated),
+    ("GET", "/security", Authenticated),
+    ("POST", "/security/password", Authenticated),
+    ("POST", "/security/sessions/end-others", Authenticated),
+    ("POST", "/security/sessions/{id}/end", Authenticated),
+    ("GET", "/admin/users", Sysadmin),
+    ("POST", "/admin/users", Sysadmin),
+    ("POST", "/admin/users/{id}/deactivate", Sysadmin),
+];
+
+/// What a route needs, if the table has it. HEAD is routed as GET.
+pub fn needs_of(method: &Method, path: &str) -> Option<Needs> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, n)| *n)
+}
+
+/// How the caller's credentials arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Cookie,
+    Bearer,
+    /// HTTP Basic credentials: no session exists.
+    Basic,
+}
+
+/// What the gate leaves for the handler.
+#[derive(Clone)]
+struct Granted {
+    access: Access,
+    via: Via,
+}
+
+/// Why the gate refused.
+enum Refusal {
+    /// No usable credentials: sign in.
+    SignIn,
+    /// A domain refusal (bad Basic credentials, throttled, …).
+    Core(CoreError),
+    /// Basic credentials on a route that takes sessions only.
+    BasicNotAccepted,
+    /// A restricted session off the enrollment routes.
+    MustEnroll,
+    NotSysadmin,
+    /// The route is not in the table.
+    Undeclared,
+}
+
+/// The middleware: enforce the table for the matched route.
+pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let is_api = path.starts_with("/api/");
+    let needs = needs_of(req.method(), &path);
+    if needs == Some(Public) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let outcome = match needs {
+        None => {
+            tracing::error!(path, method = %parts.method, "route missing from the access table");
+            Err(Refusal::Undeclared)
+        }
+        Some(needs) => admit(&state, &mut parts, needs).await,
+    };
+    match outcome {
+        Ok(granted) => {
+            parts.extensions.insert(granted);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(refusal) if is_api => api_refusal(refusal).into_response(),
+        Err(refusal) => page_refusal(refusal),
+    }
+}
+
+async fn admit(state: &AppState, parts: &mut Parts, needs: Needs) -> Result<Granted, Refusal> {
+    let (access, via) = match credentials(parts, state) {
+        None => return Err(Refusal::SignIn),
+        Some(Credentials::Basic { .. }) if !needs.accepts_basic() => {
+            return Err(Refusal::BasicNotAccepted);
+        }
+        Some(Credentials::Basic { email, password }) => {
+            let Ok(crate::client::Client(ctx)) =
+                crate::client::Client::from_request_parts(parts, state).await;
+            let access = state
+                .core
+                .authenticate_basic(
+                    &email,
+                    tessera_core::password::Password::new(password),
+                    &ctx,
+                )
+                .await
+                .map_err(Refusal::Core)?;
+            (access, Via::Basic)
+        }
+        Some(Credentials::Token { token, via }) => match state.core.authenticate(&token).await {
+            Ok(access) => (access, via),
+            Err(CoreError::Unauthenticated) => return Err(Refusal::SignIn),
+            Err(e) => return Err(Refusal::Core(e)),
+        },
+    };
+    let full = match (&access, needs) {
+        (_, Public) | (_, RestrictedOk) => return Ok(Granted { access, via }),
+        (Access::Restricted(_), _) => return Err(Refusal::MustEnroll),
+        (Access::Full(who), _) => who,
+    };
+    if needs == Sysadmin && !(full.account.role >= Role::Sysadmin && full.account.active) {
+        return Err(Refusal::NotSysadmin);
+    }
+    Ok(Granted { access, via })
+}
+
+fn api_refusal(r: Refusal) -> ApiError {
+    match r {
+        Refusal::SignIn => CoreError::Unauthenticated.into(),
+        Refusal::Core(e) => e.into(),
+        Refusal::BasicNotAccepted => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "basic_not_accepted",
+            "HTTP Basic authentication is not accepted here: sign in for a session.",
+        ),
+        Refusal::MustEnroll => CoreError::EnrollmentRequired.into(),
+        Refusal::NotSysadmin => CoreError::Forbidden("This needs the sysadmin role.").into(),
+        Refusal::Undeclared => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side; try again later.",
+        ),
+    }
+}
+
+fn page_refusal(r: Refusal) -> Response {
+    use crate::pages::message_page;
+    match r {
+        Refusal::SignIn => Redirect::to("/login").into_response(),
+        Refusal::Core(e) => crate::pages::error_page(&e),
+        Refusal::BasicNotAccepted => message_page(
+            StatusCode::FORBIDDEN,
+            "Sign in first",
+            "These pages need a signed-in session; HTTP Basic authentication is not accepted here.",
+        ),
+        Refusal::MustEnroll => crate::pages::enroll_first_page(),
+        Refusal::NotSysadmin => message_page(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "This page is for sysadmins.",
+        ),
+        Refusal::Undeclared => message_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again in a moment.",
+        ),
+    }
+}
+
+enum Credentials {
+    Token { token: String, via: Via },
+    Basic { email: String, password: String },
+}
+
+/// The credentials presented: `Authorization: Bearer`, `Authorization:
+/// Basic`, or the session cookie.
+fn credentials(parts: &Parts, state: &AppState) -> Option<Credentials> {
+    if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        let v = auth.to_str().ok()?;
+        let (scheme, value) = v.split_once(' ')?;
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(Credentials::Token {
+                token: value.trim().to_string(),
+                via: Via::Bearer,
+            });
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let (email, password) = basic_credentials(value)?;
+            return Some(Credentials::Basic { email, password });
+        }
+    }
+    session_cookie(parts, state).map(|token| Credentials::Token {
+        token,
+        via: Via::Cookie,
+    })
+}
+
+fn session_cookie(parts: &Parts, state: &AppState) -> Option<String> {
+    let jar = CookieJar::from_headers(&parts.headers);
+    jar.get(&cookies::name(&state.web, cookies::SESSION))
+        .map(|c| c.value().to_string())
+}
+
+/// `base64(email:password)`.
+fn basic_credentials(b64: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (email, password) = text.split_once(':')?;
+    Some((email.to_string(), password.to_string()))
+}
+
+/// The gate's grant, taken out of the request. Missing only if the route
+/// was wired without the gate: refuse rather than guess.
+fn granted(parts: &mut Parts) -> Result<Granted, CoreError> {
+    parts.extensions.remove::<Granted>().ok_or_else(|| {
+        CoreError::Internal(format!(
+            "{} {}: no access grant",
+            parts.method,
+            parts.uri.path()
+        ))
+    })
+}
+
+/// An API caller with full access (a session, or Basic where allowed).
+pub struct ApiSession {
+    pub who: Authenticated,
+    pub via: Via,
+}
+
+impl FromRequestParts<AppState> for ApiSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        let g = granted(parts)?;
+        Ok(ApiSession {
+            who: g.access.full()?,
+            via: g.via,
+        })
+    }
+}
+
+/// An API caller on an enrollment route: full or restricted.
+pub struct AnySession {
+    pub access: Access,
+    pub via: Via,
+}
+
+impl FromRequestParts<AppState> for AnySession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        let g = granted(parts)?;
+        Ok(AnySession {
+            access: g.access,
+            via: g.via,
+        })
+    }
+}
+
+/// A page visitor with full access.
+pub struct PageSession(pub Authenticated);
+
+impl FromRequestParts<AppState> for PageSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Response> {
+        let g = granted(parts).map_err(|e| crate::pages::error_page(&e))?;
+        match g.access.full() {
+            Ok(who) => Ok(PageSession(who)),
+            Err(_) => Err(crate::pages::enroll_first_page()),
+        }
+    }
+}
+
+/// A page visitor on an enrollment page: full or restricted.
+pub struct PageAccess(pub Access);
+
+impl FromRequestParts<AppState> for PageAccess {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Response> {
+        let g = granted(parts).map_err(|e| crate::pages::error_page(&e))?;
+        Ok(PageAccess(g.access))
+    }
+}
+
+/// On public pages: the visitor's session, if they have a live one
+/// (authenticated here, since the gate does not for public routes).
+impl axum::extract::OptionalFromRequestParts<AppState> for PageAccess {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let Some(token) = session_cookie(parts, state) else {
+            return Ok(None);
+        };
+        Ok(state.core.authenticate(&token).await.ok().map(PageAccess))
+    }
+}
