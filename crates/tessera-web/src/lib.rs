@@ -19,7 +19,10 @@ pub use metrics::install_recorder;
 pub use state::{AppState, WebConfig};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
 
 /// The whole application as one router, ready to serve.
 pub fn app(state: AppState) -> Router {
@@ -39,7 +42,21 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(api_no_store))
         .with_state(state)
+}
+
+/// API answers carry tokens, account data and error details meant for one
+/// caller: no cache on the way may keep them. Outermost, so rejections by
+/// the layers inside and unknown `/api/` paths get it too.
+async fn api_no_store(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut res = next.run(req).await;
+    if api {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
 }
 
 /// Serves the application on `listener` until `shutdown` completes, then

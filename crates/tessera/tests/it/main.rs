@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod flood;
 mod inproc;
+mod no_store;
 mod peers;
 mod postgres;
 mod secrets_at_rest;
