@@ -56,7 +56,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         public_url: public_url.clone(),
         allowed_origins: cfg.http.allowed_origins.clone(),
         body_limit_bytes: cfg.http.body_limit_bytes,
-        trust_forwarded_for: cfg.http.trust_forwarded_for,
+        trusted_proxies: cfg.trusted_proxies().map_err(anyhow::Error::msg)?,
     };
     let state = AppState::new(core.clone(), web, prometheus);
     tracing::info!(

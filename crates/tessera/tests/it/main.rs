@@ -7,6 +7,7 @@ mod api_sessions;
 mod api_signin;
 mod browser;
 mod cli;
+mod client_address;
 mod flood;
 mod inproc;
 mod no_store;

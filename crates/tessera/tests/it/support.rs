@@ -263,7 +263,7 @@ impl InprocServer {
             public_url: format!("http://localhost:{}", addr.port()),
             allowed_origins: vec![],
             body_limit_bytes: 64 * 1024,
-            trust_forwarded_for: false,
+            trusted_proxies: vec![],
         };
         let state =
             tessera_web::AppState::new(core.clone(), web, tessera_web::install_recorder().unwrap());
