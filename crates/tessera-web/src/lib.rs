@@ -20,7 +20,7 @@ pub use state::{AppState, WebConfig};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -59,6 +59,13 @@ async fn api_no_store(req: Request, next: Next) -> Response {
     res
 }
 
+/// The metrics listener's application: `GET /metrics` and nothing else.
+pub fn metrics_app(state: AppState) -> Router {
+    api::ops::metrics_router()
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .with_state(state)
+}
+
 /// Serves the application on `listener` until `shutdown` completes, then
 /// lets in-flight requests finish.
 pub async fn run(
@@ -68,6 +75,17 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves [`metrics_app`] on `listener` until `shutdown` completes.
+pub async fn run_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_app(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -33,6 +33,17 @@ pub struct Config {
     pub log: LogSection,
     pub webauthn: WebauthnSection,
     pub sms: SmsSection,
+    pub metrics: MetricsSection,
+}
+
+/// The Prometheus endpoint, served apart from the application so it can
+/// stay off the public network.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Address of a second listener serving only `GET /metrics`; unset, no
+    /// metrics are served.
+    pub listen: Option<String>,
 }
 
 /// Where security keys and passkeys are valid.
@@ -192,6 +203,7 @@ impl Default for Config {
             log: LogSection::default(),
             webauthn: WebauthnSection::default(),
             sms: SmsSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -388,6 +400,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
+        self.metrics_addr()?;
         self.trusted_proxies()?;
         self.relying_party(&self.public_url()).build()?;
         if let Some(u) = &self.public_url
@@ -486,6 +499,19 @@ impl Config {
                 self.listen
             )
         })
+    }
+
+    /// The metrics listener's address, if one is configured.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
+        self.metrics
+            .listen
+            .as_deref()
+            .map(|l| {
+                l.parse().map_err(|_| {
+                    format!("metrics.listen {l:?} is not an address like 127.0.0.1:9090")
+                })
+            })
+            .transpose()
     }
 
     /// The proxies whose `X-Forwarded-For` is believed.
@@ -881,5 +907,29 @@ mod tests {
         std::fs::write(&f, "[http]\ntrust_forwarded_for = false\n").unwrap();
         let e = load(Some(&f), env(&[]), &Overrides::default()).unwrap_err();
         assert!(e.contains("http.trusted_proxies"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listener_is_off_unless_set_and_checked() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.metrics_addr().unwrap(), None);
+        let c = load(
+            None,
+            env(&[("TESSERA_METRICS__LISTEN", "127.0.0.1:9090")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.metrics_addr().unwrap(),
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        let e = load(
+            None,
+            env(&[("TESSERA_METRICS__LISTEN", "localhost:9090")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("metrics.listen"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 }

@@ -127,7 +127,7 @@ pub fn describe(cfg: &Config) -> String {
         "data_dir = {}\nlisten = {}\npublic_url = {}\ndatabase = {db}\nsignup_enabled = {}\n\
          password = {}..{} chars, argon2id m={} KiB t={} p={}\nhashing = {} workers, queue {}\n\
          session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}\n\
-         http.trusted_proxies = {}\nsms = {}",
+         http.trusted_proxies = {}\nmetrics.listen = {}\nsms = {}",
         cfg.data_dir.display(),
         cfg.listen,
         cfg.public_url(),
@@ -147,6 +147,7 @@ pub fn describe(cfg: &Config) -> String {
         } else {
             cfg.http.trusted_proxies.join(", ")
         },
+        cfg.metrics.listen.as_deref().unwrap_or("off"),
         match cfg.sms.provider.as_str() {
             "file" => format!("file {}", cfg.sms_log_path().display()),
             "webhook" => match cfg.sms_webhook() {

@@ -10,6 +10,7 @@ mod cli;
 mod client_address;
 mod flood;
 mod inproc;
+mod metrics_listener;
 mod no_store;
 mod peers;
 mod postgres;
