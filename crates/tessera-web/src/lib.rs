@@ -21,7 +21,10 @@ pub use metrics::install_recorder;
 pub use state::{AppState, WebConfig};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
 
 /// The whole application as one router, ready to serve.
 pub fn app(state: AppState) -> Router {
@@ -49,6 +52,27 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(api_no_store))
+        .with_state(state)
+}
+
+/// API answers carry tokens, account data and error details meant for one
+/// caller: no cache on the way may keep them. Outermost, so rejections by
+/// the layers inside and unknown `/api/` paths get it too.
+async fn api_no_store(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut res = next.run(req).await;
+    if api {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// The metrics listener's application: `GET /metrics` and nothing else.
+pub fn metrics_app(state: AppState) -> Router {
+    api::ops::metrics_router()
+        .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state)
 }
 
@@ -61,6 +85,17 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves [`metrics_app`] on `listener` until `shutdown` completes.
+pub async fn run_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_app(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

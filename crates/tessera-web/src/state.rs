@@ -14,9 +14,9 @@ pub struct WebConfig {
     /// Extra origins allowed to send state-changing requests.
     pub allowed_origins: Vec<String>,
     pub body_limit_bytes: usize,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy
-    /// that sets it).
-    pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` we believe; empty means the TCP peer
+    /// is always the client. The rule is `client::client_ip`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl WebConfig {
@@ -81,7 +81,7 @@ mod tests {
             public_url: url.into(),
             allowed_origins: vec![],
             body_limit_bytes: 1,
-            trust_forwarded_for: false,
+            trusted_proxies: vec![],
         }
     }
 

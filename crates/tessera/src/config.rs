@@ -34,6 +34,17 @@ pub struct Config {
     pub log: LogSection,
     pub webauthn: WebauthnSection,
     pub sms: SmsSection,
+    pub metrics: MetricsSection,
+}
+
+/// The Prometheus endpoint, served apart from the application so it can
+/// stay off the public network.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Address of a second listener serving only `GET /metrics`; unset, no
+    /// metrics are served.
+    pub listen: Option<String>,
 }
 
 /// Where security keys and passkeys are valid.
@@ -135,7 +146,9 @@ pub struct SessionSection {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSection {
     pub body_limit_bytes: usize,
-    pub trust_forwarded_for: bool,
+    /// Proxies (CIDRs, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` is
+    /// believed; the client is the right-most hop not among them.
+    pub trusted_proxies: Vec<String>,
     pub allowed_origins: Vec<String>,
 }
 
@@ -205,6 +218,7 @@ impl Default for Config {
             log: LogSection::default(),
             webauthn: WebauthnSection::default(),
             sms: SmsSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -234,7 +248,7 @@ impl Default for HttpSection {
     fn default() -> Self {
         HttpSection {
             body_limit_bytes: 64 * 1024,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
         }
     }
@@ -248,6 +262,14 @@ impl Default for LogSection {
         }
     }
 }
+
+/// Settings that were removed, with what replaces them: refused with a
+/// pointer rather than a bare "unknown field".
+const REMOVED: &[(&str, &str, &str)] = &[(
+    "http",
+    "trust_forwarded_for",
+    "http.trust_forwarded_for is gone: list your proxies in http.trusted_proxies, e.g. [\"10.0.0.0/8\"]",
+)];
 
 /// Environment variables that start with `TESSERA_` but are not settings.
 const NOT_SETTINGS: &[&str] = &["TESSERA_CONFIG"];
@@ -298,6 +320,15 @@ pub fn load(
     }
     if let Some(u) = &flags.database_url {
         table.insert("database_url".into(), Value::String(u.clone()));
+    }
+    for (section, key, message) in REMOVED {
+        if table
+            .get(*section)
+            .and_then(Value::as_table)
+            .is_some_and(|t| t.contains_key(*key))
+        {
+            return Err((*message).to_string());
+        }
     }
     let config: Config = Config::deserialize(table)
         .map_err(|e| format!("configuration: {}", one_line(&e.to_string())))?;
@@ -384,6 +415,8 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
+        self.metrics_addr()?;
+        self.trusted_proxies()?;
         self.relying_party(&self.public_url()).build()?;
         if let Some(u) = &self.public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
@@ -494,6 +527,34 @@ impl Config {
                 self.listen
             )
         })
+    }
+
+    /// The metrics listener's address, if one is configured.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
+        self.metrics
+            .listen
+            .as_deref()
+            .map(|l| {
+                l.parse().map_err(|_| {
+                    format!("metrics.listen {l:?} is not an address like 127.0.0.1:9090")
+                })
+            })
+            .transpose()
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.http
+            .trusted_proxies
+            .iter()
+            .map(|n| {
+                n.trim().parse().map_err(|_| {
+                    format!(
+                        "http.trusted_proxies: {n:?} is not a network like 10.0.0.0/8 or 127.0.0.1/32"
+                    )
+                })
+            })
+            .collect()
     }
 
     pub fn argon2(&self) -> Result<tessera_core::password::PasswordHasher, String> {
@@ -814,5 +875,89 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("not a url"), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies_from_env_and_file() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert!(c.trusted_proxies().unwrap().is_empty());
+        let c = load(
+            None,
+            env(&[(
+                "TESSERA_HTTP__TRUSTED_PROXIES",
+                r#"["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]"#,
+            )]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let nets = c.trusted_proxies().unwrap();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert!(nets[2].contains(&"fd00::1".parse::<std::net::IpAddr>().unwrap()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "[http]\ntrusted_proxies = [\"192.168.0.0/16\"]\n").unwrap();
+        let c = load(Some(&f), env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.trusted_proxies().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn trusted_proxies_refuses_bad_networks_and_the_old_switch() {
+        for (raw, needle) in [
+            (r#"["10.0.0.0/33"]"#, "10.0.0.0/33"),
+            (r#"["proxy.internal"]"#, "proxy.internal"),
+            // A bare address is not a network: the operator says /32.
+            (r#"["127.0.0.1"]"#, "127.0.0.1"),
+        ] {
+            let e = load(
+                None,
+                env(&[("TESSERA_HTTP__TRUSTED_PROXIES", raw)]),
+                &Overrides::default(),
+            )
+            .unwrap_err();
+            assert!(e.contains("http.trusted_proxies"), "{raw}: {e}");
+            assert!(e.contains(needle), "{raw}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // The old boolean, from the environment or a file, names its successor.
+        let e = load(
+            None,
+            env(&[("TESSERA_HTTP__TRUST_FORWARDED_FOR", "true")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("trust_forwarded_for"), "{e}");
+        assert!(e.contains("http.trusted_proxies"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "[http]\ntrust_forwarded_for = false\n").unwrap();
+        let e = load(Some(&f), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(e.contains("http.trusted_proxies"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listener_is_off_unless_set_and_checked() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.metrics_addr().unwrap(), None);
+        let c = load(
+            None,
+            env(&[("TESSERA_METRICS__LISTEN", "127.0.0.1:9090")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.metrics_addr().unwrap(),
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        let e = load(
+            None,
+            env(&[("TESSERA_METRICS__LISTEN", "localhost:9090")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("metrics.listen"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 }

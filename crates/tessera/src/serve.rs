@@ -26,7 +26,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     init_logging(&cfg);
     let prometheus = tessera_web::install_recorder().map_err(anyhow::Error::msg)?;
     // The exporter keeps every latency sample until drained; drain often so
-    // memory stays flat whether or not anyone scrapes /metrics.
+    // memory stays flat whether or not anyone scrapes metrics.
     let upkeep = {
         let handle = prometheus.clone();
         tokio::spawn(async move {
@@ -41,6 +41,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let local = listener.local_addr()?;
+    let metrics_listener = match cfg.metrics_addr().map_err(anyhow::Error::msg)? {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
     let public_url = cfg.public_url_for(local);
     let core = wiring::build_core(&cfg, cfg.hash_workers(), cfg.hash_queue(), &public_url).await?;
     if cfg.two_step.legacy_login {
@@ -56,7 +64,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         public_url: public_url.clone(),
         allowed_origins: cfg.http.allowed_origins.clone(),
         body_limit_bytes: cfg.http.body_limit_bytes,
-        trust_forwarded_for: cfg.http.trust_forwarded_for,
+        trusted_proxies: cfg.trusted_proxies().map_err(anyhow::Error::msg)?,
     };
     let state = AppState::new(core.clone(), web, prometheus);
     tracing::info!(
@@ -66,7 +74,28 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     // Signal handlers are installed before we announce readiness, so a
     // SIGTERM sent right after the announcement is never lost.
-    let shutdown = shutdown_signal()?;
+    let signal = shutdown_signal()?;
+    // One signal stops both listeners; if the main server fails, the sender
+    // is dropped and the metrics listener stops as well.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let shutdown = async move {
+        signal.await;
+        let _ = stop_tx.send(());
+    };
+    let metrics = match metrics_listener {
+        Some(l) => {
+            let addr = l.local_addr()?;
+            let mut stop = stop_rx;
+            let task = tokio::spawn(tessera_web::run_metrics(l, state.clone(), async move {
+                let _ = stop.changed().await;
+            }));
+            // Printed before the main line, so whoever waits for that one
+            // has seen this one too.
+            println!("metrics listening on http://{addr}");
+            Some(task)
+        }
+        None => None,
+    };
     // Tests and scripts read this line to find the port.
     println!("listening on http://{local}");
 
@@ -74,6 +103,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tessera_web::run(listener, state, shutdown)
         .await
         .context("server failed")?;
+    if let Some(task) = metrics {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "metrics listener failed"),
+            Err(e) => tracing::warn!(error = %e, "metrics listener panicked"),
+        }
+    }
     sweeper.abort();
     upkeep.abort();
     if let Some(sms) = sms {

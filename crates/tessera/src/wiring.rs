@@ -141,7 +141,8 @@ pub fn describe(cfg: &Config) -> String {
     format!(
         "data_dir = {}\nlisten = {}\npublic_url = {}\ndatabase = {db}\nsignup_enabled = {}\n\
          password = {}..{} chars, argon2id m={} KiB t={} p={}\nhashing = {} workers, queue {}\n\
-         session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}\nsms = {}",
+         session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}\n\
+         http.trusted_proxies = {}\nmetrics.listen = {}\nsms = {}",
         cfg.data_dir.display(),
         cfg.listen,
         cfg.public_url(),
@@ -156,6 +157,12 @@ pub fn describe(cfg: &Config) -> String {
         cfg.session.absolute_minutes,
         cfg.session.idle_minutes,
         cfg.http.body_limit_bytes,
+        if cfg.http.trusted_proxies.is_empty() {
+            "none (the TCP peer is the client)".to_string()
+        } else {
+            cfg.http.trusted_proxies.join(", ")
+        },
+        cfg.metrics.listen.as_deref().unwrap_or("off"),
         match cfg.sms.provider.as_str() {
             "file" => format!("file {}", cfg.sms_log_path().display()),
             "webhook" => match cfg.sms_webhook() {

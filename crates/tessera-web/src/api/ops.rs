@@ -1,4 +1,5 @@
-//! Operational endpoints: liveness, readiness, metrics.
+//! Operational endpoints: liveness and readiness on the main listener;
+//! metrics on their own listener (see [`metrics_router`]).
 
 use crate::state::AppState;
 use axum::Router;
@@ -11,7 +12,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+}
+
+/// Only `GET /metrics`: what the separate metrics listener serves, so the
+/// numbers stay off the public port.
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
 }
 
 /// The process is up.
@@ -30,6 +36,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// The Prometheus text, with the hash pool's state read at scrape time.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let pool = state.core.pool.stats();
     metrics::gauge!("tessera_hash_pool_queue_depth").set(pool.queued as f64);

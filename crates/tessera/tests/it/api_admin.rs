@@ -361,7 +361,8 @@ async fn openapi_docs_health_and_metrics() {
     assert_eq!(reqwest::get(s.url("/healthz")).await.unwrap().status(), 200);
     assert_eq!(reqwest::get(s.url("/readyz")).await.unwrap().status(), 200);
     reqwest::get(s.url("/api/v1/session")).await.unwrap();
-    let m = reqwest::get(s.url("/metrics"))
+    let metrics_base = s.metrics_base.as_deref().unwrap();
+    let m = reqwest::get(format!("{metrics_base}/metrics"))
         .await
         .unwrap()
         .text()

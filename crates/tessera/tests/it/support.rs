@@ -16,6 +16,8 @@ pub struct Server {
     pub base: String,
     /// `http://localhost:PORT`, the server's public origin.
     pub origin: String,
+    /// `http://127.0.0.1:PORT` of the metrics listener, if it runs.
+    pub metrics_base: Option<String>,
     pub data_dir: PathBuf,
     /// The environment the server runs with (database URL, key, …).
     pub env: Vec<(String, String)>,
@@ -33,7 +35,17 @@ impl Server {
         Self::start_with(Opts::default())
     }
 
+    /// Tests get a metrics listener on a free port, unless `env` sets one.
     pub fn start_with(opts: Opts) -> Server {
+        Self::spawn(opts, true)
+    }
+
+    /// With `metrics.listen` unset, as in a default installation.
+    pub fn start_without_metrics(opts: Opts) -> Server {
+        Self::spawn(opts, false)
+    }
+
+    fn spawn(opts: Opts, metrics: bool) -> Server {
         let (dir, data_dir) = match opts.data_dir {
             Some(d) => (None, d),
             None => {
@@ -48,6 +60,9 @@ impl Server {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if metrics && !opts.env.iter().any(|(k, _)| k == "TESSERA_METRICS__LISTEN") {
+            cmd.env("TESSERA_METRICS__LISTEN", "127.0.0.1:0");
+        }
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -56,19 +71,30 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(addr.to_string());
+                // The metrics line, when there is one, comes first.
+                if let Some(addr) = line.strip_prefix("metrics listening on http://") {
+                    let _ = tx.send((true, addr.to_string()));
+                } else if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send((false, addr.to_string()));
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server did not report its address");
+        let mut metrics_base = None;
+        let addr = loop {
+            match rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("server did not report its address")
+            {
+                (true, a) => metrics_base = Some(format!("http://{a}")),
+                (false, a) => break a,
+            }
+        };
         let port = addr.rsplit(':').next().unwrap().to_string();
         Server {
             child,
             base: format!("http://{addr}"),
             origin: format!("http://localhost:{port}"),
+            metrics_base,
             data_dir,
             env: opts.env.clone(),
             _dir: dir,
@@ -185,9 +211,14 @@ pub async fn signin(s: &Server, email: &str, password: &str) -> String {
     v["session_token"].as_str().unwrap().to_string()
 }
 
-/// Reads a metric's value from `/metrics` (sum over label sets matching `filter`).
+/// Reads a metric's value from the metrics listener's `/metrics` (sum over
+/// label sets matching `filter`).
 pub async fn metric(s: &Server, name: &str, filter: &str) -> f64 {
-    let text = reqwest::get(s.url("/metrics"))
+    let base = s
+        .metrics_base
+        .as_deref()
+        .expect("server runs without metrics");
+    let text = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()
         .text()
@@ -263,7 +294,7 @@ impl InprocServer {
             public_url: format!("http://localhost:{}", addr.port()),
             allowed_origins: vec![],
             body_limit_bytes: 64 * 1024,
-            trust_forwarded_for: false,
+            trusted_proxies: vec![],
         };
         let state =
             tessera_web::AppState::new(core.clone(), web, tessera_web::install_recorder().unwrap());
