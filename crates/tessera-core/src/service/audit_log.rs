@@ -39,7 +39,13 @@ impl Core {
                 Err("Your current password is not correct.")
             })
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // A wrong current password is bad input here, not a failed
+            // sign-in: the session stays valid.
+            CoreError::WrongProof(m) => CoreError::Invalid(m.into()),
+            other => other,
+        })?;
         let email = who.account.email.as_str();
         let local = email.split('@').next().unwrap_or("");
         self.config

@@ -40,14 +40,14 @@ async fn mobile_gets_a_bearer_token_and_web_gets_a_cookie() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let cookie = set_cookie(&r, "tessera_session=");
     assert!(cookie.starts_with("tessera_session="), "{cookie}");
+    // A new browser also gets its long-lived device token.
+    let device = set_cookie(&r, "tessera_device=");
+    assert!(
+        device.contains("HttpOnly") && device.contains("Max-Age=31536000"),
+        "{device}"
+    );
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
         "{cookie}"
@@ -371,8 +371,14 @@ async fn https_deployments_get_host_prefixed_secure_cookies() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = set_cookie(&r, "__Host-tessera_session=");
+    let cookie = cookie.as_str();
     assert!(cookie.starts_with("__Host-tessera_session="), "{cookie}");
+    let device = set_cookie(&r, "__Host-tessera_device=");
+    assert!(
+        device.contains("Secure") && device.contains("HttpOnly"),
+        "{device}"
+    );
     assert!(
         cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
         "{cookie}"
@@ -387,4 +393,14 @@ async fn https_deployments_get_host_prefixed_secure_cookies() {
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
+}
+
+/// The `Set-Cookie` header that sets the cookie starting with `prefix`.
+fn set_cookie(r: &reqwest::Response, prefix: &str) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} cookie"))
 }
