@@ -11,6 +11,7 @@ mod flood;
 mod inproc;
 mod peers;
 mod postgres;
+mod recovery_race;
 mod secrets_at_rest;
 mod sms;
 mod sms_clock;
