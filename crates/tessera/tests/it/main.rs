@@ -18,5 +18,6 @@ mod sms_clock;
 mod support;
 mod twostep_clock;
 mod twostep_peers;
+mod unenroll_sessions;
 mod webauthn_api;
 mod webauthn_support;
