@@ -12,6 +12,7 @@ mod inproc;
 mod peers;
 mod postgres;
 mod recovery_race;
+mod required_page;
 mod secrets_at_rest;
 mod sms;
 mod sms_clock;
