@@ -14,6 +14,7 @@ mod postgres;
 mod recovery_race;
 mod required_page;
 mod secrets_at_rest;
+mod signup_enumeration;
 mod sms;
 mod sms_clock;
 mod support;
