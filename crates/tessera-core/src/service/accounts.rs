@@ -66,13 +66,18 @@ impl Core {
     }
 
     /// Self sign-up, when the instance allows it. New accounts are members.
+    ///
+    /// The answer does not tell whether the address was taken: a new
+    /// address gets an account, a taken one a note to its owner, and both
+    /// the same `Ok`. Input is checked and the password hashed before the
+    /// address is looked at, so refusals and timing do not tell either.
     pub async fn sign_up(
         &self,
         email: &str,
         display_name: &str,
         password: Password,
         ctx: &RequestContext,
-    ) -> Result<Account, CoreError> {
+    ) -> Result<(), CoreError> {
         if !self.config.signup_enabled {
             return Err(CoreError::Forbidden(
                 "Self sign-up is turned off on this server; ask an administrator for an account.",
@@ -85,7 +90,38 @@ impl Core {
             role: Role::Member,
             password: Some(password),
         };
-        self.insert_new_account(None, input, ctx).await
+        // Email verification does not exist yet: the account is created and
+        // usable at once, as before. Once it does, the new account should
+        // wait for the link that the "check your email" answer promises.
+        match self.insert_new_account(None, input, ctx).await {
+            Ok(_) => Ok(()),
+            Err(CoreError::Conflict(_)) => {
+                self.notify_signup_attempt(email).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Tells the owner of `email` that someone tried to sign up with it.
+    async fn notify_signup_attempt(&self, email: &str) {
+        let owner = match Email::parse(email) {
+            Ok(email) => self.store.account_by_email(&email).await,
+            Err(_) => return,
+        };
+        match owner {
+            Ok(Some(owner)) => {
+                self.notify(
+                    &owner,
+                    "Someone tried to create an account with your address",
+                    "Someone tried to create an account with your email address. You already have one, so nothing was created. \
+                     If it was you, sign in instead.",
+                )
+                .await
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "could not read the account for a sign-up notice"),
+        }
     }
 
     async fn insert_new_account(

@@ -129,8 +129,10 @@ impl Core {
         let (method, new_recovery_key) = self
             .check_second_step(&account, proof, Some(flow_id), None)
             .await?;
-        // The flow is spent exactly once, whatever else raced with it, in
-        // the commit that starts the session.
+        // The flow is spent exactly once, whatever else raced with it: in
+        // the commit that starts the session, or, for a recovery key,
+        // already by `check_second_step` before it used the key up.
+        let spend_flow = (method != AuthMethod::RecoveryKey).then_some(flow.id_hash.as_slice());
         let issued = self
             .finish_signin(
                 &account,
@@ -138,7 +140,7 @@ impl Core {
                 Aal::Aal2,
                 vec![flow.first_method, method],
                 false,
-                Some(&flow.id_hash),
+                spend_flow,
                 ctx,
             )
             .await?;
@@ -166,15 +168,27 @@ impl Core {
                 (AuthMethod::Totp, None)
             }
             SecondStepProof::RecoveryKey(key) => {
-                let new = self
+                const USED: &str = "That recovery key is not correct, or it was already used.";
+                let stored = self
                     .guarded_recovery(account, self.recovery_key_matches(account, &key))
                     .await
                     .map_err(|e| match e {
-                        CoreError::WrongProof(_) => CoreError::WrongProof(
-                            "That recovery key is not correct, or it was already used.",
-                        ),
+                        CoreError::WrongProof(_) => CoreError::WrongProof(USED),
                         other => other,
                     })?;
+                // The key is replaced only by the request that owns the
+                // flow: one that lost the flow to a parallel finish would
+                // fail after using the key, and its successor, never shown,
+                // would be lost with the account's only recovery key.
+                if let Some(f) = flow_id
+                    && !self.store.delete_flow(&token_hash(f)).await?
+                {
+                    return Err(CoreError::FlowExpired);
+                }
+                let new = self
+                    .use_recovery_key(account, &stored)
+                    .await?
+                    .ok_or(CoreError::WrongProof(USED))?;
                 (AuthMethod::RecoveryKey, Some(new))
             }
             SecondStepProof::Webauthn(credential) => {

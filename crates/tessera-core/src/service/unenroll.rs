@@ -1,6 +1,7 @@
 //! Recovery unenrollment: a sysadmin removes another account's two-step
 //! verification when its owner lost both app and recovery key. The admin
 //! proves presence with a current code from their own authenticator app.
+//! All the account's sessions end with it.
 
 use super::{Core, RequestContext, Sysadmin};
 use crate::account::Account;
@@ -40,11 +41,17 @@ impl Core {
                 "No enrollment found for this user.".into(),
             ));
         }
+        // Whoever holds a session of the account may be the one who took
+        // its second step; every session ends, and the owner signs in again
+        // with the password only. Right after the disable rather than in
+        // its commit: this store call also evicts the who-am-I caches.
+        let ended = self.store.delete_sessions_except(target, None).await?;
         self.audit(
             NewAuditEvent::new(AuditKind::TwoStepUnenrolled)
                 .actor(admin_account.id)
                 .subject(target)
-                .ip(ctx.ip.clone()),
+                .ip(ctx.ip.clone())
+                .detail(format!(r#"{{"sessions_ended":{ended}}}"#)),
         )
         .await;
         self.notify(

@@ -134,8 +134,10 @@ impl Core {
             .then_some(()))
     }
 
-    /// Whether `input` is the account's recovery key. If so, it is used up
-    /// and replaced in one atomic step; returns the new key.
+    /// Whether `input` is the account's recovery key; if so, the stored
+    /// hash it matched, for [`Core::use_recovery_key`]. Nothing is used up
+    /// here, so a request that then loses its sign-in flow leaves the key
+    /// as it was.
     pub(crate) async fn recovery_key_matches(
         &self,
         account: &Account,
@@ -147,20 +149,28 @@ impl Core {
         let Some(stored) = self.store.recovery_key_hash(account.id).await? else {
             return Ok(None);
         };
-        if !self
+        let matches = self
             .pool
             .verify(Some(&stored), Password::new(key))
             .await?
-            .matches
-        {
-            return Ok(None);
-        }
+            .matches;
+        Ok(matches.then_some(stored))
+    }
+
+    /// Uses up the recovery key whose hash is `stored` and replaces it in
+    /// one atomic step; returns the new key. `None` if another request used
+    /// it first. Call it only once the new key is sure to reach the caller.
+    pub(crate) async fn use_recovery_key(
+        &self,
+        account: &Account,
+        stored: &str,
+    ) -> Result<Option<String>, CoreError> {
         let new_key = recovery::generate(self.secrets.as_ref());
         let new_hash = self.pool.hash(Password::new(new_key.clone())).await?;
         let now = self.clock.now();
         if !self
             .store
-            .replace_recovery_key(account.id, Some(&stored), &new_hash, now)
+            .replace_recovery_key(account.id, Some(stored), &new_hash, now)
             .await?
         {
             return Ok(None); // someone else used it first

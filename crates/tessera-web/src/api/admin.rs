@@ -291,6 +291,7 @@ pub async fn audit(
 
 /// Recovery unenrollment: remove another account's two-step verification.
 /// The body carries the calling sysadmin's own current authenticator code.
+/// Every session of the account ends.
 #[utoipa::path(
     delete, path = "/api/v1/admin/users/{id}/two-step", tag = "admin",
     security(("bearer" = []), ("cookie" = [])),

@@ -79,6 +79,21 @@ pub struct SignupBody {
     pub display_name: String,
 }
 
+/// The one answer to a sign-up, whether or not the address was taken.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignupAccepted {
+    /// Always `check_email`.
+    pub status: &'static str,
+    pub message: &'static str,
+}
+
+impl SignupAccepted {
+    pub const ANSWER: SignupAccepted = SignupAccepted {
+        status: "check_email",
+        message: "Check your email to continue.",
+    };
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountSummary {
     pub id: String,

@@ -2,7 +2,8 @@
 
 use super::dto::{
     ClientKindDto, CodeBody, CredentialBody, PasskeySigninFinish, PasskeySigninStart,
-    RecoveryKeyBody, SigninBody, SigninComplete, SignupBody, UserView, WebauthnOptions, WhoAmI,
+    RecoveryKeyBody, SigninBody, SigninComplete, SignupAccepted, SignupBody, WebauthnOptions,
+    WhoAmI,
 };
 use crate::client::Client;
 use crate::cookies;
@@ -289,22 +290,25 @@ pub async fn passkey_finish(
 }
 
 /// Create your own account, when the server allows self sign-up.
+///
+/// A new address and one already registered get the same answer (its
+/// owner is told by email), so sign-up does not tell who has an account.
+/// Invalid input is refused before the address is looked at.
 #[utoipa::path(
     post, path = "/api/v1/signup", tag = "signin",
     request_body = SignupBody,
     responses(
-        (status = 201, description = "Account created; sign in next", body = UserView),
+        (status = 202, description = "Accepted; the same answer whether or not the address was taken", body = SignupAccepted),
         (status = 400, description = "Invalid email or password", body = crate::error::Problem),
         (status = 403, description = "Self sign-up is turned off", body = crate::error::Problem),
-        (status = 409, description = "Email already registered", body = crate::error::Problem),
     )
 )]
 pub async fn sign_up(
     State(state): State<AppState>,
     Client(ctx): Client,
     ApiJson(body): ApiJson<SignupBody>,
-) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
-    let account = state
+) -> Result<(StatusCode, axum::Json<SignupAccepted>), ApiError> {
+    state
         .core
         .sign_up(
             &body.email,
@@ -313,5 +317,5 @@ pub async fn sign_up(
             &ctx,
         )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(UserView::from(&account))))
+    Ok((StatusCode::ACCEPTED, axum::Json(SignupAccepted::ANSWER)))
 }

@@ -90,7 +90,14 @@ async fn setup_page(
     }
 }
 
-/// Restricted sessions land here: enrolling is the only way forward.
+#[derive(Template)]
+#[template(path = "twostep_required.html")]
+struct RequiredPage<'a> {
+    csrf: &'a str,
+}
+
+/// Restricted sessions land here: enrolling is the only way forward. The
+/// page offers the methods and creates nothing; starting one is a POST.
 pub async fn required(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -99,7 +106,8 @@ pub async fn required(
     if !who.session().restricted {
         return Redirect::to("/security").into_response();
     }
-    setup_page(&state, jar, &who, None).await
+    let (jar, csrf) = form_token(&state, jar);
+    (jar, render(StatusCode::OK, &RequiredPage { csrf: &csrf })).into_response()
 }
 
 pub async fn setup(
