@@ -30,6 +30,8 @@ pub struct ThrottlePolicy {
     pub address: BackoffPolicy,
     /// How long a device token makes its device known.
     pub device_ttl_secs: i64,
+    /// Self sign-ups per client address and hour: every attempt counts.
+    pub signup: BackoffPolicy,
 }
 
 impl Default for ThrottlePolicy {
@@ -47,6 +49,11 @@ impl Default for ThrottlePolicy {
                 ..base
             },
             device_ttl_secs: 365 * 24 * 3600,
+            signup: BackoffPolicy {
+                tolerated: 10,
+                ceiling: None,
+                ..base
+            },
         }
     }
 }
@@ -136,6 +143,12 @@ pub fn account_key(email_input: &str) -> String {
             format!("pw:{raw}")
         }
     }
+}
+
+/// The sign-up budget of a client address in the hour around `now`: a
+/// fresh budget every hour, so an office is slowed, never shut out.
+pub fn signup_key(ip: &str, now: crate::clock::Timestamp) -> String {
+    format!("signup:{ip}:{}", now.millis() / 3_600_000)
 }
 
 /// Every known-device key of an account starts with this.

@@ -43,6 +43,8 @@ pub struct NewAccountInput {
     pub password: Option<Password>,
 }
 
+use crate::password::throttle::signup_key;
+
 impl Core {
     /// The capability to administer, if this session's account holds it.
     pub fn require_sysadmin(&self, who: &Authenticated) -> Result<Sysadmin, CoreError> {
@@ -83,6 +85,30 @@ impl Core {
                 "Self sign-up is turned off on this server; ask an administrator for an account.",
             ));
         }
+        // Every attempt from an address counts, whatever its outcome: the
+        // answer never says whether an address was taken, so sign-up must
+        // not be a fast way to ask.
+        let budget = ctx.ip.as_deref().map(|ip| signup_key(ip, self.clock.now()));
+        let policy = self.config.throttle.signup;
+        if let Some(key) = &budget {
+            self.claim_slot(key, None, &policy).await?;
+        }
+        let result = self
+            .sign_up_claimed(email, display_name, password, ctx)
+            .await;
+        if let Some(key) = &budget {
+            self.count_failure(key, &policy).await?;
+        }
+        result
+    }
+
+    async fn sign_up_claimed(
+        &self,
+        email: &str,
+        display_name: &str,
+        password: Password,
+        ctx: &RequestContext,
+    ) -> Result<(), CoreError> {
         let input = NewAccountInput {
             email: email.into(),
             display_name: display_name.into(),

@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod client_address;
 mod flood;
+mod guard_rails;
 mod inproc;
 mod metrics_listener;
 mod no_store;
