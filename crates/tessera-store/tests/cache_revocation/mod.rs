@@ -291,3 +291,122 @@ macro_rules! revocation_tests {
 
 revocation_tests!(sqlite);
 revocation_tests!(postgres);
+
+/// Two nodes on one schema; node B's listening connection is killed and
+/// kept from coming back (its role may not log in meanwhile).
+mod two_nodes {
+    use super::*;
+    use sqlx::postgres::PgConnectOptions;
+    use std::str::FromStr;
+    use tessera_core::store::SessionStore;
+    use tessera_store::PgStore;
+
+    async fn until(what: &str, cond: impl Fn() -> bool) {
+        // Polls another task's progress; no clock is involved.
+        let waited = tokio::time::timeout(Duration::from_secs(30), async {
+            while !cond() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "timed out waiting until {what}");
+    }
+
+    /// Whether B answers `token` from its cache: it still does after the
+    /// row is deleted behind its back.
+    async fn served_from_cache(a: &PgStore, b: &PgStore, session: SessionId, token: &[u8]) -> bool {
+        assert!(b.session_by_token(token).await.unwrap().is_some());
+        a.execute_raw(&format!("DELETE FROM sessions WHERE id = '{session}'"))
+            .await
+            .unwrap();
+        b.session_by_token(token).await.unwrap().is_some()
+    }
+
+    /// Drops the test's role when the test ends, passed or not.
+    struct DropRole(String, String);
+
+    impl Drop for DropRole {
+        fn drop(&mut self) {
+            let (url, role) = (self.0.clone(), self.1.clone());
+            // Its own thread and runtime: the test's may be unwinding.
+            let cleanup = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                    for sql in [
+                        format!("ALTER ROLE {role} NOLOGIN"),
+                        format!(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE usename = '{role}'"
+                        ),
+                        format!("DROP ROLE {role}"),
+                    ] {
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                            .execute(&pool)
+                            .await
+                            .unwrap();
+                    }
+                });
+            });
+            let _ = cleanup.join();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_listener_drops_reads_through_until_it_listens_again() {
+        let Some(url) = super::super::pg_schema_url().await else {
+            return;
+        };
+        let a = PgStore::connect(&url).await.unwrap();
+        a.migrate().await.unwrap();
+        // B logs in as a role of its own, so it alone can be kept out.
+        let role = format!("tessera_test_node_{}", uuid::Uuid::new_v4().simple());
+        a.execute_raw(&format!("CREATE ROLE {role} LOGIN IN ROLE postgres"))
+            .await
+            .unwrap();
+        let _drop_role = DropRole(url.clone(), role.clone());
+        let b = PgStore::connect_with(PgConnectOptions::from_str(&url).unwrap().username(&role))
+            .await
+            .unwrap();
+        assert!(b.cache_listener_healthy(), "listening from the start");
+        let old_pid = b.cache_listener_pid().unwrap();
+
+        let (acc, s1, t1) = signed_in(&a, "nodes@x.io").await;
+        let (probe, probe_token) = another_session(&a, acc.id).await;
+        assert!(served_from_cache(&a, &b, probe.id, &probe_token).await);
+        assert!(b.session_by_token(&t1).await.unwrap().is_some(), "warm");
+
+        // Kill B's listener, precisely, and keep it down.
+        a.execute_raw(&format!("ALTER ROLE {role} NOLOGIN"))
+            .await
+            .unwrap();
+        a.execute_raw(&format!("SELECT pg_terminate_backend({old_pid})"))
+            .await
+            .unwrap();
+        until("B notices its listener is gone", || {
+            b.cache_listener_pid().is_none()
+        })
+        .await;
+
+        // A revocation whose NOTIFY B cannot hear: B must not answer from
+        // its cache, at once rather than after the TTL.
+        assert!(a.delete_session(acc.id, s1.id).await.unwrap());
+        assert!(b.session_by_token(&t1).await.unwrap().is_none());
+        // And while deaf, B reads through instead of caching.
+        let (s2, t2) = another_session(&a, acc.id).await;
+        assert!(!served_from_cache(&a, &b, s2.id, &t2).await);
+        assert!(!b.cache_listener_healthy());
+
+        // Back: B listens on a new connection and caches again.
+        a.execute_raw(&format!("ALTER ROLE {role} LOGIN"))
+            .await
+            .unwrap();
+        until("B listens again", || b.cache_listener_healthy()).await;
+        assert_ne!(b.cache_listener_pid(), Some(old_pid));
+        let (s3, t3) = another_session(&a, acc.id).await;
+        assert!(served_from_cache(&a, &b, s3.id, &t3).await);
+    }
+}
