@@ -31,6 +31,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// in a task that keeps it up for as long as the cache lives.
 pub(crate) async fn start(
     options: PgConnectOptions,
+    scope: Arc<str>,
     cache: &Arc<SessionCache>,
     pid: &Arc<AtomicI32>,
 ) {
@@ -47,7 +48,7 @@ pub(crate) async fn start(
             None
         }
     };
-    tokio::spawn(run(pool, first, Arc::downgrade(cache), pid.clone()));
+    tokio::spawn(run(pool, scope, first, Arc::downgrade(cache), pid.clone()));
 }
 
 /// A listener whose `LISTEN` has completed; only then is the cache usable.
@@ -73,6 +74,7 @@ async fn listen(
 /// last handle on the store is dropped (at its next event).
 async fn run(
     pool: PgPool,
+    scope: Arc<str>,
     mut current: Option<PgListener>,
     cache: Weak<SessionCache>,
     pid: Arc<AtomicI32>,
@@ -103,7 +105,7 @@ async fn run(
             match listener.try_recv().await {
                 Ok(Some(n)) => {
                     let Some(c) = cache.upgrade() else { return };
-                    evict(&c, n.payload());
+                    evict(&c, &scope, n.payload());
                 }
                 Ok(None) => break "connection lost".to_string(),
                 Err(e) => break e.to_string(),
@@ -119,9 +121,16 @@ async fn run(
     }
 }
 
-/// Applies one notification: `a:<account>`, `s:<session>`, or anything
-/// else for "drop everything".
-fn evict(cache: &SessionCache, payload: &str) {
+/// Applies one notification, `<schema>|<what>`; `what` is `a:<account>`,
+/// `s:<session>`, or anything else for "drop everything".
+fn evict(cache: &SessionCache, scope: &str, payload: &str) {
+    let payload = match payload.rsplit_once('|') {
+        Some((from, what)) if from == scope => what,
+        // Another deployment sharing the database.
+        Some(_) => return,
+        // A node from before payloads carried their schema.
+        None => payload,
+    };
     if let Some(id) = payload.strip_prefix("a:").and_then(|v| v.parse().ok()) {
         cache.evict_account(id);
     } else if let Some(id) = payload.strip_prefix("s:").and_then(|v| v.parse().ok()) {

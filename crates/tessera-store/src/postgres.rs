@@ -17,6 +17,9 @@ pub struct PgStore {
     pub(crate) cache: Arc<SessionCache>,
     /// The backend pid of the listening connection, 0 while there is none.
     listener_pid: Arc<AtomicI32>,
+    /// The schema, sent with each eviction: deployments in other schemas
+    /// of the same database hear this channel too, and ignore it.
+    scope: Arc<str>,
 }
 
 /// The channel on which nodes tell each other which cached sessions died.
@@ -36,14 +39,20 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
+        let scope: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .map_err(map_err)?;
+        let scope: Arc<str> = scope.unwrap_or_default().into();
         // Deaf until the listener runs: until then nothing is cached.
         let cache = Arc::new(SessionCache::unusable());
         let listener_pid = Arc::new(AtomicI32::new(0));
-        crate::pg_listener::start(listener_options, &cache, &listener_pid).await;
+        crate::pg_listener::start(listener_options, scope.clone(), &cache, &listener_pid).await;
         Ok(PgStore {
             pool,
             cache,
             listener_pid,
+            scope,
         })
     }
 
@@ -65,7 +74,7 @@ impl PgStore {
     pub(crate) async fn broadcast(&self, what: &str) {
         if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(what)
+            .bind(format!("{}|{what}", self.scope))
             .execute(&self.pool)
             .await
         {

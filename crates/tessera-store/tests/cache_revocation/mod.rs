@@ -379,6 +379,17 @@ mod two_nodes {
         assert!(served_from_cache(&a, &b, probe.id, &probe_token).await);
         assert!(b.session_by_token(&t1).await.unwrap().is_some(), "warm");
 
+        // B's pool must not need a new connection while its role may not
+        // log in: open a stock of them now, held at once.
+        let held: Vec<_> = (0..8)
+            .map(|_| {
+                let b = b.clone();
+                tokio::spawn(async move { b.execute_raw("SELECT pg_sleep(0.1)").await })
+            })
+            .collect();
+        for h in held {
+            h.await.unwrap().unwrap();
+        }
         // Kill B's listener, precisely, and keep it down.
         a.execute_raw(&format!("ALTER ROLE {role} NOLOGIN"))
             .await
