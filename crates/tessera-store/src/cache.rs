@@ -3,12 +3,43 @@
 //! Every relying product asks "who is this?" on every request; most of
 //! those questions have the same answer as a second ago. Entries live at
 //! most [`TTL`], and every write that could change an answer (revocation,
-//! rotation, role, deactivation, password) evicts what it touches first,
-//! here and, on PostgreSQL, on every other node through `NOTIFY`. The TTL
-//! only bounds staleness if a notification is lost.
+//! rotation, role, deactivation, password, two-step turned off) evicts what
+//! it touches after its commit, here and, on PostgreSQL, on every other node
+//! through `NOTIFY`.
+//!
+//! # What is guaranteed
+//!
+//! **On one node**, once a revoking write has returned, no lookup that
+//! starts afterwards is answered from the cache with the old answer. The
+//! hard part is a lookup already in flight: it read the row before the
+//! commit and would store its stale copy after the eviction. So a lookup
+//! takes a [`Ticket`] (the cache's generation) *before* its database read,
+//! every eviction bumps the generation under the write lock, and [`put`]
+//! stores only if the generation is unchanged, checked under that same
+//! lock:
+//!
+//! ```text
+//!   lookup:  ticket(g) ── read row ─────────────── put(g)? ── stored
+//!   revoke:              commit ── evict: g+1 ──┘        refused (g ≠ g+1)
+//! ```
+//!
+//! The generation is global rather than per account (the account is not
+//! known before the read): an eviction elsewhere only costs an in-flight
+//! fill, which the next request repeats.
+//!
+//! **Across nodes** (PostgreSQL), evictions arrive by `NOTIFY` on a
+//! listening connection. While that connection is down, notifications are
+//! lost, so the node marks the cache unusable ([`set_listening`]): it is
+//! emptied, lookups read through to the database and nothing is stored
+//! until the listener is back and `LISTEN`ing. The TTL only bounds
+//! staleness for a notification lost without the connection dropping.
+//!
+//! [`put`]: SessionCache::put
+//! [`set_listening`]: SessionCache::set_listening
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tessera_core::account::Account;
 use tessera_core::ids::{AccountId, SessionId};
@@ -54,22 +85,68 @@ impl Maps {
     }
 }
 
-#[derive(Default)]
 pub struct SessionCache {
     maps: RwLock<Maps>,
+    /// Bumped under the write lock by every eviction and every change of
+    /// `usable`; a fill stores only if it is unchanged since its ticket.
+    generation: AtomicU64,
+    /// False while evictions from other nodes may be missed: then the
+    /// cache answers nothing and stores nothing.
+    usable: AtomicBool,
+}
+
+/// The generation a lookup saw before reading the database.
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
+
+impl Default for SessionCache {
+    /// A cache in use: for a node that has no peers to hear from.
+    fn default() -> Self {
+        SessionCache {
+            maps: RwLock::default(),
+            generation: AtomicU64::new(0),
+            usable: AtomicBool::new(true),
+        }
+    }
 }
 
 impl SessionCache {
+    /// A cache that reads through until [`set_listening`](Self::set_listening)
+    /// says evictions from other nodes are heard.
+    pub fn unusable() -> Self {
+        let c = SessionCache::default();
+        c.usable.store(false, Ordering::SeqCst);
+        c
+    }
+
     pub fn get(&self, hash: &[u8]) -> Option<(Session, Account)> {
+        if !self.usable.load(Ordering::Acquire) {
+            return None;
+        }
         let maps = self.maps.read().ok()?;
         let e = maps.by_hash.get(hash)?;
         (e.at.elapsed() < TTL).then(|| (e.session.clone(), e.account.clone()))
     }
 
-    pub fn put(&self, hash: &[u8], session: &Session, account: &Account) {
+    /// Take before reading the database; hand to [`put`](Self::put).
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.generation.load(Ordering::Acquire))
+    }
+
+    /// Stores an answer read after `ticket` was taken, unless something
+    /// was evicted (or the cache became unusable) since: the answer may
+    /// then predate that eviction.
+    pub fn put(&self, ticket: Ticket, hash: &[u8], session: &Session, account: &Account) {
         let Ok(mut maps) = self.maps.write() else {
             return;
         };
+        // Under the write lock, so no eviction can slip in between this
+        // check and the insert.
+        if self.generation.load(Ordering::Acquire) != ticket.0
+            || !self.usable.load(Ordering::Acquire)
+        {
+            return;
+        }
         if maps.by_hash.len() >= MAX_ENTRIES {
             maps.prune_expired();
             if maps.by_hash.len() >= MAX_ENTRIES {
@@ -97,6 +174,8 @@ impl SessionCache {
         let Ok(mut maps) = self.maps.write() else {
             return;
         };
+        // Even when nothing is cached: a fill may be in flight.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(hash) = maps.by_session.remove(&id) {
             maps.by_hash.remove(&hash);
         }
@@ -106,6 +185,7 @@ impl SessionCache {
         let Ok(mut maps) = self.maps.write() else {
             return;
         };
+        self.generation.fetch_add(1, Ordering::AcqRel);
         for hash in maps.by_account.remove(&id).unwrap_or_default() {
             if let Some(e) = maps.by_hash.remove(&hash) {
                 maps.by_session.remove(&e.session.id);
@@ -115,8 +195,29 @@ impl SessionCache {
 
     pub fn clear(&self) {
         if let Ok(mut maps) = self.maps.write() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             *maps = Maps::default();
         }
+    }
+
+    /// Whether evictions from other nodes are being heard. Either way the
+    /// cache starts empty: while deaf, anything cached may have missed its
+    /// eviction; once listening again, a fill that read the database while
+    /// deaf may have missed one too (the generation bump refuses it).
+    pub fn set_listening(&self, listening: bool) {
+        let Ok(mut maps) = self.maps.write() else {
+            // A poisoned lock: never answer from this cache again.
+            self.usable.store(false, Ordering::Release);
+            return;
+        };
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.usable.store(listening, Ordering::Release);
+        *maps = Maps::default();
+    }
+
+    /// Whether lookups may be answered from the cache.
+    pub fn usable(&self) -> bool {
+        self.usable.load(Ordering::Acquire)
     }
 }
 
@@ -162,9 +263,9 @@ mod tests {
         let (s1, a) = pair(10);
         let (s2, _) = pair(11);
         for _ in 0..100 {
-            c.put(b"h1", &s1, &a);
+            c.put(c.ticket(), b"h1", &s1, &a);
         }
-        c.put(b"h2", &s2, &a);
+        c.put(c.ticket(), b"h2", &s2, &a);
         assert_eq!(c.maps.read().unwrap().by_account[&a.id].len(), 2);
         assert!(c.get(b"h1").is_some());
         c.evict_session(s1.id);
@@ -173,5 +274,52 @@ mod tests {
         c.evict_account(a.id);
         assert!(c.get(b"h2").is_none());
         assert!(c.maps.read().unwrap().by_session.is_empty());
+    }
+
+    #[test]
+    fn a_fill_started_before_an_eviction_is_refused() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let (s2, _) = pair(11);
+        // Read before the revocation, stored after its eviction.
+        let before = c.ticket();
+        c.evict_session(s1.id);
+        c.put(before, b"h1", &s1, &a);
+        assert!(c.get(b"h1").is_none());
+        // Any eviction counts, and so does one of the whole account.
+        let before = c.ticket();
+        c.evict_account(a.id);
+        c.put(before, b"h2", &s2, &a);
+        assert!(c.get(b"h2").is_none());
+        let before = c.ticket();
+        c.clear();
+        c.put(before, b"h2", &s2, &a);
+        assert!(c.get(b"h2").is_none());
+        // A fill that started after the eviction is stored.
+        c.put(c.ticket(), b"h1", &s1, &a);
+        assert!(c.get(b"h1").is_some());
+    }
+
+    #[test]
+    fn a_deaf_cache_answers_and_stores_nothing_until_listening_again() {
+        let c = SessionCache::unusable();
+        let (s1, a) = pair(10);
+        c.put(c.ticket(), b"h1", &s1, &a);
+        assert!(c.get(b"h1").is_none());
+        c.set_listening(true);
+        c.put(c.ticket(), b"h1", &s1, &a);
+        assert!(c.get(b"h1").is_some());
+        // Going deaf empties the cache and stops answering at once.
+        let before = c.ticket();
+        c.set_listening(false);
+        assert!(c.get(b"h1").is_none());
+        c.put(before, b"h1", &s1, &a);
+        let while_deaf = c.ticket();
+        c.put(while_deaf, b"h1", &s1, &a);
+        c.set_listening(true);
+        assert!(c.get(b"h1").is_none());
+        // A fill that read while deaf may have missed an eviction.
+        c.put(while_deaf, b"h1", &s1, &a);
+        assert!(c.get(b"h1").is_none());
     }
 }

@@ -8,6 +8,7 @@
 mod cache;
 mod error;
 mod migrations;
+mod pg_listener;
 mod postgres;
 mod sql_impl;
 mod sql_methods;

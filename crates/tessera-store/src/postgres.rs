@@ -1,21 +1,29 @@
 //! PostgreSQL: how a deployment grows past one machine. Any number of
 //! stateless `tessera serve` nodes share one database.
 
+use crate::cache::SessionCache;
 use crate::error::map_err;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 use tessera_core::store::StoreError;
 
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
-    pub(crate) cache: std::sync::Arc<crate::cache::SessionCache>,
+    pub(crate) cache: Arc<SessionCache>,
+    /// The backend pid of the listening connection, 0 while there is none.
+    listener_pid: Arc<AtomicI32>,
+    /// The schema, sent with each eviction: deployments in other schemas
+    /// of the same database hear this channel too, and ignore it.
+    scope: Arc<str>,
 }
 
 /// The channel on which nodes tell each other which cached sessions died.
-const CHANNEL: &str = "tessera_sessions";
+pub(crate) const CHANNEL: &str = "tessera_sessions";
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -24,22 +32,49 @@ impl PgStore {
     }
 
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let listener_options = options.clone().application_name("tessera-listener");
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        let cache: std::sync::Arc<crate::cache::SessionCache> = Default::default();
-        listen_for_evictions(&pool, cache.clone()).await;
-        Ok(PgStore { pool, cache })
+        let scope: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .map_err(map_err)?;
+        let scope: Arc<str> = scope.unwrap_or_default().into();
+        // Deaf until the listener runs: until then nothing is cached.
+        let cache = Arc::new(SessionCache::unusable());
+        let listener_pid = Arc::new(AtomicI32::new(0));
+        crate::pg_listener::start(listener_options, scope.clone(), &cache, &listener_pid).await;
+        Ok(PgStore {
+            pool,
+            cache,
+            listener_pid,
+            scope,
+        })
+    }
+
+    /// Whether this node hears other nodes' evictions, so its who-am-I
+    /// cache is in use (tests and health checks).
+    #[doc(hidden)]
+    pub fn cache_listener_healthy(&self) -> bool {
+        self.cache.usable()
+    }
+
+    /// The PostgreSQL backend pid of this node's listening connection
+    /// (tests and operations: it is also named `tessera-listener`).
+    #[doc(hidden)]
+    pub fn cache_listener_pid(&self) -> Option<i32> {
+        Some(self.listener_pid.load(Ordering::Acquire)).filter(|p| *p != 0)
     }
 
     /// Tells every node (this one included) to drop cached answers.
     pub(crate) async fn broadcast(&self, what: &str) {
         if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(what)
+            .bind(format!("{}|{what}", self.scope))
             .execute(&self.pool)
             .await
         {
@@ -92,42 +127,4 @@ impl PgStore {
         .map_err(map_err)?;
         Ok(n > 0)
     }
-}
-
-/// Listens for evictions from other nodes. If the listener cannot start,
-/// the cache still expires entries after its TTL.
-async fn listen_for_evictions(pool: &PgPool, cache: std::sync::Arc<crate::cache::SessionCache>) {
-    let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, "session cache: no listener; relying on its TTL");
-            return;
-        }
-    };
-    if let Err(e) = listener.listen(CHANNEL).await {
-        tracing::warn!(error = %e, "session cache: cannot LISTEN; relying on its TTL");
-        return;
-    }
-    tokio::spawn(async move {
-        loop {
-            match listener.recv().await {
-                Ok(n) => {
-                    let p = n.payload();
-                    if let Some(id) = p.strip_prefix("a:").and_then(|v| v.parse().ok()) {
-                        cache.evict_account(id);
-                    } else if let Some(id) = p.strip_prefix("s:").and_then(|v| v.parse().ok()) {
-                        cache.evict_session(id);
-                    } else {
-                        cache.clear();
-                    }
-                }
-                // Notifications may have been missed while reconnecting;
-                // pause so a dead server does not spin this loop.
-                Err(_) => {
-                    cache.clear();
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-            }
-        }
-    });
 }

@@ -186,18 +186,21 @@ macro_rules! sql_store {
                 format!("SELECT {ACCOUNT_COLS} FROM accounts a {where_clause}")
             }
 
+            /// Evictions, here and on every other node. Writers call them
+            /// after their statement even when it failed: a write whose
+            /// commit was not acknowledged may still have committed.
             impl $store {
-                async fn forget_account(&self, id: AccountId) {
+                pub(crate) async fn forget_account(&self, id: AccountId) {
                     self.cache.evict_account(id);
                     self.broadcast(&format!("a:{id}")).await;
                 }
 
-                async fn forget_session(&self, id: SessionId) {
+                pub(crate) async fn forget_session(&self, id: SessionId) {
                     self.cache.evict_session(id);
                     self.broadcast(&format!("s:{id}")).await;
                 }
 
-                async fn forget_all(&self) {
+                pub(crate) async fn forget_all(&self) {
                     self.cache.clear();
                     self.broadcast("*").await;
                 }
@@ -296,9 +299,9 @@ macro_rules! sql_store {
                     .bind(now.millis())
                     .bind(id.to_string())
                     .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                    .await;
                     self.forget_account(id).await;
+                    let r = r.map_err(map_err)?;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -312,9 +315,9 @@ macro_rules! sql_store {
                     .bind(id.to_string())
                     .bind(old)
                     .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                    .await;
                     self.forget_account(id).await;
+                    let r = r.map_err(map_err)?;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -324,9 +327,9 @@ macro_rules! sql_store {
                         .bind(now.millis())
                         .bind(id.to_string())
                         .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
+                        .await;
                     self.forget_account(id).await;
+                    let r = r.map_err(map_err)?;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -336,9 +339,9 @@ macro_rules! sql_store {
                         .bind(now.millis())
                         .bind(id.to_string())
                         .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
+                        .await;
                     self.forget_account(id).await;
+                    let r = r.map_err(map_err)?;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -532,6 +535,9 @@ macro_rules! sql_store {
                     if let Some(hit) = self.cache.get(token_hash) {
                         return Ok(Some(hit));
                     }
+                    // Before the read: a revocation that commits after it
+                    // bumps the generation, and the fill below is refused.
+                    let ticket = self.cache.ticket();
                     const SQL: &str = const_format_join();
                     let row = sqlx::query(SQL)
                         .bind(token_hash)
@@ -542,7 +548,7 @@ macro_rules! sql_store {
                         None => Ok(None),
                         Some(r) => {
                             let (session, account) = (session_at(&r, ACCOUNT_COL_COUNT)?, account_at(&r, 0)?);
-                            self.cache.put(token_hash, &session, &account);
+                            self.cache.put(ticket, token_hash, &session, &account);
                             Ok(Some((session, account)))
                         }
                     }
@@ -580,9 +586,9 @@ macro_rules! sql_store {
                     .bind(id.to_string())
                     .bind(restricted)
                     .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                    .await;
                     self.forget_session(id).await;
+                    let r = r.map_err(map_err)?;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -604,9 +610,9 @@ macro_rules! sql_store {
                         .bind(id.to_string())
                         .bind(account.to_string())
                         .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
+                        .await;
                     self.forget_session(id).await;
+                    let r = r.map_err(map_err)?;
                     Ok(r.rows_affected() == 1)
                 }
 
@@ -616,9 +622,9 @@ macro_rules! sql_store {
                         .bind(account.to_string())
                         .bind(keep)
                         .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
+                        .await;
                     self.forget_account(account).await;
+                    let r = r.map_err(map_err)?;
                     Ok(r.rows_affected())
                 }
 
@@ -627,9 +633,9 @@ macro_rules! sql_store {
                         .bind(now.millis())
                         .bind(idle_cutoff.millis())
                         .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
+                        .await;
                     self.forget_all().await;
+                    let r = r.map_err(map_err)?;
                     Ok(r.rows_affected())
                 }
             }

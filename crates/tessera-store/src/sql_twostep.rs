@@ -231,7 +231,11 @@ macro_rules! twostep_store {
                     ] {
                         sqlx::query(sql).bind(&id).execute(&mut *tx).await.map_err(map_err)?;
                     }
-                    tx.commit().await.map_err(map_err)?;
+                    let committed = tx.commit().await;
+                    // Sessions verified with the removed methods must be
+                    // looked up afresh.
+                    self.forget_account(account).await;
+                    committed.map_err(map_err)?;
                     Ok(had > 0)
                 }
             }

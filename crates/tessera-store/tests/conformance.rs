@@ -16,6 +16,8 @@ use tessera_core::store::{
 use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::twostep::methods::{Addition, MethodKind, Removal};
 
+mod cache_revocation;
+
 /// A store and whatever keeps it alive (a temp dir, a PG schema name).
 struct Fixture {
     store: Arc<dyn Store>,
@@ -34,7 +36,9 @@ async fn sqlite() -> Option<Fixture> {
     })
 }
 
-async fn postgres() -> Option<Fixture> {
+/// A fresh schema on the test server and a URL whose connections work in
+/// it; `None` (after saying SKIPPED) when no server is configured.
+async fn pg_schema_url() -> Option<String> {
     let Ok(url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
         eprintln!("SKIPPED: TESSERA_TEST_POSTGRES_URL is not set, PostgreSQL conformance not run");
         return None;
@@ -46,12 +50,16 @@ async fn postgres() -> Option<Fixture> {
         .await
         .unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+async fn postgres() -> Option<Fixture> {
+    let scoped = pg_schema_url().await?;
     let store = tessera_store::PgStore::connect(&scoped).await.unwrap();
     store.migrate().await.unwrap();
     Some(Fixture {
         store: Arc::new(store),
-        _guard: Box::new(schema),
+        _guard: Box::new(scoped),
     })
 }
 
