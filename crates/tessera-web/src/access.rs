@@ -419,3 +419,94 @@ impl axum::extract::OptionalFromRequestParts<AppState> for PageAccess {
         Ok(state.core.authenticate(&token).await.ok().map(PageAccess))
     }
 }
+
+/// Writes what the gate does into the OpenAPI document, from the same
+/// table: each operation's security schemes and the refusals every caller
+/// can meet before the handler runs, so the contract cannot drift from the
+/// enforcement.
+pub struct GateInOpenApi;
+
+impl utoipa::Modify for GateInOpenApi {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                ("GET", &mut item.get),
+                ("POST", &mut item.post),
+                ("PUT", &mut item.put),
+                ("PATCH", &mut item.patch),
+                ("DELETE", &mut item.delete),
+            ];
+            for (method, op) in ops {
+                let (Some(op), Some(needs)) = (op.as_mut(), needs_of_text(method, path)) else {
+                    continue;
+                };
+                describe(op, needs);
+            }
+        }
+    }
+}
+
+fn needs_of_text(method: &str, path: &str) -> Option<Needs> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, n)| *n)
+}
+
+fn describe(op: &mut utoipa::openapi::path::Operation, needs: Needs) {
+    use utoipa::openapi::security::SecurityRequirement;
+    if needs == Public {
+        return;
+    }
+    let mut schemes = vec!["bearer", "cookie"];
+    if needs.accepts_basic() {
+        schemes.push("basic");
+    }
+    op.security = Some(
+        schemes
+            .into_iter()
+            .map(|s| SecurityRequirement::new(s, Vec::<String>::new()))
+            .collect(),
+    );
+    let mut refusals = vec![
+        ("401", "No live session, or bad credentials"),
+        (
+            "403",
+            "Refused: a session that may only enroll in two-step verification, Basic credentials where a session is needed, or a missing role",
+        ),
+    ];
+    if needs.accepts_basic() {
+        refusals.push((
+            "429",
+            "Basic credentials are blocked by the password throttle; see Retry-After",
+        ));
+    }
+    for (status, why) in refusals {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| problem_response(why));
+    }
+}
+
+fn problem_response(
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::response::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}

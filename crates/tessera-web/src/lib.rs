@@ -29,7 +29,9 @@ use axum::response::Response;
 /// The whole application as one router, ready to serve.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.web.body_limit_bytes;
-    let (api_router, openapi) = api::router().split_for_parts();
+    let (api_router, mut openapi) = api::router().split_for_parts();
+    // After the routes are in: the gate's part of the contract.
+    utoipa::Modify::modify(&access::GateInOpenApi, &mut openapi);
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi);
     // Every API route and page passes the access gate, which enforces
     // what the route table says each needs.
