@@ -260,6 +260,9 @@ pub trait LimiterStore: Send + Sync {
     async fn limiter_state(&self, key: &str) -> Result<Option<(u32, Timestamp)>, StoreError>;
 }
 
+/// How many known devices an account keeps: the newest.
+pub const DEVICES_PER_ACCOUNT: i64 = 20;
+
 /// A device that signed in to an account: its token is sent back at
 /// sign-in to get the device its own guessing budget.
 #[derive(Debug, Clone, PartialEq, Eq)]

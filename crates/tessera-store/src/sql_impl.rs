@@ -506,6 +506,18 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
+                        // Clients that never send their token back (scripts)
+                        // would pile up devices: an account keeps its newest.
+                        sqlx::query(
+                            "DELETE FROM known_devices WHERE account_id = $1 AND id NOT IN \
+                             (SELECT id FROM known_devices WHERE account_id = $1 \
+                              ORDER BY created_at DESC, id LIMIT $2)",
+                        )
+                        .bind(d.account_id.to_string())
+                        .bind(tessera_core::store::DEVICES_PER_ACCOUNT)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                     }
                     if let Some(m) = extras.last_method {
                         sqlx::query(
@@ -634,6 +646,14 @@ macro_rules! sql_store {
                         .bind(idle_cutoff.millis())
                         .execute(&self.pool)
                         .await;
+                    // Expired device tokens go with them.
+                    if let Err(e) = sqlx::query("DELETE FROM known_devices WHERE expires_at <= $1")
+                        .bind(now.millis())
+                        .execute(&self.pool)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not sweep expired devices");
+                    }
                     self.forget_all().await;
                     let r = r.map_err(map_err)?;
                     Ok(r.rows_affected())

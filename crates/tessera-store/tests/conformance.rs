@@ -1202,6 +1202,35 @@ macro_rules! conformance {
                     s.known_device(a.id, &[9; 32], Timestamp(20)).await.unwrap(),
                     None
                 );
+                // An account keeps its newest devices only.
+                let limit = tessera_core::store::DEVICES_PER_ACCOUNT as u8;
+                for i in 0..limit + 3 {
+                    let d = KnownDevice {
+                        id: uuid::Uuid::new_v4(),
+                        token_hash: vec![100 + i; 32],
+                        created_at: Timestamp(100 + i64::from(i)),
+                        ..device.clone()
+                    };
+                    let new = NewSession {
+                        session: session_for(a.id, 20),
+                        token_hash: vec![100 + i; 32],
+                    };
+                    let extras = SessionExtras {
+                        new_device: Some(&d),
+                        ..Default::default()
+                    };
+                    s.create_session_with_audit(&new, &[], &extras)
+                        .await
+                        .unwrap();
+                }
+                let known = |h: u8| {
+                    let s = s.clone();
+                    async move { s.known_device(a.id, &[h; 32], Timestamp(20)).await.unwrap() }
+                };
+                assert_eq!(known(7).await, None, "the oldest went first");
+                assert_eq!(known(102).await, None);
+                assert!(known(103).await.is_some());
+                assert!(known(100 + limit + 2).await.is_some());
             }
 
             #[tokio::test]
