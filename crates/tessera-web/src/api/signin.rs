@@ -155,12 +155,12 @@ pub async fn continue_sign_in(
     Client(mut ctx): Client,
     jar: CookieJar,
     Path((flow_id, method)): Path<(String, String)>,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(mut body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     // Mobile clients send their device token with the step that completes
     // the sign-in, as with the password.
-    if let Some(t) = body.get("device_token").and_then(|v| v.as_str()) {
-        ctx.device_token = Some(t.to_string());
+    if let Some(t) = body.as_object_mut().and_then(|o| o.remove("device_token")) {
+        ctx.device_token = t.as_str().map(str::to_string);
     }
     let proof = match second_step_request(&method, body)? {
         SecondStepRequest::Proof(p) => p,

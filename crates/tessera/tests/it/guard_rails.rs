@@ -847,3 +847,49 @@ async fn sign_up_is_throttled_per_client_address() {
         .unwrap();
     assert_eq!(r.status(), 202, "a new hour, a new budget");
 }
+
+/// With two-step verification the device becomes known when the second
+/// step completes; a mobile client sends its token with both steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_two_step_sign_in_issues_the_device_token_once() {
+    if !peers::available() {
+        eprintln!("SKIPPED: oathtool/pyotp not installed");
+        return;
+    }
+    let w = crate::twostep_clock::World::new(one_account()).await;
+    w.user("phone@example.com", Role::Member).await;
+    let (_, secret, _) = w.enroll("phone@example.com").await;
+    let finish = |flow: String, device: Option<String>| {
+        let w = &w;
+        let secret = secret.clone();
+        async move {
+            w.next_step();
+            let mut body = json!({"code": peers::oathtool(&secret, w.now())});
+            if let Some(d) = device {
+                body["device_token"] = json!(d);
+            }
+            let r = w
+                .post(&format!("/api/v1/signin/{flow}/totp"), None, body)
+                .await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let flow = w.flow("phone@example.com").await;
+    let done = finish(flow, None).await;
+    let device = done["device_token"].as_str().unwrap().to_string();
+    let first: Value = w
+        .post(
+            "/api/v1/signin",
+            None,
+            json!({"email": "phone@example.com", "password": PASSWORD, "device_token": device}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let flow = first["flow_id"].as_str().unwrap().to_string();
+    let again = finish(flow, Some(device)).await;
+    assert_eq!(again["status"], "complete");
+    assert!(again.get("device_token").is_none(), "{again}");
+}
