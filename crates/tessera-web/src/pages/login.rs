@@ -1,13 +1,12 @@
 //! The sign-in page and signing out.
 
-use super::{PageAccess, check_csrf, error_page, render};
+use super::{PageAccess, error_page, render};
 use crate::client::Client;
 use crate::cookies;
-use crate::csrf::form_token;
+use crate::csrf::{CsrfForm, form_token, has_csrf};
 use crate::metrics::signin_outcome;
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -54,11 +53,8 @@ pub async fn submit(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    Form(form): Form<LoginForm>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let req = SigninRequest {
         email: form.email.clone(),
         password: Password::new(form.password),
@@ -255,9 +251,6 @@ impl VerifyForm {
             _ => SecondStepProof::Totp(self.code.clone()),
         }
     }
-    pub(crate) fn csrf(&self) -> &str {
-        &self.csrf
-    }
     pub(crate) fn method(&self) -> &str {
         &self.method
     }
@@ -271,11 +264,8 @@ pub async fn submit_verify(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    Form(form): Form<VerifyForm>,
+    CsrfForm(form): CsrfForm<VerifyForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, form.csrf()) {
-        return r;
-    }
     let Some(flow) = flow_of(&state, &jar) else {
         return Redirect::to("/login").into_response();
     };
@@ -435,21 +425,21 @@ pub async fn verify_key(
     }
 }
 
+/// A form with nothing but its CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfOnly {
     pub csrf: String,
 }
+
+has_csrf!(LoginForm, VerifyForm, CsrfOnly);
 
 pub async fn logout(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     session: Option<PageAccess>,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     if let Some(PageAccess(access)) = session
         && let Err(e) = state.core.sign_out(&access, &ctx).await
     {

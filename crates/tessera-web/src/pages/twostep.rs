@@ -1,13 +1,12 @@
 //! The Security page's two-step verification actions and the step-up page.
 
 use super::login::{CsrfOnly, VerifyForm, VerifyPage};
-use super::{PageAccess, PageSession, check_csrf, error_page, render};
+use super::{PageAccess, PageSession, error_page, render};
 use crate::client::Client;
 use crate::cookies;
-use crate::csrf::form_token;
+use crate::csrf::{CsrfForm, HasCsrf, form_token, has_csrf};
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -114,11 +113,8 @@ pub async fn setup(
     State(state): State<AppState>,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     setup_page(&state, jar, &who, None).await
 }
 
@@ -133,11 +129,8 @@ pub async fn confirm(
     Client(ctx): Client,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<CodeForm>,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.confirm_totp(&who, &form.code, &ctx).await {
         Ok(done) => {
             let jar = jar.add(cookies::build(
@@ -170,13 +163,9 @@ pub async fn confirm(
 pub async fn new_recovery_key(
     State(state): State<AppState>,
     Client(ctx): Client,
-    jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.new_recovery_key(&who, &ctx).await {
         Ok(key) => recovery_key_page("Your new emergency recovery key", &key, "/security"),
         Err(e) if needs_step_up(&e) => Redirect::to("/security/verify").into_response(),
@@ -187,13 +176,9 @@ pub async fn new_recovery_key(
 pub async fn disable(
     State(state): State<AppState>,
     Client(ctx): Client,
-    jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.disable_two_step(&who, &ctx).await {
         Ok(()) => Redirect::to("/security?notice=two-step-off").into_response(),
         Err(e) if needs_step_up(&e) => Redirect::to("/security/verify").into_response(),
@@ -272,16 +257,21 @@ pub struct StepUpForm {
     password: String,
 }
 
+has_csrf!(CodeForm);
+
+impl HasCsrf for StepUpForm {
+    fn csrf(&self) -> &str {
+        self.second.csrf()
+    }
+}
+
 pub async fn submit_step_up(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<StepUpForm>,
+    CsrfForm(form): CsrfForm<StepUpForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, form.second.csrf()) {
-        return r;
-    }
     if form.second.wants_code() {
         return match state.core.send_step_up_sms(&who).await {
             Ok(sent) => {

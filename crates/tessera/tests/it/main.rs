@@ -12,6 +12,7 @@ mod flood;
 mod inproc;
 mod metrics_listener;
 mod no_store;
+mod page_forms;
 mod peers;
 mod postgres;
 mod recovery_race;
