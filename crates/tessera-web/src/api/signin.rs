@@ -6,10 +6,10 @@ use super::dto::{
     WhoAmI,
 };
 use crate::client::Client;
-use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::metrics::signin_outcome;
+use crate::session_out::{hand_over, via_for};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -111,21 +111,11 @@ pub async fn signin_response(
                 new_recovery_key,
                 ..Default::default()
             };
-            match issued.session.client {
-                ClientKind::Web => {
-                    let mut jar =
-                        jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
-                    if let Some(device) = issued.device_token {
-                        jar = jar.add(cookies::device(&state.web, device));
-                    }
-                    Ok((jar, axum::Json(body)).into_response())
-                }
-                ClientKind::Mobile => {
-                    body.session_token = Some(issued.token);
-                    body.device_token = issued.device_token;
-                    Ok(axum::Json(body).into_response())
-                }
-            }
+            let via = via_for(issued.session.client);
+            let out = hand_over(&state.web, jar, via, issued);
+            body.session_token = out.session_token;
+            body.device_token = out.device_token;
+            Ok((out.jar, axum::Json(body)).into_response())
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The sign-in page and signing out.
 
 use super::{PageAccess, error_page, render};
+use crate::access::Via;
 use crate::client::Client;
 use crate::cookies;
 use crate::csrf::{CsrfForm, form_token, has_csrf};
 use crate::metrics::signin_outcome;
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -69,10 +71,7 @@ pub async fn submit(
             } else {
                 "/security"
             };
-            let mut jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
-            if let Some(device) = issued.device_token {
-                jar = jar.add(cookies::device(&state.web, device));
-            }
+            let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
             (jar, Redirect::to(next)).into_response()
         }
         Ok(SigninOutcome::SecondStep { flow_id, .. }) => {
@@ -344,12 +343,8 @@ fn signed_in(state: &AppState, jar: CookieJar, outcome: SigninOutcome) -> Respon
             ..
         } => {
             signin_outcome("success");
-            let mut jar = jar
-                .add(cookies::build(&state.web, cookies::SESSION, issued.token))
-                .add(cookies::removal(&state.web, cookies::FLOW));
-            if let Some(device) = issued.device_token {
-                jar = jar.add(cookies::device(&state.web, device));
-            }
+            let jar = jar.add(cookies::removal(&state.web, cookies::FLOW));
+            let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
             match new_recovery_key {
                 Some(key) => (
                     jar,
@@ -402,12 +397,8 @@ pub async fn verify_key(
     {
         Ok(SigninOutcome::Complete { issued, .. }) => {
             signin_outcome("success");
-            let mut jar = jar
-                .add(cookies::build(&state.web, cookies::SESSION, issued.token))
-                .add(cookies::removal(&state.web, cookies::FLOW));
-            if let Some(device) = issued.device_token {
-                jar = jar.add(cookies::device(&state.web, device));
-            }
+            let jar = jar.add(cookies::removal(&state.web, cookies::FLOW));
+            let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
             Ok((
                 jar,
                 axum::Json(serde_json::json!({ "redirect": "/security" })),

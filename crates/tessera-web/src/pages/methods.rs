@@ -8,9 +8,10 @@ use super::login::CsrfOnly;
 use super::security::page;
 use super::twostep::recovery_key_page;
 use super::{PageAccess, PageSession, error_page, render};
+use crate::access::Via;
 use crate::client::Client;
-use crate::cookies;
 use crate::csrf::{CsrfForm, form_token, has_csrf};
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -217,11 +218,7 @@ pub async fn confirm_sms(
 ) -> Response {
     match state.core.confirm_sms(&who, &form.code, &ctx).await {
         Ok(done) => {
-            let jar = jar.add(cookies::build(
-                &state.web,
-                cookies::SESSION,
-                done.issued.token,
-            ));
+            let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
             let key = done.recovery_key.unwrap_or_default();
             (
                 jar,

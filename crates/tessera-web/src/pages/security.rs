@@ -2,9 +2,10 @@
 
 use super::login::CsrfOnly;
 use super::{PageSession, error_page, render};
+use crate::access::Via;
 use crate::client::Client;
-use crate::cookies;
 use crate::csrf::{CsrfForm, form_token, has_csrf};
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -178,7 +179,7 @@ pub async fn change_password(
         .await;
     match result {
         Ok(issued) => {
-            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+            let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
             (jar, Redirect::to("/security?notice=password-changed")).into_response()
         }
         Err(CoreError::Invalid(msg)) => {

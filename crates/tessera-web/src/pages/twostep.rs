@@ -2,9 +2,10 @@
 
 use super::login::{CsrfOnly, VerifyForm, VerifyPage};
 use super::{PageAccess, PageSession, error_page, render};
+use crate::access::Via;
 use crate::client::Client;
-use crate::cookies;
 use crate::csrf::{CsrfForm, HasCsrf, form_token, has_csrf};
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -133,11 +134,7 @@ pub async fn confirm(
 ) -> Response {
     match state.core.confirm_totp(&who, &form.code, &ctx).await {
         Ok(done) => {
-            let jar = jar.add(cookies::build(
-                &state.web,
-                cookies::SESSION,
-                done.issued.token,
-            ));
+            let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
             match done.recovery_key {
                 Some(key) => (
                     jar,
@@ -315,11 +312,7 @@ pub async fn submit_step_up(
     };
     match state.core.step_up(&who, proof, &ctx).await {
         Ok(done) => {
-            let jar = jar.add(cookies::build(
-                &state.web,
-                cookies::SESSION,
-                done.issued.token,
-            ));
+            let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
             match done.new_recovery_key {
                 Some(key) => (
                     jar,
