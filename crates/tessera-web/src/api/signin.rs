@@ -19,6 +19,7 @@ use tessera_core::CoreError;
 use tessera_core::password::Password;
 use tessera_core::service::{SecondStepProof, SigninOutcome, SigninRequest};
 use tessera_core::session::ClientKind;
+use tessera_core::twostep::methods::Challenge;
 
 /// Sign in with email and password.
 ///
@@ -152,7 +153,7 @@ pub async fn continue_sign_in(
     if let Some(t) = body.get("device_token").and_then(|v| v.as_str()) {
         ctx.device_token = Some(t.to_string());
     }
-    let proof = match second_step_request(&method, body)? {
+    let proof = match second_step_request(parse_challenge(&method)?, body)? {
         SecondStepRequest::Proof(p) => p,
         SecondStepRequest::KeyChallenge => {
             let options = state.core.signin_key_challenge(&flow_id, &ctx).await?;
@@ -190,44 +191,50 @@ pub enum SecondStepRequest {
     SendCode,
 }
 
-/// Parses the body for a second-step method.
+/// The challenge a path names; an unknown one is a 404.
+pub fn parse_challenge(method: &str) -> Result<Challenge, ApiError> {
+    method.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_method",
+            format!(
+                "There is no second-step method called {method:?}; use totp, webauthn, sms or recovery_key."
+            ),
+        )
+    })
+}
+
+/// Parses the body for a second-step challenge.
 pub fn second_step_request(
-    method: &str,
+    challenge: Challenge,
     body: serde_json::Value,
 ) -> Result<SecondStepRequest, ApiError> {
     let parse =
         |e: serde_json::Error| ApiError::bad_request(format!("The request body does not fit: {e}"));
     let empty = body.is_null() || body.as_object().is_some_and(|o| o.is_empty());
-    match method {
-        "totp" => {
+    match challenge {
+        Challenge::Totp => {
             let b: CodeBody = serde_json::from_value(body).map_err(parse)?;
             Ok(SecondStepRequest::Proof(SecondStepProof::Totp(b.code)))
         }
-        "recovery_key" => {
+        Challenge::RecoveryKey => {
             let b: RecoveryKeyBody = serde_json::from_value(body).map_err(parse)?;
             Ok(SecondStepRequest::Proof(SecondStepProof::RecoveryKey(
                 b.recovery_key,
             )))
         }
-        "webauthn" if empty => Ok(SecondStepRequest::KeyChallenge),
-        "webauthn" => {
+        Challenge::Webauthn if empty => Ok(SecondStepRequest::KeyChallenge),
+        Challenge::Webauthn => {
             let b: CredentialBody = serde_json::from_value(body).map_err(parse)?;
             Ok(SecondStepRequest::Proof(SecondStepProof::Webauthn(
                 b.credential,
             )))
         }
-        "sms" if empty => Ok(SecondStepRequest::SendCode),
-        "sms" => {
+        Challenge::Sms if empty => Ok(SecondStepRequest::SendCode),
+        Challenge::Sms => {
             let b: CodeBody = serde_json::from_value(body).map_err(parse)?;
             Ok(SecondStepRequest::Proof(SecondStepProof::Sms(b.code)))
         }
-        other => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_method",
-            format!(
-                "There is no second-step method called {other:?}; use totp, webauthn, sms or recovery_key."
-            ),
-        )),
     }
 }
 

@@ -4,7 +4,7 @@ use super::dto::{
     CodeBody, CodeSentView, PasswordBody, TotpEnrollmentView, TwoStepChanged, TwoStepStatus,
     WebauthnOptions,
 };
-use super::signin::{SecondStepRequest, second_step_request};
+use super::signin::{SecondStepRequest, parse_challenge, second_step_request};
 use crate::access::{AnySession, Via};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -63,7 +63,7 @@ pub async fn step_up(
             .map_err(|e| ApiError::bad_request(format!("The request body does not fit: {e}")))?;
         StepUpProof::Password(Password::new(b.password))
     } else {
-        match second_step_request(&method, body)? {
+        match second_step_request(parse_challenge(&method)?, body)? {
             SecondStepRequest::Proof(p) => StepUpProof::SecondStep(p),
             SecondStepRequest::KeyChallenge => {
                 let options = state.core.step_up_key_challenge(&s.access).await?;

@@ -18,6 +18,7 @@ use tessera_core::CoreError;
 use tessera_core::password::Password;
 use tessera_core::service::{SecondStepProof, SigninOutcome, SigninRequest};
 use tessera_core::session::ClientKind;
+use tessera_core::twostep::methods::Challenge;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -123,10 +124,10 @@ pub(crate) struct VerifyPage<'a> {
     pub heading: &'a str,
     pub csrf: &'a str,
     pub action: &'a str,
-    /// `totp`, `webauthn`, `sms` or `recovery_key`.
-    pub method: &'a str,
-    /// The other methods: (method, words for people).
-    pub others: Vec<(&'static str, &'static str)>,
+    /// The challenge this page asks for.
+    pub method: Challenge,
+    /// The other challenges, with words for people.
+    pub others: Vec<(Challenge, &'static str)>,
     /// Where the key button sends its JSON requests.
     pub key_url: &'a str,
     /// Where to go once verified.
@@ -143,13 +144,13 @@ impl<'a> VerifyPage<'a> {
         csrf: &'a str,
         action: &'a str,
         key_url: &'a str,
-        methods: &[&'static str],
-        method: Option<&str>,
+        methods: &[Challenge],
+        method: Option<Challenge>,
     ) -> Self {
         let chosen = method
-            .and_then(|m| methods.iter().find(|x| **x == m).copied())
+            .filter(|m| methods.contains(m))
             .or_else(|| methods.first().copied())
-            .unwrap_or("totp");
+            .unwrap_or(Challenge::Totp);
         VerifyPage {
             heading,
             csrf,
@@ -158,7 +159,7 @@ impl<'a> VerifyPage<'a> {
             others: methods
                 .iter()
                 .filter(|m| **m != chosen)
-                .map(|m| (*m, method_label(m)))
+                .map(|m| (*m, method_label(*m)))
                 .collect(),
             key_url,
             next: "/security",
@@ -169,19 +170,31 @@ impl<'a> VerifyPage<'a> {
     }
 }
 
-/// How a method is offered on the "use another method" list.
-fn method_label(method: &str) -> &'static str {
+/// How a challenge is offered on the "use another method" list.
+fn method_label(method: Challenge) -> &'static str {
     match method {
-        "webauthn" => "Use a security key or passkey",
-        "totp" => "Use a code from your authenticator app",
-        "sms" => "Get a code by text message",
-        _ => "Use your emergency recovery key",
+        Challenge::Webauthn => "Use a security key or passkey",
+        Challenge::Totp => "Use a code from your authenticator app",
+        Challenge::Sms => "Get a code by text message",
+        Challenge::RecoveryKey => "Use your emergency recovery key",
     }
+}
+
+/// A page's or form's method, parsed once. An unknown one is `None`, which
+/// the page treats as no choice (the first method) and a form as a code
+/// from the app.
+pub(crate) fn lenient_challenge<'de, D>(d: D) -> Result<Option<Challenge>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = Option::<String>::deserialize(d)?;
+    Ok(text.and_then(|t| t.parse().ok()))
 }
 
 #[derive(Deserialize)]
 pub struct MethodQuery {
-    method: Option<String>,
+    #[serde(default, deserialize_with = "lenient_challenge")]
+    pub(crate) method: Option<Challenge>,
 }
 
 fn flow_of(state: &AppState, jar: &CookieJar) -> Option<String> {
@@ -224,7 +237,7 @@ pub async fn show_verify(
         "/login/verify",
         "/login/verify/key",
         &methods,
-        q.method.as_deref(),
+        q.method,
     );
     (jar, render(StatusCode::OK, &page)).into_response()
 }
@@ -232,7 +245,8 @@ pub async fn show_verify(
 #[derive(Deserialize)]
 pub struct VerifyForm {
     csrf: String,
-    method: String,
+    #[serde(deserialize_with = "lenient_challenge")]
+    method: Option<Challenge>,
     #[serde(default)]
     code: String,
     #[serde(default)]
@@ -244,18 +258,18 @@ pub struct VerifyForm {
 
 impl VerifyForm {
     pub(crate) fn proof(&self) -> SecondStepProof {
-        match self.method.as_str() {
-            "recovery_key" => SecondStepProof::RecoveryKey(self.recovery_key.clone()),
-            "sms" => SecondStepProof::Sms(self.code.clone()),
+        match self.method {
+            Some(Challenge::RecoveryKey) => SecondStepProof::RecoveryKey(self.recovery_key.clone()),
+            Some(Challenge::Sms) => SecondStepProof::Sms(self.code.clone()),
             _ => SecondStepProof::Totp(self.code.clone()),
         }
     }
-    pub(crate) fn method(&self) -> &str {
-        &self.method
+    pub(crate) fn method(&self) -> Option<Challenge> {
+        self.method
     }
     /// Whether this asks for a texted code rather than proving one.
     pub(crate) fn wants_code(&self) -> bool {
-        self.method == "sms" && !self.send.is_empty()
+        self.method == Some(Challenge::Sms) && !self.send.is_empty()
     }
 }
 
@@ -285,7 +299,7 @@ pub async fn submit_verify(
             "/login/verify",
             "/login/verify/key",
             &methods,
-            Some(form.method()),
+            form.method(),
         );
         page.code_sent = sent;
         page.notice = notice;
@@ -324,7 +338,7 @@ pub async fn submit_verify(
             rerender(
                 jar,
                 StatusCode::UNAUTHORIZED,
-                form.method() == "sms",
+                form.method() == Some(Challenge::Sms),
                 None,
                 Some(e.to_string()),
             )

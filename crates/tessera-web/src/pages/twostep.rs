@@ -1,6 +1,6 @@
 //! The Security page's two-step verification actions and the step-up page.
 
-use super::login::{CsrfOnly, VerifyForm, VerifyPage};
+use super::login::{CsrfOnly, MethodQuery, VerifyForm, VerifyPage};
 use super::{PageAccess, PageSession, error_page, render};
 use crate::access::Via;
 use crate::client::Client;
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tessera_core::CoreError;
 use tessera_core::password::Password;
 use tessera_core::service::{Access, StepUpProof};
+use tessera_core::twostep::methods::Challenge;
 
 #[derive(Template)]
 #[template(path = "recovery_key.html")]
@@ -183,16 +184,11 @@ pub async fn disable(
     }
 }
 
-#[derive(Deserialize)]
-pub struct MethodQuery {
-    method: Option<String>,
-}
-
 async fn step_up_page(
     state: &AppState,
     jar: CookieJar,
     who: &Access,
-    method: Option<&str>,
+    method: Option<Challenge>,
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -203,7 +199,7 @@ async fn step_up_page_with(
     state: &AppState,
     jar: CookieJar,
     who: &Access,
-    method: Option<&str>,
+    method: Option<Challenge>,
     (code_sent, notice): (bool, Option<String>),
     error: Option<String>,
     status: StatusCode,
@@ -243,7 +239,7 @@ pub async fn show_step_up(
     PageAccess(who): PageAccess,
     axum::extract::Query(q): axum::extract::Query<MethodQuery>,
 ) -> Response {
-    step_up_page(&state, jar, &who, q.method.as_deref(), None, StatusCode::OK).await
+    step_up_page(&state, jar, &who, q.method, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -276,7 +272,7 @@ pub async fn submit_step_up(
                     &state,
                     jar,
                     &who,
-                    Some("sms"),
+                    Some(Challenge::Sms),
                     (
                         true,
                         Some(format!(
@@ -294,7 +290,7 @@ pub async fn submit_step_up(
                     &state,
                     jar,
                     &who,
-                    Some("sms"),
+                    Some(Challenge::Sms),
                     (true, None),
                     Some(format!("A code was sent moments ago. {e}")),
                     StatusCode::TOO_MANY_REQUESTS,
@@ -327,9 +323,9 @@ pub async fn submit_step_up(
             let method = if is_password {
                 None
             } else {
-                Some(form.second.method())
+                form.second.method()
             };
-            let sent = method == Some("sms");
+            let sent = method == Some(Challenge::Sms);
             step_up_page_with(
                 &state,
                 jar,

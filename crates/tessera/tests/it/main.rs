@@ -6,6 +6,7 @@ mod api_admin;
 mod api_sessions;
 mod api_signin;
 mod browser;
+mod challenges;
 mod cli;
 mod client_address;
 mod flood;
