@@ -6,16 +6,19 @@
 //!    header and authenticate with bearer tokens, which are not ambient.
 //! 2. Forms also carry a token that must equal the value of an HttpOnly,
 //!    SameSite cookie (double submit), checked in constant time, for
-//!    browsers that send neither header.
+//!    browsers that send neither header. [`CsrfForm`] is the one place
+//!    pages check it: a handler that takes its form through it cannot
+//!    forget the check.
 
 use crate::cookies;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
+use serde::de::DeserializeOwned;
 use tessera_core::secrets::{ct_eq, random_token};
 
 pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -66,4 +69,55 @@ pub fn form_token_valid(state: &AppState, jar: &CookieJar, submitted: &str) -> b
         Some(c) if c.value().len() >= 32 => ct_eq(c.value().as_bytes(), submitted.as_bytes()),
         _ => false,
     }
+}
+
+/// A form that carries the double-submit CSRF token.
+pub trait HasCsrf {
+    /// The token the form submitted.
+    fn csrf(&self) -> &str;
+}
+
+/// Implements [`HasCsrf`] for forms whose token is their `csrf` field.
+macro_rules! has_csrf {
+    ($($form:ty),+ $(,)?) => {
+        $(impl $crate::csrf::HasCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+pub(crate) use has_csrf;
+
+/// A page form whose CSRF token matched its cookie. Extracts the body, so
+/// it must be the handler's last argument; a mismatch is the "Form
+/// expired" page (403).
+pub struct CsrfForm<T>(pub T);
+
+impl<T> FromRequest<AppState> for CsrfForm<T>
+where
+    T: DeserializeOwned + HasCsrf,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(req.headers());
+        let axum::Form(form) = axum::Form::<T>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if form_token_valid(state, &jar, form.csrf()) {
+            Ok(CsrfForm(form))
+        } else {
+            Err(form_expired())
+        }
+    }
+}
+
+/// The refusal of a form whose token does not match its cookie.
+fn form_expired() -> Response {
+    crate::pages::message_page(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form was open too long or came from another site. Go back, reload the page and try again.",
+    )
 }

@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod metrics;
 mod pages;
+mod session_out;
 mod state;
 
 pub use access::{Needs, ROUTES};

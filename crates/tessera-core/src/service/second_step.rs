@@ -10,7 +10,7 @@ use crate::error::CoreError;
 use crate::secrets::{ct_eq, random_token, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind};
 use crate::store::FlowRecord;
-use crate::twostep::methods::MethodKind;
+use crate::twostep::methods::{Challenge, MethodKind};
 use sha2::{Digest, Sha256};
 
 /// How a sign-in ended (for now).
@@ -27,7 +27,7 @@ pub enum SigninOutcome {
     },
     SecondStep {
         flow_id: String,
-        methods: Vec<&'static str>,
+        methods: Vec<Challenge>,
         expires_at: Timestamp,
     },
 }
@@ -56,7 +56,7 @@ impl Core {
         &self,
         account: &Account,
         first: AuthMethod,
-        methods: Vec<&'static str>,
+        methods: Vec<Challenge>,
         client: ClientKind,
         ctx: &RequestContext,
     ) -> Result<SigninOutcome, CoreError> {
@@ -113,7 +113,7 @@ impl Core {
         &self,
         flow_id: &str,
         ctx: &RequestContext,
-    ) -> Result<Vec<&'static str>, CoreError> {
+    ) -> Result<Vec<Challenge>, CoreError> {
         let (_, account) = self.live_flow(flow_id, ctx).await?;
         Ok(self.store.inventory(account.id).await?.challenges())
     }

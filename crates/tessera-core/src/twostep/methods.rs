@@ -32,14 +32,35 @@ crate::account::text_enum!(MethodKind {
     MethodKind::Sms => "sms",
 });
 
+/// A challenge a second step answers, as offered at sign-in and step-up
+/// (`POST /api/v1/signin/{flow}/{challenge}`). Keys and passkeys share
+/// one; the recovery key is the emergency way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Challenge {
+    /// A security key or passkey.
+    Webauthn,
+    /// A code from the authenticator app.
+    Totp,
+    /// A texted code.
+    Sms,
+    /// The emergency recovery key.
+    RecoveryKey,
+}
+
+crate::account::text_enum!(Challenge {
+    Challenge::Webauthn => "webauthn",
+    Challenge::Totp => "totp",
+    Challenge::Sms => "sms",
+    Challenge::RecoveryKey => "recovery_key",
+});
+
 impl MethodKind {
-    /// The sign-in challenge that proves this method (`POST
-    /// /api/v1/signin/{flow}/{challenge}`): keys and passkeys share one.
-    pub fn challenge(self) -> &'static str {
+    /// The sign-in challenge that proves this method.
+    pub fn challenge(self) -> Challenge {
         match self {
-            MethodKind::Totp => "totp",
-            MethodKind::SecurityKey | MethodKind::Passkey => "webauthn",
-            MethodKind::Sms => "sms",
+            MethodKind::Totp => Challenge::Totp,
+            MethodKind::SecurityKey | MethodKind::Passkey => Challenge::Webauthn,
+            MethodKind::Sms => Challenge::Sms,
         }
     }
 
@@ -97,7 +118,7 @@ impl Inventory {
     /// The sign-in challenges this account can answer, the last-used one
     /// first, then the others from strongest to weakest; the recovery key
     /// always comes last.
-    pub fn challenges(&self) -> Vec<&'static str> {
+    pub fn challenges(&self) -> Vec<Challenge> {
         let mut kinds: Vec<MethodKind> = [
             MethodKind::Passkey,
             MethodKind::SecurityKey,
@@ -111,14 +132,14 @@ impl Inventory {
             kinds.retain(|k| *k != last);
             kinds.insert(0, last);
         }
-        let mut out: Vec<&'static str> = Vec::new();
+        let mut out: Vec<Challenge> = Vec::new();
         for k in kinds {
             if !out.contains(&k.challenge()) {
                 out.push(k.challenge());
             }
         }
         if !out.is_empty() {
-            out.push("recovery_key");
+            out.push(Challenge::RecoveryKey);
         }
         out
     }
@@ -214,12 +235,31 @@ mod tests {
             keys: vec![key(MethodKind::SecurityKey), key(MethodKind::Passkey)],
             ..Default::default()
         };
-        assert_eq!(inv.challenges(), vec!["webauthn", "totp", "recovery_key"]);
+        use Challenge::{RecoveryKey, Totp, Webauthn};
+        assert_eq!(inv.challenges(), vec![Webauthn, Totp, RecoveryKey]);
         inv.last_used = Some(MethodKind::Totp);
-        assert_eq!(inv.challenges(), vec!["totp", "webauthn", "recovery_key"]);
+        assert_eq!(inv.challenges(), vec![Totp, Webauthn, RecoveryKey]);
         // A last-used method that was removed is not offered.
         inv.totp = false;
-        assert_eq!(inv.challenges(), vec!["webauthn", "recovery_key"]);
+        assert_eq!(inv.challenges(), vec![Webauthn, RecoveryKey]);
+    }
+
+    #[test]
+    fn challenges_are_written_one_way() {
+        for (c, text) in [
+            (Challenge::Webauthn, "webauthn"),
+            (Challenge::Totp, "totp"),
+            (Challenge::Sms, "sms"),
+            (Challenge::RecoveryKey, "recovery_key"),
+        ] {
+            assert_eq!(c.as_str(), text);
+            assert_eq!(c.to_string(), text);
+            assert_eq!(text.parse::<Challenge>(), Ok(c));
+        }
+        assert!("password".parse::<Challenge>().is_err());
+        assert!("TOTP".parse::<Challenge>().is_err());
+        assert_eq!(MethodKind::Passkey.challenge(), Challenge::Webauthn);
+        assert_eq!(MethodKind::SecurityKey.challenge(), Challenge::Webauthn);
     }
 
     #[test]

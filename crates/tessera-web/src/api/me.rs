@@ -1,11 +1,11 @@
 //! The caller's own account.
 
 use super::dto::{ChangePasswordBody, PasswordChanged};
-use crate::access::{ApiSession, Via};
+use crate::access::ApiSession;
 use crate::client::Client;
-use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -40,19 +40,10 @@ pub async fn change_password(
             &ctx,
         )
         .await?;
-    Ok(match s.via {
-        Via::Cookie => {
-            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
-            let body = PasswordChanged {
-                session_token: None,
-                other_sessions_ended: true,
-            };
-            (jar, axum::Json(body)).into_response()
-        }
-        Via::Bearer | Via::Basic => axum::Json(PasswordChanged {
-            session_token: Some(issued.token),
-            other_sessions_ended: true,
-        })
-        .into_response(),
-    })
+    let out = hand_over(&state.web, jar, s.via, issued);
+    let body = PasswordChanged {
+        session_token: out.session_token,
+        other_sessions_ended: true,
+    };
+    Ok((out.jar, axum::Json(body)).into_response())
 }

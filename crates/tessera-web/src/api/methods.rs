@@ -7,11 +7,11 @@ use super::dto::{
     TwoStepChanged, WebauthnOptions,
 };
 use super::twostep::with_rotated;
-use crate::access::{AnySession, ApiSession, Via};
+use crate::access::{AnySession, ApiSession};
 use crate::client::Client;
-use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -101,25 +101,13 @@ pub async fn finish_key(
         .core
         .finish_key_registration(&s.access, body.credential, &ctx)
         .await?;
-    let mut out = KeyRegistered {
+    let out = hand_over(&state.web, jar, s.via, added.issued);
+    let body = KeyRegistered {
         id: added.id,
         recovery_key: added.recovery_key,
-        session_token: None,
+        session_token: out.session_token,
     };
-    Ok(match s.via {
-        Via::Cookie => {
-            let jar = jar.add(cookies::build(
-                &state.web,
-                cookies::SESSION,
-                added.issued.token,
-            ));
-            (jar, axum::Json(out)).into_response()
-        }
-        Via::Bearer | Via::Basic => {
-            out.session_token = Some(added.issued.token);
-            axum::Json(out).into_response()
-        }
-    })
+    Ok((out.jar, axum::Json(body)).into_response())
 }
 
 /// Rename a security key or passkey.

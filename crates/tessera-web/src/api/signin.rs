@@ -6,10 +6,10 @@ use super::dto::{
     WhoAmI,
 };
 use crate::client::Client;
-use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::metrics::signin_outcome;
+use crate::session_out::{hand_over, via_for};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -19,6 +19,7 @@ use tessera_core::CoreError;
 use tessera_core::password::Password;
 use tessera_core::service::{SecondStepProof, SigninOutcome, SigninRequest};
 use tessera_core::session::ClientKind;
+use tessera_core::twostep::methods::Challenge;
 
 /// Sign in with email and password.
 ///
@@ -111,21 +112,11 @@ pub async fn signin_response(
                 new_recovery_key,
                 ..Default::default()
             };
-            match issued.session.client {
-                ClientKind::Web => {
-                    let mut jar =
-                        jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
-                    if let Some(device) = issued.device_token {
-                        jar = jar.add(cookies::device(&state.web, device));
-                    }
-                    Ok((jar, axum::Json(body)).into_response())
-                }
-                ClientKind::Mobile => {
-                    body.session_token = Some(issued.token);
-                    body.device_token = issued.device_token;
-                    Ok(axum::Json(body).into_response())
-                }
-            }
+            let via = via_for(issued.session.client);
+            let out = hand_over(&state.web, jar, via, issued);
+            body.session_token = out.session_token;
+            body.device_token = out.device_token;
+            Ok((out.jar, axum::Json(body)).into_response())
         }
     }
 }
@@ -162,7 +153,7 @@ pub async fn continue_sign_in(
     if let Some(t) = body.as_object_mut().and_then(|o| o.remove("device_token")) {
         ctx.device_token = t.as_str().map(str::to_string);
     }
-    let proof = match second_step_request(&method, body)? {
+    let proof = match second_step_request(parse_challenge(&method)?, body)? {
         SecondStepRequest::Proof(p) => p,
         SecondStepRequest::KeyChallenge => {
             let options = state.core.signin_key_challenge(&flow_id, &ctx).await?;
@@ -200,44 +191,50 @@ pub enum SecondStepRequest {
     SendCode,
 }
 
-/// Parses the body for a second-step method.
+/// The challenge a path names; an unknown one is a 404.
+pub fn parse_challenge(method: &str) -> Result<Challenge, ApiError> {
+    method.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_method",
+            format!(
+                "There is no second-step method called {method:?}; use totp, webauthn, sms or recovery_key."
+            ),
+        )
+    })
+}
+
+/// Parses the body for a second-step challenge.
 pub fn second_step_request(
-    method: &str,
+    challenge: Challenge,
     body: serde_json::Value,
 ) -> Result<SecondStepRequest, ApiError> {
     let parse =
         |e: serde_json::Error| ApiError::bad_request(format!("The request body does not fit: {e}"));
     let empty = body.is_null() || body.as_object().is_some_and(|o| o.is_empty());
-    match method {
-        "totp" => {
+    match challenge {
+        Challenge::Totp => {
             let b: CodeBody = serde_json::from_value(body).map_err(parse)?;
             Ok(SecondStepRequest::Proof(SecondStepProof::Totp(b.code)))
         }
-        "recovery_key" => {
+        Challenge::RecoveryKey => {
             let b: RecoveryKeyBody = serde_json::from_value(body).map_err(parse)?;
             Ok(SecondStepRequest::Proof(SecondStepProof::RecoveryKey(
                 b.recovery_key,
             )))
         }
-        "webauthn" if empty => Ok(SecondStepRequest::KeyChallenge),
-        "webauthn" => {
+        Challenge::Webauthn if empty => Ok(SecondStepRequest::KeyChallenge),
+        Challenge::Webauthn => {
             let b: CredentialBody = serde_json::from_value(body).map_err(parse)?;
             Ok(SecondStepRequest::Proof(SecondStepProof::Webauthn(
                 b.credential,
             )))
         }
-        "sms" if empty => Ok(SecondStepRequest::SendCode),
-        "sms" => {
+        Challenge::Sms if empty => Ok(SecondStepRequest::SendCode),
+        Challenge::Sms => {
             let b: CodeBody = serde_json::from_value(body).map_err(parse)?;
             Ok(SecondStepRequest::Proof(SecondStepProof::Sms(b.code)))
         }
-        other => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_method",
-            format!(
-                "There is no second-step method called {other:?}; use totp, webauthn, sms or recovery_key."
-            ),
-        )),
     }
 }
 

@@ -4,12 +4,12 @@ use super::dto::{
     CodeBody, CodeSentView, PasswordBody, TotpEnrollmentView, TwoStepChanged, TwoStepStatus,
     WebauthnOptions,
 };
-use super::signin::{SecondStepRequest, second_step_request};
+use super::signin::{SecondStepRequest, parse_challenge, second_step_request};
 use crate::access::{AnySession, Via};
 use crate::client::Client;
-use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,8 +18,8 @@ use axum_extra::extract::CookieJar;
 use tessera_core::password::Password;
 use tessera_core::service::{IssuedSession, StepUpProof};
 
-/// Hands a rotated session to its client: a new cookie, or the token in
-/// the body for bearer clients.
+/// A two-step change's answer, with the rotated session handed to its
+/// client and the time it was verified.
 pub(super) fn with_rotated(
     state: &AppState,
     jar: CookieJar,
@@ -28,16 +28,9 @@ pub(super) fn with_rotated(
     mut body: TwoStepChanged,
 ) -> Response {
     body.verified_at = Some(issued.session.verified_at.to_rfc3339());
-    match via {
-        Via::Cookie => {
-            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
-            (jar, axum::Json(body)).into_response()
-        }
-        Via::Bearer | Via::Basic => {
-            body.session_token = Some(issued.token);
-            axum::Json(body).into_response()
-        }
-    }
+    let out = hand_over(&state.web, jar, via, issued);
+    body.session_token = out.session_token;
+    (out.jar, axum::Json(body)).into_response()
 }
 
 /// Verify again before a security change: `password` with `{password}`
@@ -70,7 +63,7 @@ pub async fn step_up(
             .map_err(|e| ApiError::bad_request(format!("The request body does not fit: {e}")))?;
         StepUpProof::Password(Password::new(b.password))
     } else {
-        match second_step_request(&method, body)? {
+        match second_step_request(parse_challenge(&method)?, body)? {
             SecondStepRequest::Proof(p) => StepUpProof::SecondStep(p),
             SecondStepRequest::KeyChallenge => {
                 let options = state.core.step_up_key_challenge(&s.access).await?;

@@ -1,12 +1,11 @@
 //! The admin page: list and create users, deactivate them (sysadmin).
 
 use super::login::CsrfOnly;
-use super::{PageSession, check_csrf, error_page, render};
+use super::{PageSession, error_page, render};
 use crate::client::Client;
-use crate::csrf::form_token;
+use crate::csrf::{CsrfForm, form_token, has_csrf};
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -119,16 +118,15 @@ pub struct CreateForm {
     password: String,
 }
 
+has_csrf!(CreateForm);
+
 pub async fn create(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<CreateForm>,
+    CsrfForm(form): CsrfForm<CreateForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let admin = match state.core.require_sysadmin(&who) {
         Ok(a) => a,
         Err(e) => return error_page(&e),
@@ -172,14 +170,10 @@ pub async fn create(
 pub async fn deactivate(
     State(state): State<AppState>,
     Client(ctx): Client,
-    jar: CookieJar,
     PageSession(who): PageSession,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let admin = match state.core.require_sysadmin(&who) {
         Ok(a) => a,
         Err(e) => return error_page(&e),

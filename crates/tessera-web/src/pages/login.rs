@@ -1,13 +1,14 @@
 //! The sign-in page and signing out.
 
-use super::{PageAccess, check_csrf, error_page, render};
+use super::{PageAccess, error_page, render};
+use crate::access::Via;
 use crate::client::Client;
 use crate::cookies;
-use crate::csrf::form_token;
+use crate::csrf::{CsrfForm, form_token, has_csrf};
 use crate::metrics::signin_outcome;
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,6 +18,7 @@ use tessera_core::CoreError;
 use tessera_core::password::Password;
 use tessera_core::service::{SecondStepProof, SigninOutcome, SigninRequest};
 use tessera_core::session::ClientKind;
+use tessera_core::twostep::methods::Challenge;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -54,11 +56,8 @@ pub async fn submit(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    Form(form): Form<LoginForm>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let req = SigninRequest {
         email: form.email.clone(),
         password: Password::new(form.password),
@@ -73,10 +72,7 @@ pub async fn submit(
             } else {
                 "/security"
             };
-            let mut jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
-            if let Some(device) = issued.device_token {
-                jar = jar.add(cookies::device(&state.web, device));
-            }
+            let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
             (jar, Redirect::to(next)).into_response()
         }
         Ok(SigninOutcome::SecondStep { flow_id, .. }) => {
@@ -128,10 +124,10 @@ pub(crate) struct VerifyPage<'a> {
     pub heading: &'a str,
     pub csrf: &'a str,
     pub action: &'a str,
-    /// `totp`, `webauthn`, `sms` or `recovery_key`.
-    pub method: &'a str,
-    /// The other methods: (method, words for people).
-    pub others: Vec<(&'static str, &'static str)>,
+    /// The challenge this page asks for.
+    pub method: Challenge,
+    /// The other challenges, with words for people.
+    pub others: Vec<(Challenge, &'static str)>,
     /// Where the key button sends its JSON requests.
     pub key_url: &'a str,
     /// Where to go once verified.
@@ -148,13 +144,13 @@ impl<'a> VerifyPage<'a> {
         csrf: &'a str,
         action: &'a str,
         key_url: &'a str,
-        methods: &[&'static str],
-        method: Option<&str>,
+        methods: &[Challenge],
+        method: Option<Challenge>,
     ) -> Self {
         let chosen = method
-            .and_then(|m| methods.iter().find(|x| **x == m).copied())
+            .filter(|m| methods.contains(m))
             .or_else(|| methods.first().copied())
-            .unwrap_or("totp");
+            .unwrap_or(Challenge::Totp);
         VerifyPage {
             heading,
             csrf,
@@ -163,7 +159,7 @@ impl<'a> VerifyPage<'a> {
             others: methods
                 .iter()
                 .filter(|m| **m != chosen)
-                .map(|m| (*m, method_label(m)))
+                .map(|m| (*m, method_label(*m)))
                 .collect(),
             key_url,
             next: "/security",
@@ -174,19 +170,31 @@ impl<'a> VerifyPage<'a> {
     }
 }
 
-/// How a method is offered on the "use another method" list.
-fn method_label(method: &str) -> &'static str {
+/// How a challenge is offered on the "use another method" list.
+fn method_label(method: Challenge) -> &'static str {
     match method {
-        "webauthn" => "Use a security key or passkey",
-        "totp" => "Use a code from your authenticator app",
-        "sms" => "Get a code by text message",
-        _ => "Use your emergency recovery key",
+        Challenge::Webauthn => "Use a security key or passkey",
+        Challenge::Totp => "Use a code from your authenticator app",
+        Challenge::Sms => "Get a code by text message",
+        Challenge::RecoveryKey => "Use your emergency recovery key",
     }
+}
+
+/// A page's or form's method, parsed once. An unknown one is `None`, which
+/// the page treats as no choice (the first method) and a form as a code
+/// from the app.
+pub(crate) fn lenient_challenge<'de, D>(d: D) -> Result<Option<Challenge>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = Option::<String>::deserialize(d)?;
+    Ok(text.and_then(|t| t.parse().ok()))
 }
 
 #[derive(Deserialize)]
 pub struct MethodQuery {
-    method: Option<String>,
+    #[serde(default, deserialize_with = "lenient_challenge")]
+    pub(crate) method: Option<Challenge>,
 }
 
 fn flow_of(state: &AppState, jar: &CookieJar) -> Option<String> {
@@ -229,7 +237,7 @@ pub async fn show_verify(
         "/login/verify",
         "/login/verify/key",
         &methods,
-        q.method.as_deref(),
+        q.method,
     );
     (jar, render(StatusCode::OK, &page)).into_response()
 }
@@ -237,7 +245,8 @@ pub async fn show_verify(
 #[derive(Deserialize)]
 pub struct VerifyForm {
     csrf: String,
-    method: String,
+    #[serde(deserialize_with = "lenient_challenge")]
+    method: Option<Challenge>,
     #[serde(default)]
     code: String,
     #[serde(default)]
@@ -249,21 +258,18 @@ pub struct VerifyForm {
 
 impl VerifyForm {
     pub(crate) fn proof(&self) -> SecondStepProof {
-        match self.method.as_str() {
-            "recovery_key" => SecondStepProof::RecoveryKey(self.recovery_key.clone()),
-            "sms" => SecondStepProof::Sms(self.code.clone()),
+        match self.method {
+            Some(Challenge::RecoveryKey) => SecondStepProof::RecoveryKey(self.recovery_key.clone()),
+            Some(Challenge::Sms) => SecondStepProof::Sms(self.code.clone()),
             _ => SecondStepProof::Totp(self.code.clone()),
         }
     }
-    pub(crate) fn csrf(&self) -> &str {
-        &self.csrf
-    }
-    pub(crate) fn method(&self) -> &str {
-        &self.method
+    pub(crate) fn method(&self) -> Option<Challenge> {
+        self.method
     }
     /// Whether this asks for a texted code rather than proving one.
     pub(crate) fn wants_code(&self) -> bool {
-        self.method == "sms" && !self.send.is_empty()
+        self.method == Some(Challenge::Sms) && !self.send.is_empty()
     }
 }
 
@@ -271,11 +277,8 @@ pub async fn submit_verify(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
-    Form(form): Form<VerifyForm>,
+    CsrfForm(form): CsrfForm<VerifyForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, form.csrf()) {
-        return r;
-    }
     let Some(flow) = flow_of(&state, &jar) else {
         return Redirect::to("/login").into_response();
     };
@@ -296,7 +299,7 @@ pub async fn submit_verify(
             "/login/verify",
             "/login/verify/key",
             &methods,
-            Some(form.method()),
+            form.method(),
         );
         page.code_sent = sent;
         page.notice = notice;
@@ -335,7 +338,7 @@ pub async fn submit_verify(
             rerender(
                 jar,
                 StatusCode::UNAUTHORIZED,
-                form.method() == "sms",
+                form.method() == Some(Challenge::Sms),
                 None,
                 Some(e.to_string()),
             )
@@ -354,12 +357,8 @@ fn signed_in(state: &AppState, jar: CookieJar, outcome: SigninOutcome) -> Respon
             ..
         } => {
             signin_outcome("success");
-            let mut jar = jar
-                .add(cookies::build(&state.web, cookies::SESSION, issued.token))
-                .add(cookies::removal(&state.web, cookies::FLOW));
-            if let Some(device) = issued.device_token {
-                jar = jar.add(cookies::device(&state.web, device));
-            }
+            let jar = jar.add(cookies::removal(&state.web, cookies::FLOW));
+            let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
             match new_recovery_key {
                 Some(key) => (
                     jar,
@@ -412,12 +411,8 @@ pub async fn verify_key(
     {
         Ok(SigninOutcome::Complete { issued, .. }) => {
             signin_outcome("success");
-            let mut jar = jar
-                .add(cookies::build(&state.web, cookies::SESSION, issued.token))
-                .add(cookies::removal(&state.web, cookies::FLOW));
-            if let Some(device) = issued.device_token {
-                jar = jar.add(cookies::device(&state.web, device));
-            }
+            let jar = jar.add(cookies::removal(&state.web, cookies::FLOW));
+            let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
             Ok((
                 jar,
                 axum::Json(serde_json::json!({ "redirect": "/security" })),
@@ -435,21 +430,21 @@ pub async fn verify_key(
     }
 }
 
+/// A form with nothing but its CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfOnly {
     pub csrf: String,
 }
+
+has_csrf!(LoginForm, VerifyForm, CsrfOnly);
 
 pub async fn logout(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     session: Option<PageAccess>,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     if let Some(PageAccess(access)) = session
         && let Err(e) = state.core.sign_out(&access, &ctx).await
     {

@@ -7,13 +7,13 @@
 use super::login::CsrfOnly;
 use super::security::page;
 use super::twostep::recovery_key_page;
-use super::{PageAccess, PageSession, check_csrf, error_page, render};
+use super::{PageAccess, PageSession, error_page, render};
+use crate::access::Via;
 use crate::client::Client;
-use crate::cookies;
-use crate::csrf::form_token;
+use crate::csrf::{CsrfForm, form_token, has_csrf};
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -72,11 +72,8 @@ pub async fn rename_key(
     jar: CookieJar,
     PageSession(who): PageSession,
     Path(id): Path<String>,
-    Form(form): Form<RenameForm>,
+    CsrfForm(form): CsrfForm<RenameForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let Ok(id) = id.parse() else {
         return refused(&state, jar, &who, CoreError::NotFound("key")).await;
     };
@@ -90,11 +87,8 @@ pub async fn remove_key(
     jar: CookieJar,
     PageSession(who): PageSession,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let Ok(id) = id.parse() else {
         return refused(&state, jar, &who, CoreError::NotFound("key")).await;
     };
@@ -107,11 +101,8 @@ pub async fn remove_totp(
     Client(ctx): Client,
     jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let result = state.core.remove_totp(&who, &ctx).await;
     done(&state, jar, &who, result, "method-removed").await
 }
@@ -121,11 +112,8 @@ pub async fn remove_sms(
     Client(ctx): Client,
     jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let result = state.core.remove_sms(&who, &ctx).await;
     done(&state, jar, &who, result, "method-removed").await
 }
@@ -164,11 +152,8 @@ pub async fn start_sms(
     State(state): State<AppState>,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<PhoneForm>,
+    CsrfForm(form): CsrfForm<PhoneForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.start_sms_enrollment(&who, &form.phone).await {
         Ok(sent) => confirm_page(
             &state,
@@ -195,11 +180,8 @@ pub async fn resend_sms(
     State(state): State<AppState>,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.resend_sms_enrollment(&who).await {
         Ok(sent) => confirm_page(
             &state,
@@ -225,23 +207,18 @@ pub struct CodeForm {
     code: String,
 }
 
+has_csrf!(RenameForm, PhoneForm, CodeForm);
+
 pub async fn confirm_sms(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<CodeForm>,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.confirm_sms(&who, &form.code, &ctx).await {
         Ok(done) => {
-            let jar = jar.add(cookies::build(
-                &state.web,
-                cookies::SESSION,
-                done.issued.token,
-            ));
+            let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
             let key = done.recovery_key.unwrap_or_default();
             (
                 jar,

@@ -1,4 +1,5 @@
-//! Server-rendered pages. Each POST checks the form's CSRF token, calls one
+//! Server-rendered pages. Each POST takes its form through
+//! [`crate::csrf::CsrfForm`] (which checks the CSRF token), calls one
 //! domain method, and redirects (post/redirect/get) or re-renders with a
 //! message written for people.
 
@@ -9,7 +10,6 @@ mod security;
 mod twostep;
 
 pub use crate::access::{PageAccess, PageSession};
-use crate::csrf;
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -18,7 +18,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::CookieJar;
 use tessera_core::service::Access;
 
 pub fn router() -> Router<AppState> {
@@ -162,19 +161,4 @@ pub fn error_page(e: &tessera_core::CoreError) -> Response {
         );
     }
     res
-}
-
-/// Refuses a form whose CSRF token does not match its cookie. The error is
-/// the finished response, built only on this cold path.
-#[allow(clippy::result_large_err)]
-pub fn check_csrf(state: &AppState, jar: &CookieJar, submitted: &str) -> Result<(), Response> {
-    if csrf::form_token_valid(state, jar, submitted) {
-        Ok(())
-    } else {
-        Err(message_page(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form was open too long or came from another site. Go back, reload the page and try again.",
-        ))
-    }
 }

@@ -1,13 +1,13 @@
 //! The Security page: sessions, password. Later methods add sections.
 
 use super::login::CsrfOnly;
-use super::{PageSession, check_csrf, error_page, render};
+use super::{PageSession, error_page, render};
+use crate::access::Via;
 use crate::client::Client;
-use crate::cookies;
-use crate::csrf::form_token;
+use crate::csrf::{CsrfForm, form_token, has_csrf};
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -159,16 +159,15 @@ pub struct PasswordForm {
     new_password: String,
 }
 
+has_csrf!(PasswordForm);
+
 pub async fn change_password(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<PasswordForm>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let result = state
         .core
         .change_password(
@@ -180,7 +179,7 @@ pub async fn change_password(
         .await;
     match result {
         Ok(issued) => {
-            let jar = jar.add(cookies::build(&state.web, cookies::SESSION, issued.token));
+            let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
             (jar, Redirect::to("/security?notice=password-changed")).into_response()
         }
         Err(CoreError::Invalid(msg)) => {
@@ -193,13 +192,9 @@ pub async fn change_password(
 pub async fn end_others(
     State(state): State<AppState>,
     Client(ctx): Client,
-    jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.end_my_other_sessions(&who, &ctx).await {
         Ok(_) => Redirect::to("/security?notice=others-ended").into_response(),
         Err(e) => error_page(&e),
@@ -209,14 +204,10 @@ pub async fn end_others(
 pub async fn end_one(
     State(state): State<AppState>,
     Client(ctx): Client,
-    jar: CookieJar,
     PageSession(who): PageSession,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     let Ok(id) = id.parse() else {
         return error_page(&CoreError::NotFound("session"));
     };

@@ -1,13 +1,13 @@
 //! The Security page's two-step verification actions and the step-up page.
 
-use super::login::{CsrfOnly, VerifyForm, VerifyPage};
-use super::{PageAccess, PageSession, check_csrf, error_page, render};
+use super::login::{CsrfOnly, MethodQuery, VerifyForm, VerifyPage};
+use super::{PageAccess, PageSession, error_page, render};
+use crate::access::Via;
 use crate::client::Client;
-use crate::cookies;
-use crate::csrf::form_token;
+use crate::csrf::{CsrfForm, HasCsrf, form_token, has_csrf};
+use crate::session_out::hand_over;
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tessera_core::CoreError;
 use tessera_core::password::Password;
 use tessera_core::service::{Access, StepUpProof};
+use tessera_core::twostep::methods::Challenge;
 
 #[derive(Template)]
 #[template(path = "recovery_key.html")]
@@ -114,11 +115,8 @@ pub async fn setup(
     State(state): State<AppState>,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     setup_page(&state, jar, &who, None).await
 }
 
@@ -133,18 +131,11 @@ pub async fn confirm(
     Client(ctx): Client,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<CodeForm>,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.confirm_totp(&who, &form.code, &ctx).await {
         Ok(done) => {
-            let jar = jar.add(cookies::build(
-                &state.web,
-                cookies::SESSION,
-                done.issued.token,
-            ));
+            let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
             match done.recovery_key {
                 Some(key) => (
                     jar,
@@ -170,13 +161,9 @@ pub async fn confirm(
 pub async fn new_recovery_key(
     State(state): State<AppState>,
     Client(ctx): Client,
-    jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.new_recovery_key(&who, &ctx).await {
         Ok(key) => recovery_key_page("Your new emergency recovery key", &key, "/security"),
         Err(e) if needs_step_up(&e) => Redirect::to("/security/verify").into_response(),
@@ -187,13 +174,9 @@ pub async fn new_recovery_key(
 pub async fn disable(
     State(state): State<AppState>,
     Client(ctx): Client,
-    jar: CookieJar,
     PageSession(who): PageSession,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, &form.csrf) {
-        return r;
-    }
     match state.core.disable_two_step(&who, &ctx).await {
         Ok(()) => Redirect::to("/security?notice=two-step-off").into_response(),
         Err(e) if needs_step_up(&e) => Redirect::to("/security/verify").into_response(),
@@ -201,16 +184,11 @@ pub async fn disable(
     }
 }
 
-#[derive(Deserialize)]
-pub struct MethodQuery {
-    method: Option<String>,
-}
-
 async fn step_up_page(
     state: &AppState,
     jar: CookieJar,
     who: &Access,
-    method: Option<&str>,
+    method: Option<Challenge>,
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -221,7 +199,7 @@ async fn step_up_page_with(
     state: &AppState,
     jar: CookieJar,
     who: &Access,
-    method: Option<&str>,
+    method: Option<Challenge>,
     (code_sent, notice): (bool, Option<String>),
     error: Option<String>,
     status: StatusCode,
@@ -261,7 +239,7 @@ pub async fn show_step_up(
     PageAccess(who): PageAccess,
     axum::extract::Query(q): axum::extract::Query<MethodQuery>,
 ) -> Response {
-    step_up_page(&state, jar, &who, q.method.as_deref(), None, StatusCode::OK).await
+    step_up_page(&state, jar, &who, q.method, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -272,16 +250,21 @@ pub struct StepUpForm {
     password: String,
 }
 
+has_csrf!(CodeForm);
+
+impl HasCsrf for StepUpForm {
+    fn csrf(&self) -> &str {
+        self.second.csrf()
+    }
+}
+
 pub async fn submit_step_up(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     PageAccess(who): PageAccess,
-    Form(form): Form<StepUpForm>,
+    CsrfForm(form): CsrfForm<StepUpForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&state, &jar, form.second.csrf()) {
-        return r;
-    }
     if form.second.wants_code() {
         return match state.core.send_step_up_sms(&who).await {
             Ok(sent) => {
@@ -289,7 +272,7 @@ pub async fn submit_step_up(
                     &state,
                     jar,
                     &who,
-                    Some("sms"),
+                    Some(Challenge::Sms),
                     (
                         true,
                         Some(format!(
@@ -307,7 +290,7 @@ pub async fn submit_step_up(
                     &state,
                     jar,
                     &who,
-                    Some("sms"),
+                    Some(Challenge::Sms),
                     (true, None),
                     Some(format!("A code was sent moments ago. {e}")),
                     StatusCode::TOO_MANY_REQUESTS,
@@ -325,11 +308,7 @@ pub async fn submit_step_up(
     };
     match state.core.step_up(&who, proof, &ctx).await {
         Ok(done) => {
-            let jar = jar.add(cookies::build(
-                &state.web,
-                cookies::SESSION,
-                done.issued.token,
-            ));
+            let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
             match done.new_recovery_key {
                 Some(key) => (
                     jar,
@@ -344,9 +323,9 @@ pub async fn submit_step_up(
             let method = if is_password {
                 None
             } else {
-                Some(form.second.method())
+                form.second.method()
             };
-            let sent = method == Some("sms");
+            let sent = method == Some(Challenge::Sms);
             step_up_page_with(
                 &state,
                 jar,
