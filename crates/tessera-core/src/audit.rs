@@ -103,11 +103,9 @@ impl NewAuditEvent {
         self.actor = a;
         self
     }
-    pub fn detail(mut self, d: String) -> Self {
-        self.detail = d;
-        self
-    }
-    /// Details as a JSON object, escaped by serde_json.
+    /// Details as a JSON object. Built with `serde_json::json!`, never by
+    /// formatting strings, so a value holding quotes or backslashes (a
+    /// User-Agent, a name) cannot break or forge the JSON.
     pub fn detail_json(mut self, d: serde_json::Value) -> Self {
         self.detail = d.to_string();
         self
@@ -137,4 +135,35 @@ pub struct AuditFilter {
     /// Only events with an id below this (for paging backwards).
     pub before_id: Option<i64>,
     pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_with_quotes_and_backslashes_stay_valid_json() {
+        let agent = r#"Mozilla/5.0 "evil","admin":true} \ \"x"#;
+        let e = NewAuditEvent::new(AuditKind::SigninFailed)
+            .detail_json(serde_json::json!({ "user_agent": agent, "attempts": 3 }));
+        let parsed: serde_json::Value = serde_json::from_str(&e.detail).unwrap();
+        let object = parsed.as_object().unwrap();
+        assert_eq!(object.len(), 2, "no key smuggled in: {}", e.detail);
+        assert_eq!(parsed["user_agent"], agent);
+        assert_eq!(parsed["attempts"], 3);
+        assert!(parsed.get("admin").is_none());
+    }
+
+    #[test]
+    fn details_keep_the_shape_they_had() {
+        // Numbers stay numbers and strings strings, byte for byte as the
+        // hand-written JSON was (readers compare the text).
+        let e = NewAuditEvent::new(AuditKind::TwoStepUnenrolled)
+            .detail_json(serde_json::json!({ "sessions_ended": 2 }));
+        assert_eq!(e.detail, r#"{"sessions_ended":2}"#);
+        let e = NewAuditEvent::new(AuditKind::RoleChanged)
+            .detail_json(serde_json::json!({ "from": "member", "to": "sysadmin" }));
+        assert_eq!(e.detail, r#"{"from":"member","to":"sysadmin"}"#);
+        assert_eq!(NewAuditEvent::new(AuditKind::StepUp).detail, "{}");
+    }
 }

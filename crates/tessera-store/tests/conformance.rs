@@ -748,7 +748,7 @@ macro_rules! conformance {
                     &NewAuditEvent::new(AuditKind::SigninSucceeded)
                         .actor(b)
                         .subject(b)
-                        .detail(r#"{"x":1}"#.into()),
+                        .detail_json(serde_json::json!({ "x": 1 })),
                 )
                 .await
                 .unwrap();

@@ -1,6 +1,12 @@
 //! One typed configuration, from a TOML file, then `TESSERA_*` environment
 //! variables, then command-line flags, each overriding the one before.
 //! Unknown keys and bad values are refused with one clear line.
+//!
+//! Settings the domain uses are `Option`s: unset keeps core's default
+//! (`tessera_core::service::CoreConfig::default()` and the policies it is
+//! made of), and `wiring` applies only what is set. Only settings of the
+//! server itself (listening, HTTP, logs, text messages, metrics, WebAuthn)
+//! have their defaults here.
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -19,7 +25,7 @@ pub struct Config {
     /// The URL clients use to reach this server; defaults to `http://` + listen.
     pub public_url: Option<String>,
     /// Let anyone create an account with `POST /api/v1/signup`.
-    pub signup_enabled: bool,
+    pub signup_enabled: Option<bool>,
     /// The key that seals secrets at rest, base64 (32 bytes). Overrides the key file.
     pub secret_key: Option<String>,
     /// Where the key lives; default `<data_dir>/secret.key`.
@@ -57,41 +63,32 @@ pub struct WebauthnSection {
     pub origins: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Overrides of core's password policy (`PasswordPolicy`) and Argon2id
+/// parameters (`Argon2Config`).
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordSection {
-    pub min_length: usize,
-    pub max_length: usize,
-    pub argon2_memory_kib: u32,
-    pub argon2_iterations: u32,
-    pub argon2_parallelism: u32,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub argon2_memory_kib: Option<u32>,
+    pub argon2_iterations: Option<u32>,
+    pub argon2_parallelism: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Overrides of core's two-step settings (`TwoStepConfig`).
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TwoStepSection {
     /// Org-admins and sysadmins without 2SV must enroll at their next sign-in.
-    pub enforce_for_admins: bool,
+    pub enforce_for_admins: Option<bool>,
     /// Skip the second step at sign-in (degraded; loud in logs and audit).
-    pub legacy_login: bool,
+    pub legacy_login: Option<bool>,
     /// Consecutive wrong codes tolerated before blocks start.
-    pub tolerated_failures: u32,
+    pub tolerated_failures: Option<u32>,
     /// Security changes need a verification at most this many minutes old.
-    pub step_up_window_minutes: i64,
+    pub step_up_window_minutes: Option<i64>,
     /// Name shown in authenticator apps.
-    pub issuer: String,
-}
-
-impl Default for TwoStepSection {
-    fn default() -> Self {
-        TwoStepSection {
-            enforce_for_admins: false,
-            legacy_login: false,
-            tolerated_failures: 1,
-            step_up_window_minutes: 10,
-            issuer: "Tessera".into(),
-        }
-    }
+    pub issuer: Option<String>,
 }
 
 /// Overrides of the password guessing throttle; unset keys keep core's
@@ -107,39 +104,33 @@ pub struct PasswordThrottleSection {
     pub address_tolerated_failures: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Overrides of core's Basic authentication settings (`BasicAuthConfig`).
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct BasicAuthSection {
     /// Accept `Authorization: Basic email:password` on the API.
-    pub password_enabled: bool,
+    pub password_enabled: Option<bool>,
     /// Accounts that may still use it when it is turned off.
-    pub allowlist: Vec<String>,
+    pub allowlist: Option<Vec<String>>,
 }
 
-impl Default for BasicAuthSection {
-    fn default() -> Self {
-        BasicAuthSection {
-            password_enabled: true,
-            allowlist: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
+/// Overrides of core's hash pool size (`PoolSize`).
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
-#[derive(Default)]
 pub struct HashingSection {
-    /// Hashing threads; 0 means one per core.
-    pub workers: usize,
-    /// Waiting hash jobs beyond which requests get 503; 0 means 4 per worker.
-    pub queue: usize,
+    /// Hashing threads; unset or 0 keeps core's default (one per core).
+    pub workers: Option<usize>,
+    /// Waiting hash jobs beyond which requests get 503; unset or 0 keeps
+    /// core's default (4 per worker).
+    pub queue: Option<usize>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Overrides of core's session lifetimes (`SessionPolicy`), in minutes.
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionSection {
-    pub absolute_minutes: i64,
-    pub idle_minutes: i64,
+    pub absolute_minutes: Option<i64>,
+    pub idle_minutes: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,7 +196,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             database_url: None,
             public_url: None,
-            signup_enabled: false,
+            signup_enabled: None,
             secret_key: None,
             secret_key_file: None,
             two_step: TwoStepSection::default(),
@@ -219,27 +210,6 @@ impl Default for Config {
             webauthn: WebauthnSection::default(),
             sms: SmsSection::default(),
             metrics: MetricsSection::default(),
-        }
-    }
-}
-
-impl Default for PasswordSection {
-    fn default() -> Self {
-        PasswordSection {
-            min_length: 8,
-            max_length: 128,
-            argon2_memory_kib: 19_456,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
-        }
-    }
-}
-
-impl Default for SessionSection {
-    fn default() -> Self {
-        SessionSection {
-            absolute_minutes: 14 * 24 * 60,
-            idle_minutes: 24 * 60,
         }
     }
 }
@@ -404,7 +374,7 @@ impl Config {
                 .rp_id
                 .clone()
                 .unwrap_or_else(|| host.to_string()),
-            rp_name: self.two_step.issuer.clone(),
+            rp_name: crate::wiring::two_step_config(self).issuer,
             origins: if self.webauthn.origins.is_empty() {
                 vec![origin]
             } else {
@@ -434,22 +404,25 @@ impl Config {
                 "database_url must start with postgres://, postgresql:// or sqlite:".into(),
             );
         }
-        let p = &self.password;
-        if p.min_length < 8 {
+        // The bounds apply to the effective values, core's defaults included.
+        let p = crate::wiring::password_policy(self);
+        if p.min_len < 8 {
             return Err("password.min_length must be at least 8".into());
         }
-        if p.max_length < 128 || p.max_length > 4096 {
+        if p.max_len < 128 || p.max_len > 4096 {
             return Err("password.max_length must be between 128 and 4096".into());
         }
-        if p.max_length < p.min_length {
+        if p.max_len < p.min_len {
             return Err("password.max_length must not be below password.min_length".into());
         }
-        if p.argon2_memory_kib < 19_456 || p.argon2_iterations < 2 {
+        let a = crate::wiring::argon2_config(self);
+        if a.memory_kib < 19_456 || a.iterations < 2 {
             // OWASP's floor; weaker settings would silently weaken every account.
             return Err("password.argon2_memory_kib must be at least 19456 and argon2_iterations at least 2".into());
         }
         self.argon2().map_err(|e| format!("password: {e}"))?;
-        if self.session.absolute_minutes < 1 || self.session.idle_minutes < 1 {
+        let session = crate::wiring::session_policy(self);
+        if session.absolute_secs < 60 || session.idle_secs < 60 {
             return Err(
                 "session.absolute_minutes and session.idle_minutes must be at least 1".into(),
             );
@@ -457,7 +430,7 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             return Err("http.body_limit_bytes must be at least 1024".into());
         }
-        if self.two_step.step_up_window_minutes < 1 {
+        if crate::wiring::two_step_config(self).step_up_window_secs < 60 {
             return Err("two_step.step_up_window_minutes must be at least 1".into());
         }
         if let Some(n) = self.password_throttle.tolerated_failures
@@ -473,7 +446,7 @@ impl Config {
                 tessera_core::password::throttle::ThrottlePolicy::MIN_ADDRESS_TOLERANCE
             ));
         }
-        for e in &self.basic_auth.allowlist {
+        for e in self.basic_auth.allowlist.iter().flatten() {
             tessera_core::email::Email::parse(e)
                 .map_err(|err| format!("basic_auth.allowlist: {e:?}: {err}"))?;
         }
@@ -558,12 +531,8 @@ impl Config {
     }
 
     pub fn argon2(&self) -> Result<tessera_core::password::PasswordHasher, String> {
-        tessera_core::password::PasswordHasher::new(tessera_core::password::Argon2Config {
-            memory_kib: self.password.argon2_memory_kib,
-            iterations: self.password.argon2_iterations,
-            parallelism: self.password.argon2_parallelism,
-        })
-        .map_err(|e| e.to_string())
+        tessera_core::password::PasswordHasher::new(crate::wiring::argon2_config(self))
+            .map_err(|e| e.to_string())
     }
 
     /// The public URL, defaulting to the listener (with `localhost` for a
@@ -588,20 +557,14 @@ impl Config {
         }
     }
 
+    /// Password-hashing threads in effect.
     pub fn hash_workers(&self) -> usize {
-        match self.hashing.workers {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            n => n,
-        }
+        crate::wiring::pool_size(self).workers
     }
 
+    /// Waiting hash jobs allowed in effect.
     pub fn hash_queue(&self) -> usize {
-        match self.hashing.queue {
-            0 => self.hash_workers() * 4,
-            n => n,
-        }
+        crate::wiring::pool_size(self).queue
     }
 
     pub fn secret_key_path(&self) -> PathBuf {
@@ -641,8 +604,8 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("./tessera-data"));
         assert_eq!(c.public_url(), "http://localhost:8080");
-        assert!(!c.signup_enabled);
-        assert_eq!(c.password.argon2_memory_kib, 19_456);
+        assert!(!crate::wiring::core_config(&c, &c.public_url()).signup_enabled);
+        assert_eq!(crate::wiring::argon2_config(&c).memory_kib, 19_456);
     }
 
     #[test]
@@ -665,8 +628,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:9001");
-        assert_eq!(c.session.idle_minutes, 7);
-        assert!(c.signup_enabled);
+        assert_eq!(c.session.idle_minutes, Some(7));
+        assert_eq!(c.signup_enabled, Some(true));
         let flags = Overrides {
             listen: Some("127.0.0.1:9002".into()),
             ..Default::default()

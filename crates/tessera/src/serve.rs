@@ -51,7 +51,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let public_url = cfg.public_url_for(local);
     let core = wiring::build_core(&cfg, cfg.hash_workers(), cfg.hash_queue(), &public_url).await?;
-    if cfg.two_step.legacy_login {
+    if core.config.two_step.legacy_login {
         tracing::warn!(
             "LEGACY LOGIN IS ON: two-step verification is skipped at sign-in for every account. \
              This degrades security; turn two_step.legacy_login off as soon as possible."

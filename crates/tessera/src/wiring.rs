@@ -5,50 +5,98 @@ use anyhow::Context;
 use std::sync::Arc;
 use tessera_core::email::Email;
 use tessera_core::password::throttle::ThrottlePolicy;
-use tessera_core::password::{HashPool, PasswordPolicy};
+use tessera_core::password::{Argon2Config, HashPool, PasswordPolicy, PoolSize};
 use tessera_core::service::{BasicAuthConfig, Core, CoreConfig, TwoStepConfig};
 use tessera_core::session::SessionPolicy;
 use tessera_core::store::OutboxStore;
-use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::{OsSecrets, SystemClock};
 use tessera_notify::{FileSink, OutboxWorker, SmsProvider, WebhookSms};
 
+/// Core's settings: core's defaults ([`CoreConfig::default`]) with what
+/// the configuration sets on top. Every default lives in core.
 pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
+    let defaults = CoreConfig::default();
     CoreConfig {
         relying_party: cfg.relying_party(public_url),
-        password_policy: PasswordPolicy {
-            min_len: cfg.password.min_length,
-            max_len: cfg.password.max_length,
-        },
-        session_policy: SessionPolicy {
-            absolute_secs: cfg.session.absolute_minutes * 60,
-            idle_secs: cfg.session.idle_minutes * 60,
-            touch_interval_secs: 60,
-        },
-        signup_enabled: cfg.signup_enabled,
-        break_glass_ttl_secs: 3600,
-        two_step: TwoStepConfig {
-            step_up_window_secs: cfg.two_step.step_up_window_minutes * 60,
-            enforce_for_admins: cfg.two_step.enforce_for_admins,
-            legacy_login: cfg.two_step.legacy_login,
-            issuer: cfg.two_step.issuer.clone(),
-            backoff: BackoffPolicy {
-                tolerated: cfg.two_step.tolerated_failures,
-                ..BackoffPolicy::default()
-            },
-            ..TwoStepConfig::default()
-        },
+        password_policy: password_policy(cfg),
+        session_policy: session_policy(cfg),
+        signup_enabled: cfg.signup_enabled.unwrap_or(defaults.signup_enabled),
+        two_step: two_step_config(cfg),
         throttle: throttle_policy(cfg),
-        basic_auth: BasicAuthConfig {
-            password_enabled: cfg.basic_auth.password_enabled,
-            allowlist: cfg
-                .basic_auth
-                .allowlist
-                .iter()
-                .filter_map(|e| Email::parse(e).ok())
-                .collect(),
-        },
+        basic_auth: basic_auth(cfg),
+        ..defaults
     }
+}
+
+/// Core's password length limits with the configured overrides.
+pub fn password_policy(cfg: &Config) -> PasswordPolicy {
+    let mut p = PasswordPolicy::default();
+    let s = &cfg.password;
+    if let Some(n) = s.min_length {
+        p.min_len = n;
+    }
+    if let Some(n) = s.max_length {
+        p.max_len = n;
+    }
+    p
+}
+
+/// Core's Argon2id parameters with the configured overrides.
+pub fn argon2_config(cfg: &Config) -> Argon2Config {
+    let mut a = Argon2Config::default();
+    let s = &cfg.password;
+    if let Some(n) = s.argon2_memory_kib {
+        a.memory_kib = n;
+    }
+    if let Some(n) = s.argon2_iterations {
+        a.iterations = n;
+    }
+    if let Some(n) = s.argon2_parallelism {
+        a.parallelism = n;
+    }
+    a
+}
+
+/// Core's hash pool size with the configured overrides (0 counts as unset,
+/// as it always has).
+pub fn pool_size(cfg: &Config) -> PoolSize {
+    let set = |n: Option<usize>| n.filter(|&n| n > 0);
+    PoolSize::new(set(cfg.hashing.workers), set(cfg.hashing.queue))
+}
+
+/// Core's session lifetimes with the configured overrides.
+pub fn session_policy(cfg: &Config) -> SessionPolicy {
+    let mut p = SessionPolicy::default();
+    let s = &cfg.session;
+    if let Some(m) = s.absolute_minutes {
+        p.absolute_secs = m.saturating_mul(60);
+    }
+    if let Some(m) = s.idle_minutes {
+        p.idle_secs = m.saturating_mul(60);
+    }
+    p
+}
+
+/// Core's two-step settings with the configured overrides.
+pub fn two_step_config(cfg: &Config) -> TwoStepConfig {
+    let mut t = TwoStepConfig::default();
+    let s = &cfg.two_step;
+    if let Some(m) = s.step_up_window_minutes {
+        t.step_up_window_secs = m.saturating_mul(60);
+    }
+    if let Some(on) = s.enforce_for_admins {
+        t.enforce_for_admins = on;
+    }
+    if let Some(on) = s.legacy_login {
+        t.legacy_login = on;
+    }
+    if let Some(issuer) = &s.issuer {
+        t.issuer = issuer.clone();
+    }
+    if let Some(n) = s.tolerated_failures {
+        t.backoff.tolerated = n;
+    }
+    t
 }
 
 /// Core's throttle defaults with the configured overrides.
@@ -62,6 +110,20 @@ fn throttle_policy(cfg: &Config) -> ThrottlePolicy {
         p.address.tolerated = n;
     }
     p
+}
+
+/// Core's Basic authentication settings with the configured overrides.
+/// The allowlist was checked at load, so nothing valid is dropped here.
+fn basic_auth(cfg: &Config) -> BasicAuthConfig {
+    let mut b = BasicAuthConfig::default();
+    let s = &cfg.basic_auth;
+    if let Some(on) = s.password_enabled {
+        b.password_enabled = on;
+    }
+    if let Some(list) = &s.allowlist {
+        b.allowlist = list.iter().filter_map(|e| Email::parse(e).ok()).collect();
+    }
+    b
 }
 
 /// Opens the database (migrating it) and starts the hash pool.
@@ -138,6 +200,9 @@ pub fn describe(cfg: &Config) -> String {
         Some(u) => tessera_store::redact_url(u),
         None => format!("sqlite in {}", cfg.data_dir.join("tessera.db").display()),
     };
+    let core = core_config(cfg, &cfg.public_url());
+    let argon2 = argon2_config(cfg);
+    let pool = pool_size(cfg);
     format!(
         "data_dir = {}\nlisten = {}\npublic_url = {}\ndatabase = {db}\nsignup_enabled = {}\n\
          password = {}..{} chars, argon2id m={} KiB t={} p={}\nhashing = {} workers, queue {}\n\
@@ -146,16 +211,16 @@ pub fn describe(cfg: &Config) -> String {
         cfg.data_dir.display(),
         cfg.listen,
         cfg.public_url(),
-        cfg.signup_enabled,
-        cfg.password.min_length,
-        cfg.password.max_length,
-        cfg.password.argon2_memory_kib,
-        cfg.password.argon2_iterations,
-        cfg.password.argon2_parallelism,
-        cfg.hash_workers(),
-        cfg.hash_queue(),
-        cfg.session.absolute_minutes,
-        cfg.session.idle_minutes,
+        core.signup_enabled,
+        core.password_policy.min_len,
+        core.password_policy.max_len,
+        argon2.memory_kib,
+        argon2.iterations,
+        argon2.parallelism,
+        pool.workers,
+        pool.queue,
+        core.session_policy.absolute_secs / 60,
+        core.session_policy.idle_secs / 60,
         cfg.http.body_limit_bytes,
         if cfg.http.trusted_proxies.is_empty() {
             "none (the TCP peer is the client)".to_string()
@@ -172,4 +237,127 @@ pub fn describe(cfg: &Config) -> String {
             other => other.to_string(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, load};
+
+    fn from_env(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let env: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        load(None, env.into_iter(), &Overrides::default())
+    }
+
+    #[test]
+    fn unset_settings_are_cores_defaults() {
+        let cfg = from_env(&[]).unwrap();
+        let ours = core_config(&cfg, "http://localhost:8080");
+        let core = CoreConfig::default();
+        assert_eq!(ours.password_policy, core.password_policy);
+        assert_eq!(ours.session_policy, core.session_policy);
+        assert_eq!(ours.signup_enabled, core.signup_enabled);
+        assert_eq!(ours.break_glass_ttl_secs, core.break_glass_ttl_secs);
+        assert_eq!(ours.throttle, core.throttle);
+        let (t, d) = (&ours.two_step, &core.two_step);
+        assert_eq!(t.step_up_window_secs, d.step_up_window_secs);
+        assert_eq!(t.flow_ttl_secs, d.flow_ttl_secs);
+        assert_eq!(t.enrollment_ttl_secs, d.enrollment_ttl_secs);
+        assert_eq!(t.backoff, d.backoff);
+        assert_eq!(t.enforce_for_admins, d.enforce_for_admins);
+        assert_eq!(t.legacy_login, d.legacy_login);
+        assert_eq!(t.issuer, d.issuer);
+        assert_eq!(
+            ours.basic_auth.password_enabled,
+            core.basic_auth.password_enabled
+        );
+        assert_eq!(ours.basic_auth.allowlist, core.basic_auth.allowlist);
+        assert_eq!(ours.relying_party.rp_name, d.issuer);
+        assert_eq!(argon2_config(&cfg), Argon2Config::default());
+        assert_eq!(pool_size(&cfg), PoolSize::default());
+    }
+
+    #[test]
+    fn a_setting_overrides_only_itself() {
+        let cfg = from_env(&[
+            ("TESSERA_TWO_STEP__TOLERATED_FAILURES", "3"),
+            ("TESSERA_TWO_STEP__ISSUER", "Acme"),
+            ("TESSERA_SESSION__IDLE_MINUTES", "5"),
+            ("TESSERA_PASSWORD__ARGON2_ITERATIONS", "3"),
+            ("TESSERA_HASHING__WORKERS", "3"),
+            ("TESSERA_BASIC_AUTH__PASSWORD_ENABLED", "false"),
+            ("TESSERA_SIGNUP_ENABLED", "true"),
+        ])
+        .unwrap();
+        let c = core_config(&cfg, "http://localhost:8080");
+        let d = CoreConfig::default();
+        assert_eq!(c.two_step.backoff.tolerated, 3);
+        assert_eq!(
+            c.two_step.backoff.max_block_ms,
+            d.two_step.backoff.max_block_ms
+        );
+        assert_eq!(c.two_step.issuer, "Acme");
+        assert_eq!(c.relying_party.rp_name, "Acme");
+        assert_eq!(
+            c.two_step.step_up_window_secs,
+            d.two_step.step_up_window_secs
+        );
+        assert_eq!(c.session_policy.idle_secs, 300);
+        assert_eq!(
+            c.session_policy.absolute_secs,
+            d.session_policy.absolute_secs
+        );
+        assert_eq!(
+            c.session_policy.touch_interval_secs,
+            d.session_policy.touch_interval_secs
+        );
+        assert!(!c.basic_auth.password_enabled && c.signup_enabled);
+        let a = argon2_config(&cfg);
+        assert_eq!(a.iterations, 3);
+        assert_eq!(a.memory_kib, Argon2Config::default().memory_kib);
+        // The queue's default follows the workers set.
+        assert_eq!(pool_size(&cfg), PoolSize::new(Some(3), None));
+        assert_eq!(pool_size(&cfg).queue, 12);
+        // 0 still means "core's default".
+        let cfg = from_env(&[("TESSERA_HASHING__WORKERS", "0")]).unwrap();
+        assert_eq!(pool_size(&cfg), PoolSize::default());
+    }
+
+    #[test]
+    fn bounds_apply_to_the_effective_values() {
+        // Only the minimum is set; core's maximum (128) is below it.
+        let e = from_env(&[("TESSERA_PASSWORD__MIN_LENGTH", "200")]).unwrap_err();
+        assert_eq!(
+            e,
+            "password.max_length must not be below password.min_length"
+        );
+        assert!(from_env(&[("TESSERA_TWO_STEP__STEP_UP_WINDOW_MINUTES", "0")]).is_err());
+        assert!(from_env(&[("TESSERA_SESSION__ABSOLUTE_MINUTES", "0")]).is_err());
+        assert!(from_env(&[("TESSERA_PASSWORD__ARGON2_MEMORY_KIB", "1024")]).is_err());
+    }
+
+    #[test]
+    fn config_check_prints_cores_defaults_as_the_readme_lists_them() {
+        let text = describe(&from_env(&[]).unwrap());
+        assert!(text.contains("signup_enabled = false"), "{text}");
+        assert!(
+            text.contains("password = 8..128 chars, argon2id m=19456 KiB t=2 p=1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("session = absolute 20160 min, idle 1440 min"),
+            "{text}"
+        );
+        let size = PoolSize::default();
+        assert!(
+            text.contains(&format!(
+                "hashing = {} workers, queue {}",
+                size.workers, size.queue
+            )),
+            "{text}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ pub mod throttle;
 
 pub use hasher::{Argon2Config, HashError, PasswordHasher, Verification};
 pub use policy::{PasswordPolicy, is_common_password};
-pub use pool::{HashPool, PoolStats};
+pub use pool::{HashPool, PoolSize, PoolStats};
 
 use std::fmt;
 

@@ -48,6 +48,39 @@ struct Counters {
     rejected: AtomicU64,
 }
 
+/// How many hashing threads run, and how many jobs may wait for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSize {
+    pub workers: usize,
+    pub queue: usize,
+}
+
+impl PoolSize {
+    /// Waiting jobs per worker unless set: a short queue, so a flood is
+    /// refused quickly instead of waiting in memory.
+    pub const QUEUE_PER_WORKER: usize = 4;
+
+    /// `workers` threads, by default one per core, with room for `queue`
+    /// waiting jobs, by default [`PoolSize::QUEUE_PER_WORKER`] per worker.
+    pub fn new(workers: Option<usize>, queue: Option<usize>) -> PoolSize {
+        let workers = workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        PoolSize {
+            workers,
+            queue: queue.unwrap_or(workers.saturating_mul(Self::QUEUE_PER_WORKER)),
+        }
+    }
+}
+
+impl Default for PoolSize {
+    fn default() -> Self {
+        PoolSize::new(None, None)
+    }
+}
+
 pub struct HashPool {
     tx: SyncSender<Job>,
     counters: Arc<Counters>,
@@ -253,6 +286,21 @@ mod tests {
     use super::*;
     use crate::password::Argon2Config;
     use crate::secrets::OsSecrets;
+
+    #[test]
+    fn size_defaults_to_one_worker_per_core_and_four_waiting_jobs_each() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(
+            PoolSize::default(),
+            PoolSize {
+                workers: cores,
+                queue: 4 * cores
+            }
+        );
+        // The queue follows the workers actually set.
+        assert_eq!(PoolSize::new(Some(3), None).queue, 12);
+        assert_eq!(PoolSize::new(None, Some(7)).queue, 7);
+    }
 
     fn pool(workers: usize, queue: usize) -> HashPool {
         let h = PasswordHasher::new(Argon2Config {

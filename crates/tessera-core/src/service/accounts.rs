@@ -197,10 +197,10 @@ impl Core {
         let mut event = NewAuditEvent::new(AuditKind::AccountCreated)
             .subject(account.id)
             .ip(ctx.ip.clone())
-            .detail(format!(
-                r#"{{"kind":"{}","role":"{}"}}"#,
-                account.kind, account.role
-            ));
+            .detail_json(serde_json::json!({
+                "kind": account.kind.to_string(),
+                "role": account.role.to_string(),
+            }));
         if let Some(a) = actor {
             event = event.actor(a);
         }
@@ -258,7 +258,9 @@ impl Core {
         let mut event = NewAuditEvent::new(AuditKind::RoleChanged)
             .subject(id)
             .ip(ctx.ip.clone())
-            .detail(format!(r#"{{"from":"{}","to":"{}"}}"#, before.role, role));
+            .detail_json(
+                serde_json::json!({ "from": before.role.to_string(), "to": role.to_string() }),
+            );
         if let Some(a) = admin.actor() {
             event = event.actor(a);
         }
@@ -290,7 +292,7 @@ impl Core {
         let mut event = NewAuditEvent::new(AuditKind::AccountDeactivated)
             .subject(id)
             .ip(ctx.ip.clone())
-            .detail(format!(r#"{{"sessions_ended":{ended}}}"#));
+            .detail_json(serde_json::json!({ "sessions_ended": ended }));
         if let Some(a) = admin.actor() {
             event = event.actor(a);
         }
@@ -329,7 +331,7 @@ impl Core {
         self.audit(
             NewAuditEvent::new(AuditKind::BreakGlassIssued)
                 .subject(account.id)
-                .detail(format!(r#"{{"expires_at":"{}"}}"#, expires.to_rfc3339())),
+                .detail_json(serde_json::json!({ "expires_at": expires.to_rfc3339() })),
         )
         .await;
         Ok(one_time)

@@ -452,10 +452,10 @@ impl Core {
         self.audit(
             NewAuditEvent::new(AuditKind::KeyCounterRegressed)
                 .subject(account.id)
-                .detail(format!(
-                    r#"{{"key":"{}","stored_counter":{}}}"#,
-                    rec.id, rec.counter
-                )),
+                .detail_json(serde_json::json!({
+                    "key": rec.id.to_string(),
+                    "stored_counter": rec.counter,
+                })),
         )
         .await;
     }

@@ -57,7 +57,7 @@ impl Core {
             .actor(account.id)
             .subject(account.id)
             .ip(ctx.ip.clone())
-            .detail(format!(r#"{{"method":"{kind}"}}"#)),
+            .detail_json(serde_json::json!({ "method": kind.to_string() })),
         )
         .await;
         if first {
@@ -103,7 +103,7 @@ impl Core {
                         .actor(who.account.id)
                         .subject(who.account.id)
                         .ip(ctx.ip.clone())
-                        .detail(format!(r#"{{"method":"{what}"}}"#)),
+                        .detail_json(serde_json::json!({ "method": what })),
                 )
                 .await;
                 self.notify(

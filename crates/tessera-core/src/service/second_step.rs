@@ -244,7 +244,7 @@ impl Core {
                 NewAuditEvent::new(AuditKind::SigninFailed)
                     .subject(flow.account_id)
                     .ip(ctx.ip.clone())
-                    .detail(r#"{"reason":"wrong_second_step"}"#.into()),
+                    .detail_json(serde_json::json!({ "reason": "wrong_second_step" })),
             )
             .await;
         }

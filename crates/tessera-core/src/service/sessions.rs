@@ -287,7 +287,7 @@ impl Core {
         if !self.store.delete_session(who.account.id, id).await? {
             return Err(CoreError::NotFound("session"));
         }
-        self.audit_revoked(who, &format!(r#"{{"session":"{id}"}}"#), ctx)
+        self.audit_revoked(who, serde_json::json!({ "session": id.to_string() }), ctx)
             .await;
         Ok(())
     }
@@ -308,18 +308,23 @@ impl Core {
             .store
             .delete_sessions_except(who.account.id, Some(who.session.id))
             .await?;
-        self.audit_revoked(who, &format!(r#"{{"others":{n}}}"#), ctx)
+        self.audit_revoked(who, serde_json::json!({ "others": n }), ctx)
             .await;
         Ok(n)
     }
 
-    async fn audit_revoked(&self, who: &Authenticated, detail: &str, ctx: &RequestContext) {
+    async fn audit_revoked(
+        &self,
+        who: &Authenticated,
+        detail: serde_json::Value,
+        ctx: &RequestContext,
+    ) {
         self.audit(
             NewAuditEvent::new(AuditKind::SessionRevoked)
                 .actor(who.account.id)
                 .subject(who.account.id)
                 .ip(ctx.ip.clone())
-                .detail(detail.to_string()),
+                .detail_json(detail),
         )
         .await;
     }

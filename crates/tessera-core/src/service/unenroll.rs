@@ -51,7 +51,7 @@ impl Core {
                 .actor(admin_account.id)
                 .subject(target)
                 .ip(ctx.ip.clone())
-                .detail(format!(r#"{{"sessions_ended":{ended}}}"#)),
+                .detail_json(serde_json::json!({ "sessions_ended": ended })),
         )
         .await;
         self.notify(

@@ -1,6 +1,10 @@
 //! Checking second-step proofs under the backoff: a request first claims
 //! an evaluation slot in the database, then its proof is checked, then the
 //! outcome is recorded. Blocked requests are not evaluated at all.
+//!
+//! The recovery key's single-use rule, and why its steps come in their
+//! order, is documented in [`crate::twostep::recovery`]; the methods here
+//! only do its I/O.
 
 use super::Core;
 use crate::account::Account;
@@ -26,9 +30,8 @@ impl Core {
         .await
     }
 
-    /// Like [`Core::guarded`], for the recovery key: it still works when
-    /// the account's attempts reached their ceiling (only the blocks of the
-    /// backoff apply), so an attacker cannot take it from the owner.
+    /// Like [`Core::guarded`], for the recovery key, under
+    /// [`recovery::attempts`]: blocks, but no ceiling.
     pub(crate) async fn guarded_recovery<T, F>(
         &self,
         account: &Account,
@@ -37,7 +40,7 @@ impl Core {
     where
         F: Future<Output = Result<Option<T>, CoreError>>,
     {
-        let policy = self.config.two_step.backoff.without_ceiling();
+        let policy = recovery::attempts(self.config.two_step.backoff);
         self.guarded_by(account, &policy, async {
             Ok(check.await?.ok_or("That recovery key is not correct."))
         })
@@ -134,47 +137,42 @@ impl Core {
             .then_some(()))
     }
 
-    /// Whether `input` is the account's recovery key; if so, the stored
-    /// hash it matched, for [`Core::use_recovery_key`]. Nothing is used up
-    /// here, so a request that then loses its sign-in flow leaves the key
-    /// as it was.
+    /// Whether `input` is the account's recovery key: the first step of
+    /// [`crate::twostep::recovery`]. Nothing is used up here.
     pub(crate) async fn recovery_key_matches(
         &self,
         account: &Account,
         input: &str,
-    ) -> Result<Option<String>, CoreError> {
+    ) -> Result<Option<recovery::Matched>, CoreError> {
         let Some(key) = recovery::normalize(input) else {
             return Ok(None);
         };
         let Some(stored) = self.store.recovery_key_hash(account.id).await? else {
             return Ok(None);
         };
-        let matches = self
-            .pool
-            .verify(Some(&stored), Password::new(key))
-            .await?
-            .matches;
-        Ok(matches.then_some(stored))
+        let verification = self.pool.verify(Some(&stored), Password::new(key)).await?;
+        Ok(recovery::Matched::if_verified(stored, verification))
     }
 
-    /// Uses up the recovery key whose hash is `stored` and replaces it in
-    /// one atomic step; returns the new key. `None` if another request used
-    /// it first. Call it only once the new key is sure to reach the caller.
+    /// Uses up a matched recovery key, replacing it in one conditional
+    /// update; returns its successor, or `None` if a parallel use won (see
+    /// [`crate::twostep::recovery`]). At sign-in, call it only once the
+    /// flow is spent, so the new key is sure to reach the caller.
     pub(crate) async fn use_recovery_key(
         &self,
         account: &Account,
-        stored: &str,
+        matched: &recovery::Matched,
     ) -> Result<Option<String>, CoreError> {
         let new_key = recovery::generate(self.secrets.as_ref());
         let new_hash = self.pool.hash(Password::new(new_key.clone())).await?;
         let now = self.clock.now();
-        if !self
+        let replaced = self
             .store
-            .replace_recovery_key(account.id, Some(stored), &new_hash, now)
-            .await?
-        {
-            return Ok(None); // someone else used it first
-        }
+            .replace_recovery_key(account.id, Some(matched.stored_hash()), &new_hash, now)
+            .await?;
+        let Some(new_key) = recovery::Use::after_replace(replaced, new_key).new_key() else {
+            return Ok(None);
+        };
         self.audit(
             NewAuditEvent::new(AuditKind::RecoveryKeyUsed)
                 .subject(account.id)

@@ -1,7 +1,45 @@
 //! Emergency recovery keys: 160 random bits shown once as eight groups of
-//! four base32 characters, stored only as an Argon2id hash.
+//! four base32 characters, stored only as an Argon2id hash. A key works
+//! once; using it issues its successor. This module is the one home of that
+//! rule; the service (`service::verification`, `service::second_step`)
+//! only does the I/O it describes.
+//!
+//! ```text
+//!  stored hash H
+//!    │ input normalises and verifies against H ──no──▶ wrong (backoff counts it)
+//!    ▼
+//!  Matched(H)            nothing used yet: a request that fails from here
+//!    │                   on leaves H, and the key, as they were
+//!    │ sign-in only: spend the flow ──lost to a parallel finish──▶ flow expired, H kept
+//!    ▼
+//!  replace H by H' = hash(fresh key), only where the hash is still H
+//!    │ replaced                          │ not replaced
+//!    ▼                                   ▼
+//!  Use::Replaced(fresh key)            Use::AlreadyUsed
+//!  shown once; H no longer works       a parallel use won
+//! ```
+//!
+//! Why each step:
+//!
+//! - **Verify, then use.** [`Matched`] is only made from a successful
+//!   verification, and only a `Matched` can be used up, so a key is never
+//!   replaced on a guess.
+//! - **One conditional update.** Parallel requests with the same key all
+//!   verify against H; the store swaps H for H' only if it is still H, so
+//!   exactly one of them wins and gets the new key ([`Use::after_replace`]).
+//! - **Flow spent before the key is replaced.** Two finishes of one sign-in
+//!   flow may both verify. Were the key replaced first, the one that then
+//!   lost the flow would fail after using the key, and the successor it
+//!   never showed would be the account's only recovery key: lost. Spending
+//!   the flow first stops the loser with the key untouched.
+//! - **No ceiling.** Guesses meet the same blocks as codes, but not the
+//!   ceiling that stops codes after 100 failures ([`attempts`]): an
+//!   attacker who used up the account's attempts cannot take the key from
+//!   its owner.
 
+use crate::password::Verification;
 use crate::secrets::SecretSource;
+use crate::twostep::backoff::BackoffPolicy;
 
 const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -48,10 +86,103 @@ pub fn normalize(input: &str) -> Option<String> {
     )
 }
 
+/// The stored hash of a recovery key that an input verified against: the
+/// only thing that may be used up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    stored_hash: String,
+}
+
+impl Matched {
+    /// `Some` if `verification` (of the normalised input against
+    /// `stored_hash`) matched.
+    pub fn if_verified(stored_hash: String, verification: Verification) -> Option<Matched> {
+        verification.matches.then_some(Matched { stored_hash })
+    }
+
+    /// The hash the conditional replacement expects to find.
+    pub fn stored_hash(&self) -> &str {
+        &self.stored_hash
+    }
+}
+
+/// How using a [`Matched`] key ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Use {
+    /// This request replaced the key: `new_key` is its successor, to be
+    /// shown once.
+    Replaced { new_key: String },
+    /// Another request used the key first.
+    AlreadyUsed,
+}
+
+impl Use {
+    /// The outcome given the store's answer to "replace the hash only where
+    /// it is still the matched one" (`replaced`) and the successor that
+    /// replacement installed.
+    pub fn after_replace(replaced: bool, new_key: String) -> Use {
+        if replaced {
+            Use::Replaced { new_key }
+        } else {
+            Use::AlreadyUsed
+        }
+    }
+
+    /// The successor, if this request won.
+    pub fn new_key(self) -> Option<String> {
+        match self {
+            Use::Replaced { new_key } => Some(new_key),
+            Use::AlreadyUsed => None,
+        }
+    }
+}
+
+/// The backoff for recovery-key guesses: the second step's blocks without
+/// its ceiling, so the owner can always still use the key.
+pub fn attempts(second_step: BackoffPolicy) -> BackoffPolicy {
+    second_step.without_ceiling()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::secrets::OsSecrets;
+
+    fn verification(matches: bool) -> Verification {
+        Verification {
+            matches,
+            needs_rehash: false,
+        }
+    }
+
+    #[test]
+    fn only_a_verified_input_can_be_used_up() {
+        assert_eq!(Matched::if_verified("H".into(), verification(false)), None);
+        let m = Matched::if_verified("H".into(), verification(true)).unwrap();
+        assert_eq!(m.stored_hash(), "H");
+    }
+
+    #[test]
+    fn only_the_request_that_replaced_the_hash_gets_a_successor() {
+        assert_eq!(
+            Use::after_replace(true, "NEW".into()).new_key(),
+            Some("NEW".to_string())
+        );
+        assert_eq!(Use::after_replace(false, "NEW".into()), Use::AlreadyUsed);
+        assert_eq!(Use::AlreadyUsed.new_key(), None);
+    }
+
+    #[test]
+    fn guesses_are_blocked_like_codes_but_never_locked_out() {
+        let codes = BackoffPolicy::default();
+        let keys = attempts(codes);
+        assert!(codes.locked(100));
+        assert!(!keys.locked(100) && !keys.locked(10_000));
+        assert_eq!(keys.slots(100), 1);
+        for failures in 0..20 {
+            assert_eq!(keys.block_after(failures), codes.block_after(failures));
+        }
+    }
 
     #[test]
     fn keys_are_grouped_and_normalise() {
