@@ -74,7 +74,7 @@ impl Core {
         self.claim_slot(&key, None, policy).await?;
         match check.await {
             Ok(Ok(v)) => {
-                self.store.limiter_success(&key).await?;
+                self.second_step_succeeded(&key, policy).await?;
                 Ok(v)
             }
             Ok(Err(message)) => {
@@ -102,6 +102,27 @@ impl Core {
                 Err(e)
             }
         }
+    }
+
+    /// A right proof ends the run of failures, except where the account's
+    /// second steps are locked (the ceiling) and the proof got past it, as
+    /// the recovery key does: it signs the owner in, but only an admin
+    /// lifts the lock an attacker caused.
+    async fn second_step_succeeded(
+        &self,
+        key: &str,
+        policy: &BackoffPolicy,
+    ) -> Result<(), CoreError> {
+        let locks = self.config.two_step.backoff;
+        if policy.ceiling.is_none() && locks.ceiling.is_some() {
+            let failures = self.store.limiter_state(key).await?.map_or(0, |(f, _)| f);
+            if locks.locked(failures) {
+                self.store.limiter_release(key).await?;
+                return Ok(());
+            }
+        }
+        self.store.limiter_success(key).await?;
+        Ok(())
     }
 
     /// The account's authenticator seed, decrypted.

@@ -893,3 +893,207 @@ async fn a_two_step_sign_in_issues_the_device_token_once() {
     assert_eq!(again["status"], "complete");
     assert!(again.get("device_token").is_none(), "{again}");
 }
+
+/// A sign-in flow waiting for the second step.
+async fn flow_of(n: &Nodes, email: &str) -> String {
+    let (status, _, body) = n.password(email, PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    body["flow_id"].as_str().unwrap().to_string()
+}
+
+/// Second steps share the ceiling: after 100 wrong codes in a row nothing
+/// but the recovery key is evaluated, and only an admin lifts the lock.
+async fn second_step_ceiling(n: Nodes) {
+    let id = n.user("2sv-ceiling@example.com", Role::Member).await;
+    let token = n.token("2sv-ceiling@example.com").await;
+    let (_, e) = n
+        .send(
+            "POST",
+            "/api/v1/me/two-step/totp",
+            &bearer(&token),
+            Some(json!({})),
+        )
+        .await;
+    let secret = e["secret"].as_str().unwrap().to_string();
+    let (status, c) = n
+        .send(
+            "POST",
+            "/api/v1/me/two-step/totp/confirm",
+            &bearer(&token),
+            Some(json!({"code": peers::oathtool(&secret, n.now())})),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let recovery = c["recovery_key"].as_str().unwrap().to_string();
+    for i in 0..100 {
+        n.clock.advance_secs(3600);
+        let f = flow_of(&n, "2sv-ceiling@example.com").await;
+        let wrong = peers::wrong_code(&secret, n.now());
+        let (status, body) = n
+            .send(
+                "POST",
+                &format!("/api/v1/signin/{f}/totp"),
+                "",
+                Some(json!({"code": wrong})),
+            )
+            .await;
+        assert_eq!(status, 401, "wrong code {i}: {body}");
+    }
+    n.clock.advance_secs(7200);
+    let f = flow_of(&n, "2sv-ceiling@example.com").await;
+    let right = json!({"code": peers::oathtool(&secret, n.now())});
+    let (status, body) = n
+        .send(
+            "POST",
+            &format!("/api/v1/signin/{f}/totp"),
+            "",
+            Some(right.clone()),
+        )
+        .await;
+    assert_eq!(status, 429, "locked: even the right code waits: {body}");
+    // The recovery key still works, and leaves the lock to the admin.
+    let (status, body) = n
+        .send(
+            "POST",
+            &format!("/api/v1/signin/{f}/recovery_key"),
+            "",
+            Some(json!({"recovery_key": recovery})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["new_recovery_key"].is_string());
+    n.clock.advance_secs(30);
+    let f = flow_of(&n, "2sv-ceiling@example.com").await;
+    let right = json!({"code": peers::oathtool(&secret, n.now())});
+    let (status, _) = n
+        .send(
+            "POST",
+            &format!("/api/v1/signin/{f}/totp"),
+            "",
+            Some(right.clone()),
+        )
+        .await;
+    assert_eq!(status, 429);
+    let admin = tessera_core::service::Sysadmin::host_operator();
+    n.core()
+        .clear_throttle(&admin, id, &RequestContext::default())
+        .await
+        .unwrap();
+    let (status, body) = n
+        .send("POST", &format!("/api/v1/signin/{f}/totp"), "", Some(right))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn second_step_ceiling_if_peers(n: Nodes) {
+    if !peers::available() {
+        eprintln!("SKIPPED: oathtool/pyotp not installed");
+        return;
+    }
+    second_step_ceiling(n).await;
+}
+
+both_backends!(
+    second_steps_lock_after_a_hundred_but_the_recovery_key_works_on_sqlite,
+    second_steps_lock_after_a_hundred_but_the_recovery_key_works_on_postgres,
+    one_account(),
+    second_step_ceiling_if_peers
+);
+
+/// The sign-in page draws on the same throttle and says how long to wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sign_in_page_is_throttled_too() {
+    let n = Nodes::sqlite(one_account()).await;
+    n.user("page@example.com", Role::Member).await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let node = n.node();
+    let page = browser.get(node.url("/login")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let submit = |pw: &'static str| {
+        browser
+            .post(node.url("/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", "page@example.com"),
+                ("password", pw),
+            ])
+            .send()
+    };
+    for _ in 0..6 {
+        assert_eq!(submit("wrong").await.unwrap().status(), 401);
+    }
+    let r = submit(PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(r.text().await.unwrap().contains("Too many attempts"));
+    n.clock.advance_secs(1);
+    assert_eq!(submit(PASSWORD).await.unwrap().status(), 303);
+}
+
+/// Two real `tessera serve` processes on one PostgreSQL: the throttle is
+/// the database's, so parallel guesses split across both get no more
+/// evaluations than one sequential guesser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_server_processes_share_one_throttle() {
+    let Some(url) = crate::postgres::scoped_url().await else {
+        return;
+    };
+    let a = crate::postgres::pg_server(&url);
+    let b = crate::postgres::pg_server(&url);
+    a.create_user("shared@example.com", "member");
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let http = http.clone();
+        let url = if i % 2 == 0 {
+            a.url("/api/v1/signin")
+        } else {
+            b.url("/api/v1/signin")
+        };
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .json(&json!({"email": "shared@example.com", "password": "wrong guess"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut evaluated = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            401 => evaluated += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!((1..=6).contains(&evaluated), "{evaluated} evaluated");
+    // Sequentially: whatever is left of the 5 free failures, then a block
+    // that both processes enforce.
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let r = http
+            .post(s.url("/api/v1/signin"))
+            .json(&json!({"email": "shared@example.com", "password": "wrong guess"}))
+            .send()
+            .await
+            .unwrap();
+        answers.push(r.status().as_u16());
+    }
+    let refused = answers.iter().filter(|s| **s == 429).count();
+    assert!(refused >= 1, "{answers:?}");
+    let evaluated_total = evaluated + answers.iter().filter(|s| **s == 401).count();
+    assert!(evaluated_total <= 7, "{evaluated} + {answers:?}");
+}
