@@ -260,7 +260,8 @@ pub trait LimiterStore: Send + Sync {
     async fn limiter_state(&self, key: &str) -> Result<Option<(u32, Timestamp)>, StoreError>;
 }
 
-/// How many known devices an account keeps: the newest.
+/// How many known devices an account keeps (the newest), from one
+/// session sweep to the next.
 pub const DEVICES_PER_ACCOUNT: i64 = 20;
 
 /// A device that signed in to an account: its token is sent back at

@@ -506,18 +506,6 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
-                        // Clients that never send their token back (scripts)
-                        // would pile up devices: an account keeps its newest.
-                        sqlx::query(
-                            "DELETE FROM known_devices WHERE account_id = $1 AND id NOT IN \
-                             (SELECT id FROM known_devices WHERE account_id = $1 \
-                              ORDER BY created_at DESC, id LIMIT $2)",
-                        )
-                        .bind(d.account_id.to_string())
-                        .bind(tessera_core::store::DEVICES_PER_ACCOUNT)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
                     }
                     if let Some(m) = extras.last_method {
                         sqlx::query(
@@ -646,13 +634,22 @@ macro_rules! sql_store {
                         .bind(idle_cutoff.millis())
                         .execute(&self.pool)
                         .await;
-                    // Expired device tokens go with them.
-                    if let Err(e) = sqlx::query("DELETE FROM known_devices WHERE expires_at <= $1")
-                        .bind(now.millis())
-                        .execute(&self.pool)
-                        .await
+                    // Expired device tokens go with them, and so do all but
+                    // each account's newest: clients that never send their
+                    // token back (scripts) would otherwise pile rows up. Here
+                    // rather than at sign-in, off the hot path.
+                    if let Err(e) = sqlx::query(
+                        "DELETE FROM known_devices WHERE expires_at <= $1 OR id IN \
+                         (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+                            (PARTITION BY account_id ORDER BY created_at DESC, id) AS newest \
+                          FROM known_devices) ranked WHERE newest > $2)",
+                    )
+                    .bind(now.millis())
+                    .bind(tessera_core::store::DEVICES_PER_ACCOUNT)
+                    .execute(&self.pool)
+                    .await
                     {
-                        tracing::warn!(error = %e, "could not sweep expired devices");
+                        tracing::warn!(error = %e, "could not sweep devices");
                     }
                     self.forget_all().await;
                     let r = r.map_err(map_err)?;

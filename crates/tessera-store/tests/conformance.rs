@@ -1202,7 +1202,7 @@ macro_rules! conformance {
                     s.known_device(a.id, &[9; 32], Timestamp(20)).await.unwrap(),
                     None
                 );
-                // An account keeps its newest devices only.
+                // An account keeps its newest devices only (after a sweep).
                 let limit = tessera_core::store::DEVICES_PER_ACCOUNT as u8;
                 for i in 0..limit + 3 {
                     let d = KnownDevice {
@@ -1223,6 +1223,7 @@ macro_rules! conformance {
                         .await
                         .unwrap();
                 }
+                s.sweep_sessions(Timestamp(20), Timestamp(0)).await.unwrap();
                 let known = |h: u8| {
                     let s = s.clone();
                     async move { s.known_device(a.id, &[h; 32], Timestamp(20)).await.unwrap() }
