@@ -268,7 +268,6 @@ pub const DEVICES_PER_ACCOUNT: i64 = 20;
 /// sign-in to get the device its own guessing budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownDevice {
-    pub id: uuid::Uuid,
     pub account_id: AccountId,
     /// SHA-256 of the device token; the token itself is never stored.
     pub token_hash: Vec<u8>,
@@ -278,21 +277,21 @@ pub struct KnownDevice {
 
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
-    /// The account with this email and, when `device_hash` is given and
-    /// names a live device of that account, the device's id: one read.
+    /// The account with this email and whether `device_hash` (if given)
+    /// names a live device of that account: one read.
     async fn account_for_signin(
         &self,
         email: &Email,
         device_hash: Option<&[u8]>,
         now: Timestamp,
-    ) -> Result<(Option<Account>, Option<uuid::Uuid>), StoreError>;
-    /// The live device of `account` with this token hash.
+    ) -> Result<(Option<Account>, bool), StoreError>;
+    /// Whether `account` has a live device with this token hash.
     async fn known_device(
         &self,
         account: AccountId,
         device_hash: &[u8],
         now: Timestamp,
-    ) -> Result<Option<uuid::Uuid>, StoreError>;
+    ) -> Result<bool, StoreError>;
 }
 
 /// Writes that ride in the commit that starts a session.

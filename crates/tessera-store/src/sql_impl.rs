@@ -393,11 +393,11 @@ macro_rules! sql_store {
                     email: &Email,
                     device_hash: Option<&[u8]>,
                     now: Timestamp,
-                ) -> Result<(Option<Account>, Option<uuid::Uuid>), StoreError> {
+                ) -> Result<(Option<Account>, bool), StoreError> {
                     // One read for both: the device joins only if it is the
                     // account's own and still live.
                     let sql = format!(
-                        "SELECT {ACCOUNT_COLS}, d.id FROM accounts a \
+                        "SELECT {ACCOUNT_COLS}, d.expires_at FROM accounts a \
                          LEFT JOIN known_devices d ON d.account_id = a.id AND d.token_hash = $2 AND d.expires_at > $3 \
                          WHERE a.email = $1"
                     );
@@ -408,13 +408,10 @@ macro_rules! sql_store {
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(map_err)?;
-                    let Some(r) = row else { return Ok((None, None)) };
+                    let Some(r) = row else { return Ok((None, false)) };
                     let account = account_at(&r, 0)?;
-                    let device: Option<String> = r.try_get(ACCOUNT_COL_COUNT).map_err(map_err)?;
-                    let device = device
-                        .map(|d| d.parse().map_err(|_| StoreError::Corrupt("device id".into())))
-                        .transpose()?;
-                    Ok((Some(account), device))
+                    let device: Option<i64> = r.try_get(ACCOUNT_COL_COUNT).map_err(map_err)?;
+                    Ok((Some(account), device.is_some()))
                 }
 
                 async fn known_device(
@@ -422,18 +419,17 @@ macro_rules! sql_store {
                     account: AccountId,
                     device_hash: &[u8],
                     now: Timestamp,
-                ) -> Result<Option<uuid::Uuid>, StoreError> {
-                    let id: Option<String> = sqlx::query_scalar(
-                        "SELECT id FROM known_devices WHERE token_hash = $1 AND account_id = $2 AND expires_at > $3",
+                ) -> Result<bool, StoreError> {
+                    let found: Option<i64> = sqlx::query_scalar(
+                        "SELECT expires_at FROM known_devices WHERE account_id = $1 AND token_hash = $2 AND expires_at > $3",
                     )
-                    .bind(device_hash)
                     .bind(account.to_string())
+                    .bind(device_hash)
                     .bind(now.millis())
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(map_err)?;
-                    id.map(|d| d.parse().map_err(|_| StoreError::Corrupt("device id".into())))
-                        .transpose()
+                    Ok(found.is_some())
                 }
             }
 
@@ -495,10 +491,9 @@ macro_rules! sql_store {
                     }
                     if let Some(d) = extras.new_device {
                         sqlx::query(
-                            "INSERT INTO known_devices (id, account_id, token_hash, created_at, expires_at) \
-                             VALUES ($1, $2, $3, $4, $5)",
+                            "INSERT INTO known_devices (account_id, token_hash, created_at, expires_at) \
+                             VALUES ($1, $2, $3, $4)",
                         )
-                        .bind(d.id.to_string())
                         .bind(d.account_id.to_string())
                         .bind(d.token_hash.as_slice())
                         .bind(d.created_at.millis())
@@ -639,9 +634,9 @@ macro_rules! sql_store {
                     // token back (scripts) would otherwise pile rows up. Here
                     // rather than at sign-in, off the hot path.
                     if let Err(e) = sqlx::query(
-                        "DELETE FROM known_devices WHERE expires_at <= $1 OR id IN \
-                         (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
-                            (PARTITION BY account_id ORDER BY created_at DESC, id) AS newest \
+                        "DELETE FROM known_devices WHERE expires_at <= $1 OR (account_id, token_hash) IN \
+                         (SELECT account_id, token_hash FROM (SELECT account_id, token_hash, ROW_NUMBER() OVER \
+                            (PARTITION BY account_id ORDER BY created_at DESC, token_hash) AS newest \
                           FROM known_devices) ranked WHERE newest > $2)",
                     )
                     .bind(now.millis())

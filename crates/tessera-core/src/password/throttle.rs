@@ -77,17 +77,19 @@ pub enum Budget {
 
 impl Budget {
     /// The budget of a request for `email_input` (as typed), from
-    /// `device` (a known device of the account, if the client proved one)
-    /// and client address `ip`.
-    pub fn of(
-        email_input: &str,
-        device: Option<(AccountId, uuid::Uuid)>,
-        ip: Option<&str>,
-    ) -> Budget {
+    /// `device` (the account and the token hash of a known device, if the
+    /// client proved one) and client address `ip`.
+    pub fn of(email_input: &str, device: Option<(AccountId, &[u8])>, ip: Option<&str>) -> Budget {
         let account = account_key(email_input);
         match device {
-            Some((owner, id)) => Budget::KnownDevice {
-                device: format!("{}{id}", device_prefix(owner)),
+            Some((owner, token_hash)) => Budget::KnownDevice {
+                // Half the token's hash names the device; it is not secret
+                // enough to sign in with, and never leaves the server.
+                device: format!(
+                    "{}{}",
+                    device_prefix(owner),
+                    hex::encode(&token_hash[..token_hash.len().min(16)])
+                ),
                 account,
             },
             None => Budget::Untrusted {
@@ -177,8 +179,11 @@ mod tests {
             vec!["pw-ip:203.0.113.9".to_string()]
         );
         let owner = AccountId(uuid::Uuid::from_u128(7));
-        let dev = uuid::Uuid::from_u128(9);
-        let known = Budget::of("a@example.com", Some((owner, dev)), Some("203.0.113.9"));
+        let known = Budget::of(
+            "a@example.com",
+            Some((owner, &[9; 32])),
+            Some("203.0.113.9"),
+        );
         assert!(known.claimed().starts_with(&device_prefix(owner)));
         assert_eq!(known.guard(), None);
         assert_eq!(known.also_reset(), vec!["pw:a@example.com".to_string()]);

@@ -8,7 +8,7 @@ use crate::email::Email;
 use crate::error::CoreError;
 use crate::password::Password;
 use crate::password::throttle::Budget;
-use crate::secrets::{random_token, random_uuid, token_hash};
+use crate::secrets::{random_token, token_hash};
 use crate::session::{AuthMethod, ClientKind, methods_to_text};
 use crate::signin::{FirstFactor, SigninFacts, SigninStep, after_first_factor};
 use crate::store::{KnownDevice, SessionExtras};
@@ -70,9 +70,12 @@ impl Core {
                     .account_for_signin(&email, device_hash.as_deref(), self.clock.now())
                     .await?
             }
-            Err(_) => (None, None),
+            Err(_) => (None, false),
         };
-        let known = account.as_ref().zip(device).map(|(a, d)| (a.id, d));
+        let known = match (&account, &device_hash) {
+            (Some(a), Some(h)) if device => Some((a.id, h.as_slice())),
+            _ => None,
+        };
         let budget = Budget::of(&req.email, known, ctx.ip.as_deref());
         self.claim_password_check(&budget).await?;
         match self.sign_in_claimed(req, account, &budget, ctx).await {
@@ -244,18 +247,17 @@ impl Core {
             DeviceCheck::Known => true,
             DeviceCheck::Unknown => false,
             DeviceCheck::FromRequest => match ctx.device_token.as_deref() {
-                Some(t) => self
-                    .store
-                    .known_device(account.id, &token_hash(t), now)
-                    .await?
-                    .is_some(),
+                Some(t) => {
+                    self.store
+                        .known_device(account.id, &token_hash(t), now)
+                        .await?
+                }
                 None => false,
             },
         };
         let new_device = (!known).then(|| {
             let token = random_token(self.secrets.as_ref(), DEVICE_TOKEN_BYTES);
             let record = KnownDevice {
-                id: random_uuid(self.secrets.as_ref()),
                 account_id: account.id,
                 token_hash: token_hash(&token),
                 created_at: now,
