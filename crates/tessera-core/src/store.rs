@@ -238,8 +238,9 @@ pub trait LimiterStore: Send + Sync {
     ) -> Result<Claim, StoreError>;
     /// Frees a slot whose check could not run; nothing is counted.
     async fn limiter_release(&self, key: &str) -> Result<(), StoreError>;
-    /// Releases the slot after a correct guess and clears the failures.
-    async fn limiter_success(&self, key: &str) -> Result<(), StoreError>;
+    /// Releases the slot after a correct guess and clears the failures,
+    /// and those of `also_clear` (if it has any), in one statement.
+    async fn limiter_success(&self, key: &str, also_clear: Option<&str>) -> Result<(), StoreError>;
     /// Counts one more consecutive failure on `key` (creating it) and
     /// returns the count. Any slot stays held until
     /// [`limiter_settle`](LimiterStore::limiter_settle).
@@ -303,8 +304,8 @@ pub struct SessionExtras<'a> {
     /// answer is false unless this caller deleted it.
     pub spend_flow: Option<&'a [u8]>,
     /// The password throttle after a correct password: the claimed key's
-    /// slot is released and its failures cleared, and so are `reset`'s.
-    pub throttle_success: Option<(&'a str, &'a [String])>,
+    /// slot is released and its failures cleared, and the second key's.
+    pub throttle_success: Option<(&'a str, Option<&'a str>)>,
     /// A device token issued with this sign-in.
     pub new_device: Option<&'a KnownDevice>,
 }

@@ -475,19 +475,13 @@ macro_rules! sql_store {
                         });
                         q.build().execute(&mut *tx).await.map_err(map_err)?;
                     }
-                    if let Some((claimed, others)) = extras.throttle_success {
+                    if let Some((claimed, also)) = extras.throttle_success {
                         sqlx::query(crate::sql_throttle::SUCCESS)
                             .bind(claimed)
+                            .bind(also.unwrap_or(""))
                             .execute(&mut *tx)
                             .await
                             .map_err(map_err)?;
-                        for key in others {
-                            sqlx::query(crate::sql_throttle::CLEAR)
-                                .bind(key)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(map_err)?;
-                        }
                     }
                     if let Some(d) = extras.new_device {
                         sqlx::query(

@@ -10,9 +10,11 @@
 /// Releases a held slot (a lease that ran out holds nothing anyway).
 pub(crate) const RELEASE: &str = "pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END";
 
-/// A correct guess: release the slot and forget the failures.
+/// A correct guess: release `$1`'s slot and forget its failures, and those
+/// of `$2` if it has any (an empty `$2` names no key).
 pub(crate) const SUCCESS: &str = "UPDATE limiter SET failures = 0, block_ms = 0, blocked_until = 0, \
-     pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END WHERE key = $1";
+     pending = CASE WHEN key <> $1 THEN pending WHEN pending > 0 THEN pending - 1 ELSE 0 END \
+     WHERE key = $1 OR (key = $2 AND (failures > 0 OR blocked_until > 0))";
 
 /// Clears one key's run of failures; touches nothing without one, so a
 /// sign-in that clears an untroubled key writes no row.
@@ -112,9 +114,14 @@ macro_rules! throttle_store {
                     Ok(())
                 }
 
-                async fn limiter_success(&self, key: &str) -> Result<(), StoreError> {
+                async fn limiter_success(
+                    &self,
+                    key: &str,
+                    also_clear: Option<&str>,
+                ) -> Result<(), StoreError> {
                     sqlx::query(SUCCESS)
                         .bind(key)
+                        .bind(also_clear.unwrap_or(NO_GUARD))
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;

@@ -971,7 +971,7 @@ macro_rules! conformance {
                 // A released slot is free again at once; a success clears.
                 s.limiter_release("k").await.unwrap();
                 s.limiter_count_failure("k").await.unwrap();
-                s.limiter_success("k").await.unwrap();
+                s.limiter_success("k", None).await.unwrap();
                 assert_eq!(s.limiter_state("k").await.unwrap(), Some((0, Timestamp(0))));
             }
 
@@ -1087,6 +1087,22 @@ macro_rules! conformance {
                         .unwrap(),
                     Claim::Granted
                 );
+                // A success clears a second key's failures, not its slots.
+                let p = BackoffPolicy::default();
+                s.limiter_claim("other", None, now, rule(&p)).await.unwrap();
+                s.limiter_count_failure("other").await.unwrap();
+                s.limiter_claim("mine", None, now, rule(&p)).await.unwrap();
+                s.limiter_success("mine", Some("other")).await.unwrap();
+                assert_eq!(s.limiter_state("other").await.unwrap(), Some((0, Timestamp(0))));
+                assert_eq!(
+                    s.limiter_claim("other", None, now, rule(&p)).await.unwrap(),
+                    Claim::Granted,
+                    "two slots after no failure, one still held"
+                );
+                assert_eq!(
+                    s.limiter_claim("other", None, now, rule(&p)).await.unwrap(),
+                    Claim::Busy
+                );
                 // Clearing by key and by prefix.
                 s.limiter_count_failure("pw-dev:a:1").await.unwrap();
                 s.limiter_count_failure("pw-dev:a:2").await.unwrap();
@@ -1122,7 +1138,6 @@ macro_rules! conformance {
                 .await
                 .unwrap();
                 s.limiter_count_failure("pw-ip:1").await.unwrap();
-                let reset = vec!["pw-ip:1".to_string()];
                 let started = s
                     .create_session_with_audit(
                         &NewSession {
@@ -1131,7 +1146,7 @@ macro_rules! conformance {
                         },
                         &[],
                         &SessionExtras {
-                            throttle_success: Some(("pw:dev@x.io", &reset)),
+                            throttle_success: Some(("pw:dev@x.io", Some("pw-ip:1"))),
                             new_device: Some(&device),
                             ..Default::default()
                         },

@@ -118,10 +118,10 @@ impl Budget {
     /// Keys cleared, besides the claimed one, when the password is right:
     /// the address's run of failures ends, and a known device lifts the
     /// account's untrusted block or lock.
-    pub fn also_reset(&self) -> Vec<String> {
+    pub fn also_reset(&self) -> Option<&str> {
         match self {
-            Budget::Untrusted { address, .. } => address.iter().cloned().collect(),
-            Budget::KnownDevice { account, .. } => vec![account.clone()],
+            Budget::Untrusted { address, .. } => address.as_deref(),
+            Budget::KnownDevice { account, .. } => Some(account),
         }
     }
 
@@ -175,8 +175,8 @@ mod tests {
         assert_eq!(untrusted.claimed(), "pw:a@example.com");
         assert_eq!(untrusted.guard(), Some("pw-ip:203.0.113.9"));
         assert_eq!(
-            untrusted.also_reset(),
-            vec!["pw-ip:203.0.113.9".to_string()]
+            untrusted.also_reset().map(str::to_string),
+            Some("pw-ip:203.0.113.9".to_string())
         );
         let owner = AccountId(uuid::Uuid::from_u128(7));
         let known = Budget::of(
@@ -186,7 +186,7 @@ mod tests {
         );
         assert!(known.claimed().starts_with(&device_prefix(owner)));
         assert_eq!(known.guard(), None);
-        assert_eq!(known.also_reset(), vec!["pw:a@example.com".to_string()]);
+        assert_eq!(known.also_reset(), Some("pw:a@example.com"));
     }
 
     #[test]

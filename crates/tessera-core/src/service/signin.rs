@@ -275,11 +275,11 @@ impl Core {
                 "aal": done.aal.as_str(),
                 "known_device": known,
             }));
-        let reset = done.throttle.map(|b| (b.claimed(), b.also_reset()));
+
         let extras = SessionExtras {
             last_method: None,
             spend_flow: done.spend_flow,
-            throttle_success: reset.as_ref().map(|(k, r)| (*k, r.as_slice())),
+            throttle_success: done.throttle.map(|b| (b.claimed(), b.also_reset())),
             new_device: new_device.as_ref().map(|(_, d)| d),
         };
         let mut issued = self

@@ -107,11 +107,9 @@ impl Core {
     /// A correct password outside a sign-in's commit (Basic, a sign-in
     /// that continues to its second step).
     pub(crate) async fn password_succeeded(&self, budget: &Budget) -> Result<(), CoreError> {
-        self.store.limiter_success(budget.claimed()).await?;
-        let others = budget.also_reset();
-        if !others.is_empty() {
-            self.store.limiter_clear(&others, None).await?;
-        }
+        self.store
+            .limiter_success(budget.claimed(), budget.also_reset())
+            .await?;
         Ok(())
     }
 

@@ -121,7 +121,7 @@ impl Core {
                 return Ok(());
             }
         }
-        self.store.limiter_success(key).await?;
+        self.store.limiter_success(key, None).await?;
         Ok(())
     }
 
