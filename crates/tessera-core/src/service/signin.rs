@@ -64,20 +64,43 @@ impl Core {
         // before the database lookup, so excess sign-ins cost next to nothing.
         self.pool.admit()?;
         let device_hash = ctx.device_token.as_deref().map(token_hash);
-        let (account, device) = match Email::parse(&req.email) {
-            Ok(email) => {
-                self.store
-                    .account_for_signin(&email, device_hash.as_deref(), self.clock.now())
-                    .await?
+        let email = Email::parse(&req.email).ok();
+        let lookup = async {
+            match &email {
+                Some(e) => {
+                    self.store
+                        .account_for_signin(e, device_hash.as_deref(), self.clock.now())
+                        .await
+                }
+                None => Ok((None, false)),
             }
-            Err(_) => (None, false),
         };
-        let known = match (&account, &device_hash) {
-            (Some(a), Some(h)) if device => Some((a.id, h.as_slice())),
-            _ => None,
+        let (account, budget) = match &device_hash {
+            // No device token: the budget is known before the lookup, so
+            // the claim and the lookup go to the database side by side.
+            None => {
+                let budget = Budget::of(&req.email, None, ctx.ip.as_deref());
+                let (looked_up, claimed) = tokio::join!(lookup, self.claim_password_check(&budget));
+                match (looked_up, claimed) {
+                    (Ok((account, _)), Ok(())) => (account, budget),
+                    (_, Err(refused)) => return Err(refused),
+                    (Err(e), Ok(())) => {
+                        self.password_check_aborted(&budget).await;
+                        return Err(e.into());
+                    }
+                }
+            }
+            Some(hash) => {
+                let (account, device) = lookup.await?;
+                let known = account
+                    .as_ref()
+                    .filter(|_| device)
+                    .map(|a| (a.id, hash.as_slice()));
+                let budget = Budget::of(&req.email, known, ctx.ip.as_deref());
+                self.claim_password_check(&budget).await?;
+                (account, budget)
+            }
         };
-        let budget = Budget::of(&req.email, known, ctx.ip.as_deref());
-        self.claim_password_check(&budget).await?;
         match self.sign_in_claimed(req, account, &budget, ctx).await {
             Err(e @ (CoreError::BadCredentials | CoreError::Forbidden(_))) => Err(e),
             Err(e) => {
