@@ -326,7 +326,13 @@ pub struct FlowRecord {
 
 #[async_trait]
 pub trait FlowStore: Send + Sync {
-    async fn insert_flow(&self, flow: &FlowRecord) -> Result<(), StoreError>;
+    /// Stores the flow; when given, the password throttle's success
+    /// (`limiter_success(key, also_clear)`) rides in the same commit.
+    async fn insert_flow(
+        &self,
+        flow: &FlowRecord,
+        throttle_success: Option<(&str, Option<&str>)>,
+    ) -> Result<(), StoreError>;
     async fn flow_by_id_hash(&self, id_hash: &[u8]) -> Result<Option<FlowRecord>, StoreError>;
     /// Deletes the flow; true for exactly one caller.
     async fn delete_flow(&self, id_hash: &[u8]) -> Result<bool, StoreError>;

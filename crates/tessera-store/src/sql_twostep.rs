@@ -242,7 +242,20 @@ macro_rules! twostep_store {
 
             #[async_trait]
             impl FlowStore for $store {
-                async fn insert_flow(&self, f: &FlowRecord) -> Result<(), StoreError> {
+                async fn insert_flow(
+                    &self,
+                    f: &FlowRecord,
+                    throttle_success: Option<(&str, Option<&str>)>,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    if let Some((claimed, also)) = throttle_success {
+                        sqlx::query(crate::sql_throttle::SUCCESS)
+                            .bind(claimed)
+                            .bind(also.unwrap_or(""))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
                     sqlx::query(
                         "INSERT INTO signin_flows (id_hash, account_id, client, binding, first_method, created_at, expires_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -254,9 +267,10 @@ macro_rules! twostep_store {
                     .bind(f.first_method.as_str())
                     .bind(f.created_at.millis())
                     .bind(f.expires_at.millis())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
                     Ok(())
                 }
 

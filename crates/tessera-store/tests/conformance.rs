@@ -1251,7 +1251,7 @@ macro_rules! conformance {
                     created_at: Timestamp(1),
                     expires_at: Timestamp(2),
                 };
-                s.insert_flow(&f).await.unwrap();
+                s.insert_flow(&f, None).await.unwrap();
                 assert_eq!(s.flow_by_id_hash(b"flow-hash").await.unwrap(), Some(f));
                 let mut tasks = Vec::new();
                 for _ in 0..10 {
@@ -1283,7 +1283,7 @@ macro_rules! conformance {
                     first_method: AuthMethod::Password,
                     created_at: Timestamp(1),
                     expires_at: Timestamp(2),
-                })
+                }, None)
                 .await
                 .unwrap();
                 let mut tasks = Vec::new();

@@ -58,21 +58,25 @@ impl Core {
         first: AuthMethod,
         methods: Vec<Challenge>,
         client: ClientKind,
+        throttle: Option<&crate::password::throttle::Budget>,
         ctx: &RequestContext,
     ) -> Result<SigninOutcome, CoreError> {
         let now = self.clock.now();
         let flow_id = random_token(self.secrets.as_ref(), 32);
         let expires_at = now.plus_secs(self.config.two_step.flow_ttl_secs);
         self.store
-            .insert_flow(&FlowRecord {
-                id_hash: token_hash(&flow_id),
-                account_id: account.id,
-                client,
-                binding: binding(client, ctx),
-                first_method: first,
-                created_at: now,
-                expires_at,
-            })
+            .insert_flow(
+                &FlowRecord {
+                    id_hash: token_hash(&flow_id),
+                    account_id: account.id,
+                    client,
+                    binding: binding(client, ctx),
+                    first_method: first,
+                    created_at: now,
+                    expires_at,
+                },
+                throttle.map(|b| (b.claimed(), b.also_reset())),
+            )
             .await?;
         Ok(SigninOutcome::SecondStep {
             flow_id,

@@ -176,9 +176,8 @@ impl Core {
                 ))
             }
             SigninStep::SecondStep { first } => {
-                self.password_succeeded(budget).await?;
                 let offered = methods.map(|inv| inv.challenges()).unwrap_or_default();
-                self.start_flow(&account, first, offered, req.client, ctx)
+                self.start_flow(&account, first, offered, req.client, Some(budget), ctx)
                     .await
             }
             SigninStep::Complete {
