@@ -2,6 +2,7 @@
 //! password is a 256-bit secret (stored hashed), expires, works once, and
 //! only for the client (kind and User-Agent) that started it.
 
+use super::signin::{Completion, DeviceCheck};
 use super::{Core, IssuedSession, RequestContext};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
@@ -10,6 +11,7 @@ use crate::error::CoreError;
 use crate::secrets::{ct_eq, random_token, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind};
 use crate::store::FlowRecord;
+use crate::twostep::backoff::key_for;
 use crate::twostep::methods::{Challenge, MethodKind};
 use sha2::{Digest, Sha256};
 
@@ -137,17 +139,32 @@ impl Core {
         // the commit that starts the session, or, for a recovery key,
         // already by `check_second_step` before it used the key up.
         let spend_flow = (method != AuthMethod::RecoveryKey).then_some(flow.id_hash.as_slice());
-        let issued = self
-            .finish_signin(
+        // A right code's backoff success rides in the session's commit
+        // (see `check_second_step`).
+        let deferred = (method == AuthMethod::Totp).then(|| key_for(account.id));
+        let done = self
+            .complete_signin(
                 &account,
-                flow.client,
-                Aal::Aal2,
-                vec![flow.first_method, method],
-                false,
-                spend_flow,
+                Completion {
+                    client: flow.client,
+                    aal: Aal::Aal2,
+                    methods: vec![flow.first_method, method],
+                    restricted: false,
+                    spend_flow,
+                    device: DeviceCheck::FromRequest,
+                    throttle: deferred.as_deref().map(|k| (k, None)),
+                },
                 ctx,
             )
-            .await?;
+            .await;
+        let issued = match (done, &deferred) {
+            (Ok(issued), _) => issued,
+            (Err(e), Some(key)) => {
+                self.store.limiter_success(key, None).await?;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+        };
         Ok(SigninOutcome::Complete {
             issued,
             account,
@@ -167,8 +184,13 @@ impl Core {
     ) -> Result<(AuthMethod, Option<String>), CoreError> {
         let (method, new_key) = match proof {
             SecondStepProof::Totp(code) => {
-                self.guarded(account, self.totp_matches(account, &code))
-                    .await?;
+                let matches = self.totp_matches(account, &code);
+                // At sign-in the backoff is cleared in the session's commit.
+                if flow_id.is_some() {
+                    self.guarded_deferred(account, matches).await?;
+                } else {
+                    self.guarded(account, matches).await?;
+                }
                 (AuthMethod::Totp, None)
             }
             SecondStepProof::RecoveryKey(key) => {

@@ -45,8 +45,10 @@ pub(crate) struct Completion<'a> {
     /// The sign-in flow to spend (its id hash).
     pub spend_flow: Option<&'a [u8]>,
     pub device: DeviceCheck,
-    /// The password throttle's budget, cleared in the same commit.
-    pub throttle: Option<&'a Budget>,
+    /// A backoff slot to release and clear in the same commit (the
+    /// password throttle's claimed key and its second key, or the second
+    /// step's).
+    pub throttle: Option<(&'a str, Option<&'a str>)>,
 }
 
 impl Core {
@@ -210,7 +212,7 @@ impl Core {
                             restricted,
                             spend_flow: None,
                             device,
-                            throttle: Some(budget),
+                            throttle: Some((budget.claimed(), budget.also_reset())),
                         },
                         ctx,
                     )
@@ -301,7 +303,7 @@ impl Core {
         let extras = SessionExtras {
             last_method: None,
             spend_flow: done.spend_flow,
-            throttle_success: done.throttle.map(|b| (b.claimed(), b.also_reset())),
+            throttle_success: done.throttle,
             new_device: new_device.as_ref().map(|(_, d)| d),
         };
         let mut issued = self

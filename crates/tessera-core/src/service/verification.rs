@@ -15,6 +15,15 @@ use crate::twostep::backoff::{BackoffPolicy, key_for};
 use crate::twostep::{recovery, totp::TotpSecret};
 use std::future::Future;
 
+/// What a right proof does to the backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnSuccess {
+    /// Clear it now.
+    Clear,
+    /// Leave it to the caller's next commit.
+    Deferred,
+}
+
 impl Core {
     /// Runs `check` only if the account's backoff allows it. `check`
     /// returns `Some` for a correct proof and `None` for a wrong one.
@@ -41,7 +50,7 @@ impl Core {
         F: Future<Output = Result<Option<T>, CoreError>>,
     {
         let policy = recovery::attempts(self.config.two_step.backoff);
-        self.guarded_by(account, &policy, async {
+        self.guarded_by(account, &policy, OnSuccess::Clear, async {
             Ok(check.await?.ok_or("That recovery key is not correct."))
         })
         .await
@@ -58,13 +67,36 @@ impl Core {
         F: Future<Output = Result<Result<T, &'static str>, CoreError>>,
     {
         let policy = self.config.two_step.backoff;
-        self.guarded_by(account, &policy, check).await
+        self.guarded_by(account, &policy, OnSuccess::Clear, check)
+            .await
+    }
+
+    /// Like [`Core::guarded`], but a right proof leaves its slot held and
+    /// its failures counted: the caller clears them in the commit that
+    /// follows (a sign-in's session), or with `limiter_success` if that
+    /// commit does not happen.
+    pub(crate) async fn guarded_deferred<T, F>(
+        &self,
+        account: &Account,
+        check: F,
+    ) -> Result<T, CoreError>
+    where
+        F: Future<Output = Result<Option<T>, CoreError>>,
+    {
+        let policy = self.config.two_step.backoff;
+        self.guarded_by(account, &policy, OnSuccess::Deferred, async {
+            Ok(check
+                .await?
+                .ok_or("That code is not correct. Check your authenticator app and try again."))
+        })
+        .await
     }
 
     async fn guarded_by<T, F>(
         &self,
         account: &Account,
         policy: &BackoffPolicy,
+        on_success: OnSuccess,
         check: F,
     ) -> Result<T, CoreError>
     where
@@ -74,7 +106,9 @@ impl Core {
         self.claim_slot(&key, None, policy).await?;
         match check.await {
             Ok(Ok(v)) => {
-                self.second_step_succeeded(&key, policy).await?;
+                if on_success == OnSuccess::Clear {
+                    self.second_step_succeeded(&key, policy).await?;
+                }
                 Ok(v)
             }
             Ok(Err(message)) => {
