@@ -8,16 +8,6 @@ use serde_json::{Value, json};
 use tessera_core::account::Role;
 use tessera_core::service::CoreConfig;
 
-fn csrf_of(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test]
 async fn challenges_are_named_in_json_and_unknown_ones_are_refused() {
     let w = World::new(CoreConfig::default()).await;

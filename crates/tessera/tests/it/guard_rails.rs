@@ -142,6 +142,30 @@ impl Nodes {
     }
 }
 
+/// Adds an authenticator app with an oathtool code: (secret, the answer
+/// carrying the new session token and the recovery key).
+async fn enroll_totp(n: &Nodes, token: &str) -> (String, Value) {
+    let (_, e) = n
+        .send(
+            "POST",
+            "/api/v1/me/two-step/totp",
+            &bearer(token),
+            Some(json!({})),
+        )
+        .await;
+    let secret = e["secret"].as_str().unwrap().to_string();
+    let (status, c) = n
+        .send(
+            "POST",
+            "/api/v1/me/two-step/totp/confirm",
+            &bearer(token),
+            Some(json!({"code": peers::oathtool(&secret, n.now())})),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    (secret, c)
+}
+
 fn basic(email: &str, password: &str) -> String {
     format!(
         "Basic {}",
@@ -579,24 +603,7 @@ async fn restricted_stays_restricted(n: Nodes) {
         eprintln!("SKIPPED (enrollment part): oathtool/pyotp not installed");
         return;
     }
-    let (_, e) = n
-        .send(
-            "POST",
-            "/api/v1/me/two-step/totp",
-            &bearer(&rotated),
-            Some(json!({})),
-        )
-        .await;
-    let secret = e["secret"].as_str().unwrap().to_string();
-    let (status, c) = n
-        .send(
-            "POST",
-            "/api/v1/me/two-step/totp/confirm",
-            &bearer(&rotated),
-            Some(json!({"code": peers::oathtool(&secret, n.now())})),
-        )
-        .await;
-    assert_eq!(status, 200, "{c}");
+    let (_, c) = enroll_totp(&n, &rotated).await;
     let full = c["session_token"].as_str().unwrap();
     assert_eq!(
         n.send("GET", "/api/v1/admin/users", &bearer(full), None)
@@ -906,24 +913,7 @@ async fn flow_of(n: &Nodes, email: &str) -> String {
 async fn second_step_ceiling(n: Nodes) {
     let id = n.user("2sv-ceiling@example.com", Role::Member).await;
     let token = n.token("2sv-ceiling@example.com").await;
-    let (_, e) = n
-        .send(
-            "POST",
-            "/api/v1/me/two-step/totp",
-            &bearer(&token),
-            Some(json!({})),
-        )
-        .await;
-    let secret = e["secret"].as_str().unwrap().to_string();
-    let (status, c) = n
-        .send(
-            "POST",
-            "/api/v1/me/two-step/totp/confirm",
-            &bearer(&token),
-            Some(json!({"code": peers::oathtool(&secret, n.now())})),
-        )
-        .await;
-    assert_eq!(status, 200, "{c}");
+    let (secret, c) = enroll_totp(&n, &token).await;
     let recovery = c["recovery_key"].as_str().unwrap().to_string();
     for i in 0..100 {
         n.clock.advance_secs(3600);
@@ -1013,12 +1003,7 @@ async fn the_sign_in_page_is_throttled_too() {
     let node = n.node();
     let page = browser.get(node.url("/login")).send().await.unwrap();
     let html = page.text().await.unwrap();
-    let csrf = html
-        .split(r#"name="csrf" value=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
+    let csrf = csrf_of(&html);
     let submit = |pw: &'static str| {
         browser
             .post(node.url("/login"))

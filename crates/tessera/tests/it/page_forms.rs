@@ -61,14 +61,7 @@ async fn a_forged_form_token_is_refused_on_every_page_route() {
     // session cookie.
     let page = http.get(s.url("/login")).send().await.unwrap();
     let html = page.text().await.unwrap();
-    let token = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = csrf_of(&html);
     let r = http
         .post(s.url("/login"))
         .form(&[

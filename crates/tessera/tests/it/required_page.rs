@@ -8,14 +8,6 @@ use tessera_core::clock::{ManualClock, Timestamp};
 use tessera_core::password::Password;
 use tessera_core::service::{CoreConfig, NewAccountInput, RequestContext, Sysadmin};
 
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find(r#"name="csrf" value=""#)
-        .unwrap_or_else(|| panic!("no CSRF field in {html}"))
-        + r#"name="csrf" value=""#.len();
-    html[at..].split('"').next().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn the_required_page_creates_no_enrollment_until_its_form_is_posted() {
     let mut config = CoreConfig::default();

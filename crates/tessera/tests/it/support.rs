@@ -318,3 +318,13 @@ impl Drop for InprocServer {
         self._task.abort();
     }
 }
+
+/// The CSRF token of the first form on a page.
+pub fn csrf_of(html: &str) -> String {
+    let field = r#"name="csrf" value=""#;
+    let at = html
+        .find(field)
+        .unwrap_or_else(|| panic!("no CSRF field in {html}"))
+        + field.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
