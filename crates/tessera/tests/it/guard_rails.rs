@@ -10,10 +10,9 @@ use crate::peers;
 use crate::support::*;
 use base64::Engine;
 use serde_json::{Value, json};
-use tessera_core::account::{AccountKind, Role};
+use tessera_core::account::Role;
 use tessera_core::clock::{Clock, ManualClock, Timestamp};
-use tessera_core::password::Password;
-use tessera_core::service::{CoreConfig, NewAccountInput, RequestContext, Sysadmin};
+use tessera_core::service::{CoreConfig, RequestContext, Sysadmin};
 
 const T0: i64 = 1_800_000_000;
 
@@ -69,21 +68,7 @@ impl Nodes {
     }
 
     async fn user(&self, email: &str, role: Role) -> tessera_core::ids::AccountId {
-        self.core()
-            .create_account(
-                &Sysadmin::host_operator(),
-                NewAccountInput {
-                    email: email.into(),
-                    display_name: String::new(),
-                    kind: AccountKind::Human,
-                    role,
-                    password: Some(Password::new(PASSWORD)),
-                },
-                &RequestContext::default(),
-            )
-            .await
-            .unwrap()
-            .id
+        human(self.core(), email, role).await
     }
 
     /// A sign-in attempt: status, Retry-After, body.

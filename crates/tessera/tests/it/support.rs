@@ -328,3 +328,26 @@ pub fn csrf_of(html: &str) -> String {
         + field.len();
     html[at..].split('"').next().unwrap().to_string()
 }
+
+/// A human account with [`PASSWORD`], created as the host operator.
+pub async fn human(
+    core: &tessera_core::service::Core,
+    email: &str,
+    role: tessera_core::account::Role,
+) -> tessera_core::ids::AccountId {
+    use tessera_core::service::{NewAccountInput, RequestContext, Sysadmin};
+    core.create_account(
+        &Sysadmin::host_operator(),
+        NewAccountInput {
+            email: email.into(),
+            display_name: String::new(),
+            kind: tessera_core::account::AccountKind::Human,
+            role,
+            password: Some(tessera_core::password::Password::new(PASSWORD)),
+        },
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap()
+    .id
+}

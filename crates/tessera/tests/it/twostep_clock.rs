@@ -7,10 +7,9 @@ use crate::peers;
 use crate::support::*;
 use base64::Engine;
 use serde_json::{Value, json};
-use tessera_core::account::{AccountKind, Role};
+use tessera_core::account::Role;
 use tessera_core::clock::{ManualClock, Timestamp};
-use tessera_core::password::Password;
-use tessera_core::service::{CoreConfig, NewAccountInput, RequestContext, Sysadmin};
+use tessera_core::service::{CoreConfig, Sysadmin};
 
 pub(crate) const T0: i64 = 1_800_000_000; // seconds; a step boundary (divisible by 30)
 
@@ -54,21 +53,7 @@ impl World {
     }
 
     pub(crate) async fn user(&self, email: &str, role: Role) {
-        self.s
-            .core
-            .create_account(
-                &Sysadmin::host_operator(),
-                NewAccountInput {
-                    email: email.into(),
-                    display_name: String::new(),
-                    kind: AccountKind::Human,
-                    role,
-                    password: Some(Password::new(PASSWORD)),
-                },
-                &RequestContext::default(),
-            )
-            .await
-            .unwrap();
+        human(&self.s.core, email, role).await;
     }
 
     pub(crate) async fn post(
