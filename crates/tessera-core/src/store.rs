@@ -333,7 +333,11 @@ pub trait FlowStore: Send + Sync {
         flow: &FlowRecord,
         throttle_success: Option<(&str, Option<&str>)>,
     ) -> Result<(), StoreError>;
-    async fn flow_by_id_hash(&self, id_hash: &[u8]) -> Result<Option<FlowRecord>, StoreError>;
+    /// The flow and, read with it, its account.
+    async fn flow_by_id_hash(
+        &self,
+        id_hash: &[u8],
+    ) -> Result<Option<(FlowRecord, Account)>, StoreError>;
     /// Deletes the flow; true for exactly one caller.
     async fn delete_flow(&self, id_hash: &[u8]) -> Result<bool, StoreError>;
 }

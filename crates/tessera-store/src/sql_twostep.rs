@@ -15,7 +15,10 @@ macro_rules! twostep_store {
             use super::$store;
             use crate::error::map_err;
             use async_trait::async_trait;
+            use super::store_impl::account_at;
+            use crate::sql_impl::ACCOUNT_COLS;
             use sqlx::Row;
+            use tessera_core::account::Account;
             use tessera_core::clock::Timestamp;
             use tessera_core::ids::AccountId;
             use tessera_core::store::{
@@ -274,21 +277,27 @@ macro_rules! twostep_store {
                     Ok(())
                 }
 
-                async fn flow_by_id_hash(&self, id_hash: &[u8]) -> Result<Option<FlowRecord>, StoreError> {
-                    let row = sqlx::query(
-                        "SELECT id_hash, account_id, client, binding, first_method, created_at, expires_at \
-                         FROM signin_flows WHERE id_hash = $1",
-                    )
-                    .bind(id_hash)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                async fn flow_by_id_hash(
+                    &self,
+                    id_hash: &[u8],
+                ) -> Result<Option<(FlowRecord, Account)>, StoreError> {
+                    // One read for both: every step of a flow needs its account.
+                    let sql = format!(
+                        "SELECT f.id_hash, f.account_id, f.client, f.binding, f.first_method, f.created_at, \
+                         f.expires_at, {ACCOUNT_COLS} \
+                         FROM signin_flows f JOIN accounts a ON a.id = f.account_id WHERE f.id_hash = $1"
+                    );
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id_hash)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
                     let Some(r) = row else { return Ok(None) };
                     let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("flow {what}: {e}"));
                     let account: String = r.try_get(1).map_err(map_err)?;
                     let client: String = r.try_get(2).map_err(map_err)?;
                     let method: String = r.try_get(4).map_err(map_err)?;
-                    Ok(Some(FlowRecord {
+                    let flow = FlowRecord {
                         id_hash: r.try_get(0).map_err(map_err)?,
                         account_id: account.parse().map_err(|e: uuid::Error| corrupt("account", e.to_string()))?,
                         client: client.parse().map_err(|e| corrupt("client", e))?,
@@ -296,7 +305,8 @@ macro_rules! twostep_store {
                         first_method: method.parse().map_err(|e| corrupt("method", e))?,
                         created_at: Timestamp(r.try_get(5).map_err(map_err)?),
                         expires_at: Timestamp(r.try_get(6).map_err(map_err)?),
-                    }))
+                    };
+                    Ok(Some((flow, account_at(&r, 7)?)))
                 }
 
                 async fn delete_flow(&self, id_hash: &[u8]) -> Result<bool, StoreError> {

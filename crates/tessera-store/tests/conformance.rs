@@ -1252,7 +1252,10 @@ macro_rules! conformance {
                     expires_at: Timestamp(2),
                 };
                 s.insert_flow(&f, None).await.unwrap();
-                assert_eq!(s.flow_by_id_hash(b"flow-hash").await.unwrap(), Some(f));
+                let (read, owner) = s.flow_by_id_hash(b"flow-hash").await.unwrap().unwrap();
+                assert_eq!(read, f);
+                assert_eq!(owner.id, a.id);
+                assert_eq!(owner.email, a.email);
                 let mut tasks = Vec::new();
                 for _ in 0..10 {
                     let s = s.clone();

@@ -97,19 +97,15 @@ impl Core {
         if flow_id.is_empty() || flow_id.len() > 128 {
             return Err(CoreError::FlowExpired);
         }
-        let Some(flow) = self.store.flow_by_id_hash(&token_hash(flow_id)).await? else {
+        let Some((flow, account)) = self.store.flow_by_id_hash(&token_hash(flow_id)).await? else {
             return Err(CoreError::FlowExpired);
         };
-        if self.clock.now() >= flow.expires_at || !ct_eq(&flow.binding, &binding(flow.client, ctx))
+        if self.clock.now() >= flow.expires_at
+            || !ct_eq(&flow.binding, &binding(flow.client, ctx))
+            || !account.active
         {
             return Err(CoreError::FlowExpired);
         }
-        let account = self
-            .store
-            .account_by_id(flow.account_id)
-            .await?
-            .filter(|a| a.active)
-            .ok_or(CoreError::FlowExpired)?;
         Ok((flow, account))
     }
 
@@ -265,7 +261,7 @@ impl Core {
 
     /// Records a second-step failure at sign-in (the backoff counted it).
     pub async fn audit_second_step_failure(&self, flow_id: &str, ctx: &RequestContext) {
-        if let Ok(Some(flow)) = self.store.flow_by_id_hash(&token_hash(flow_id)).await {
+        if let Ok(Some((flow, _))) = self.store.flow_by_id_hash(&token_hash(flow_id)).await {
             self.audit(
                 NewAuditEvent::new(AuditKind::SigninFailed)
                     .subject(flow.account_id)
