@@ -6,6 +6,7 @@
 //! order, is documented in [`crate::twostep::recovery`]; the methods here
 //! only do its I/O.
 
+use super::notify::Notice;
 use super::Core;
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
@@ -234,12 +235,7 @@ impl Core {
                 .actor(account.id),
         )
         .await;
-        self.notify(
-            account,
-            "Your emergency recovery key was used",
-            "Your emergency recovery key was just used to verify it's you. It no longer works; a new one was issued.",
-        )
-        .await;
+        self.notify(account, Notice::RecoveryKeyUsed).await;
         Ok(Some(new_key))
     }
 
