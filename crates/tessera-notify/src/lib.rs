@@ -32,6 +32,8 @@ pub use email::{
     message_id, parse_from,
 };
 pub use file_sink::FileSink;
+/// The address type of [`EmailMessage`] and [`parse_from`].
+pub use lettre::message::Mailbox;
 pub use provider::{DeliveryError, SmsMessage, SmsProvider, classify_status};
 pub use template::{BodyTemplate, DEFAULT_TEMPLATE};
 pub use webhook::{AuthHeader, ConfigError, WebhookConfig, WebhookSms};
