@@ -7,7 +7,7 @@
 use crate::smtp_peer::{SmtpPeer, free_port};
 use crate::support::*;
 use crate::twostep_clock::World;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -313,6 +313,71 @@ async fn the_file_provider_writes_private_eml_files() {
     assert!(text.contains(&format!("Subject: {NOTICE}")), "{text}");
     assert!(text.contains("From: Tessera <tessera@localhost>"), "{text}");
     assert!(text.contains("multipart/alternative"), "{text}");
-    let _: Option<Value> = None;
     assert!(s.terminate().success());
+}
+
+#[tokio::test]
+async fn a_mail_queued_with_a_code_in_one_transaction_is_delivered() {
+    use tessera_core::Clock;
+    use tessera_core::email::Email;
+    use tessera_core::mail::email_message;
+    use tessera_core::store::{OtpRecord, OtpSend, SendBudget};
+    // How the emailed-code feature queues its mail: `put_otp_and_send` with
+    // an `email_message`, as `service::sms` does for texts.
+    let w = World::new(CoreConfig::default()).await;
+    w.user("coded@example.com", Role::Member).await;
+    let core = &w.s.core;
+    let account = core
+        .store
+        .account_by_email(&Email::parse("coded@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let now = w.clock.now();
+    let message = email_message(
+        &core.secret_box,
+        core.secrets.as_ref(),
+        "coded@example.com",
+        "Sign-ins to your account are paused",
+        "signin_paused",
+        &[("name", "Coded"), ("when", "now"), ("issuer", "Acme")],
+    )
+    .unwrap();
+    let sent = core
+        .store
+        .put_otp_and_send(
+            "signin:test-flow",
+            &OtpRecord {
+                account_id: account.id,
+                code_mac: vec![7; 32],
+                sent_at: now,
+                expires_at: now.plus_secs(600),
+            },
+            now.plus_secs(-60),
+            SendBudget {
+                max: 10,
+                window_ms: 3_600_000,
+            },
+            &message,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(sent, OtpSend::Sent));
+    let dir = tempfile::tempdir().unwrap();
+    let channel = EmailChannel::new(
+        Arc::new(tessera_notify::MailFiles::new(dir.path())),
+        Arc::new(MailTemplates::builtin()),
+        core.secret_box.clone(),
+        parse_from("security@acme.example").unwrap(),
+    );
+    let worker = OutboxWorker::new(
+        core.store.clone(),
+        Arc::new(channel),
+        Arc::new(w.clock.clone()),
+    );
+    assert_eq!(worker.run_once().await.unwrap().delivered, 1);
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(text.contains("To: coded@example.com"), "{text}");
 }
