@@ -140,7 +140,11 @@ pub struct OutboxWorker {
 }
 
 impl OutboxWorker {
-    pub fn new(store: Arc<dyn OutboxStore>, channel: Arc<dyn Channel>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn OutboxStore>,
+        channel: Arc<dyn Channel>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         OutboxWorker {
             store,
             channel,
@@ -374,10 +378,7 @@ impl WorkerHandle {
         let mut task = self.task;
         if tokio::time::timeout(grace, &mut task).await.is_err() {
             task.abort();
-            tracing::warn!(
-                channel,
-                "delivery worker did not stop in time; aborted"
-            );
+            tracing::warn!(channel, "delivery worker did not stop in time; aborted");
         }
     }
 }

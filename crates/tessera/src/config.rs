@@ -544,9 +544,7 @@ impl Config {
             .ok_or("email.smtp_url is required when email.provider is \"smtp\", e.g. smtp://mail.example:587?tls=required")?;
         let password = match (&e.smtp_password, &e.smtp_password_file) {
             (Some(_), Some(_)) => {
-                return Err(
-                    "set email.smtp_password or email.smtp_password_file, not both".into(),
-                );
+                return Err("set email.smtp_password or email.smtp_password_file, not both".into());
             }
             (Some(p), None) => Some(p.0.clone()),
             (None, Some(path)) => {

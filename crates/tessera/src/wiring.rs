@@ -232,12 +232,7 @@ pub fn email_worker(cfg: &Config, core: &Core) -> anyhow::Result<Option<OutboxWo
         tracing::info!(files = ?templates.overridden(), "mail templates overridden");
     }
     let from = cfg.mail_from().map_err(anyhow::Error::msg)?;
-    let channel = EmailChannel::new(
-        provider,
-        Arc::new(templates),
-        core.secret_box.clone(),
-        from,
-    );
+    let channel = EmailChannel::new(provider, Arc::new(templates), core.secret_box.clone(), from);
     let store: Arc<dyn OutboxStore> = core.store.clone();
     Ok(Some(
         OutboxWorker::new(store, Arc::new(channel), core.clock.clone())
@@ -299,10 +294,7 @@ pub fn describe(cfg: &Config) -> String {
 
 /// The mail settings, for `config check` (the password never appears).
 fn describe_email(cfg: &Config) -> String {
-    let from = cfg
-        .mail_from()
-        .map(|m| m.to_string())
-        .unwrap_or_else(|e| e);
+    let from = cfg.mail_from().map(|m| m.to_string()).unwrap_or_else(|e| e);
     let templates = match mail_templates(cfg) {
         Ok(t) if t.overridden().is_empty() => "built-in templates".to_string(),
         Ok(t) => format!("templates overridden: {}", t.overridden().join(", ")),

@@ -36,7 +36,7 @@ impl Drop for Sink {
     }
 }
 
-fn start_sink() -> anyhow::Result<Sink> {
+async fn start_sink() -> anyhow::Result<Sink> {
     let python = ["python3", "/usr/bin/python3"]
         .into_iter()
         .find(|py| {
@@ -46,7 +46,9 @@ fn start_sink() -> anyhow::Result<Sink> {
                 .is_ok_and(|o| o.status.success())
         })
         .context("aiosmtpd is not installed (scripts/test installs it)")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let child = Command::new(python)
         .args(["-m", "aiosmtpd", "-n", "-l"])
         .arg(format!("127.0.0.1:{port}"))
@@ -57,8 +59,11 @@ fn start_sink() -> anyhow::Result<Sink> {
     let sink = Sink(child, port);
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "aiosmtpd did not start");
-        std::thread::sleep(Duration::from_millis(50));
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(20),
+            "aiosmtpd did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(sink)
 }
@@ -151,7 +156,9 @@ async fn direct(url: &str, n: usize) -> anyhow::Result<f64> {
                     to: recipient(i).parse()?,
                     subject: "Two-step verification is now off".into(),
                     text: "Hello Bench,\n\nTwo-step verification was turned off.\n".into(),
-                    html: Some("<p>Hello Bench,</p><p>Two-step verification was turned off.</p>".into()),
+                    html: Some(
+                        "<p>Hello Bench,</p><p>Two-step verification was turned off.</p>".into(),
+                    ),
                     message_id: format!("<bench-{i}@example.com>"),
                     queued_at: SystemClock.now(),
                     outbox_id: i as i64,
@@ -170,7 +177,7 @@ async fn direct(url: &str, n: usize) -> anyhow::Result<f64> {
 }
 
 pub async fn mail_delivery(b: &Bench) -> anyhow::Result<Outcome> {
-    let sink = start_sink()?;
+    let sink = start_sink().await?;
     let url = format!("smtp://127.0.0.1:{}", sink.1);
     let n = if b.settings.quick { 200 } else { 3_000 };
     let (mut a, mut base) = (Vec::new(), Vec::new());

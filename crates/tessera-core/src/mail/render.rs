@@ -27,9 +27,9 @@ fn parse(source: &str) -> Result<Vec<Piece<'_>>, RenderError> {
     while let Some(open) = rest.find("{{") {
         pieces.push(Piece::Text(&rest[..open]));
         let after = &rest[open + 2..];
-        let close = after.find("}}").ok_or_else(|| {
-            RenderError("a \"{{\" is not closed by \"}}\"".into())
-        })?;
+        let close = after
+            .find("}}")
+            .ok_or_else(|| RenderError("a \"{{\" is not closed by \"}}\"".into()))?;
         let name = after[..close].trim();
         if name.is_empty()
             || !name
@@ -71,7 +71,8 @@ pub fn render<'v>(
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Placeholder(name) => out.push_str(
-                &value(name).ok_or_else(|| RenderError(format!("no value for {{{{ {name} }}}}")))?,
+                &value(name)
+                    .ok_or_else(|| RenderError(format!("no value for {{{{ {name} }}}}")))?,
             ),
         }
     }
@@ -112,9 +113,15 @@ mod tests {
             render("Hi {{name}}, {{ code }}!{{  code  }}", vars).unwrap(),
             "Hi Ada {{ code }}, 123456!123456"
         );
-        assert_eq!(render("no placeholders { } }}", vars).unwrap(), "no placeholders { } }}");
         assert_eq!(
-            placeholders("{{ a }} {{b}} {{ a }}").unwrap().into_iter().collect::<Vec<_>>(),
+            render("no placeholders { } }}", vars).unwrap(),
+            "no placeholders { } }}"
+        );
+        assert_eq!(
+            placeholders("{{ a }} {{b}} {{ a }}")
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
             vec!["a", "b"]
         );
     }
@@ -122,7 +129,12 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_fill() {
         assert!(render("{{ nope }}", vars).unwrap_err().0.contains("nope"));
-        assert!(placeholders("{{ open").unwrap_err().0.contains("not closed"));
+        assert!(
+            placeholders("{{ open")
+                .unwrap_err()
+                .0
+                .contains("not closed")
+        );
         assert!(placeholders("{{ Name }}").is_err());
         assert!(placeholders("{{ a b }}").is_err());
         assert!(placeholders("{{}}").is_err());

@@ -137,11 +137,11 @@ impl Core {
             Err(_) => return,
         };
         match owner {
-            Ok(Some(owner)) => {
-                self.notify(&owner, Notice::SignupAttempt).await
-            }
+            Ok(Some(owner)) => self.notify(&owner, Notice::SignupAttempt).await,
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "could not read the account for a sign-up notice"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the account for a sign-up notice")
+            }
         }
     }
 

@@ -130,7 +130,9 @@ impl Core {
             (
                 AuditKind::TwoStepEnabled,
                 Notice::TwoStepEnabled {
-                    method: crate::twostep::methods::MethodKind::Totp.label().to_lowercase(),
+                    method: crate::twostep::methods::MethodKind::Totp
+                        .label()
+                        .to_lowercase(),
                 },
             )
         } else {

@@ -10,9 +10,15 @@ use crate::mail::email_message;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Notice {
     /// The first method was added; `method` names it ("authenticator app").
-    TwoStepEnabled { method: String },
-    MethodAdded { method: String },
-    MethodRemoved { method: String },
+    TwoStepEnabled {
+        method: String,
+    },
+    MethodAdded {
+        method: String,
+    },
+    MethodRemoved {
+        method: String,
+    },
     AuthenticatorChanged,
     RecoveryKeyCreated,
     RecoveryKeyUsed,

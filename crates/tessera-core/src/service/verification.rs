@@ -6,8 +6,8 @@
 //! order, is documented in [`crate::twostep::recovery`]; the methods here
 //! only do its I/O.
 
-use super::notify::Notice;
 use super::Core;
+use super::notify::Notice;
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;

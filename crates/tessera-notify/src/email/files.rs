@@ -63,7 +63,10 @@ impl EmailProvider for MailFiles {
             .await
             .map_err(|e| DeliveryError::Retryable(format!("mail file writer failed: {e}")))?
             .map_err(|e| {
-                DeliveryError::Retryable(format!("cannot write mail to {}: {e}", self.dir.display()))
+                DeliveryError::Retryable(format!(
+                    "cannot write mail to {}: {e}",
+                    self.dir.display()
+                ))
             })
     }
 }

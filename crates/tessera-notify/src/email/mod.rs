@@ -138,9 +138,10 @@ impl EmailChannel {
 
     /// The message a queued row becomes.
     pub fn compose(&self, msg: &OutboxMessage) -> Result<EmailMessage, DeliveryError> {
-        let opened = open_email_body(&self.secret_box, &msg.recipient, &msg.body).map_err(|_| {
-            DeliveryError::Permanent("the body does not open with this server's key".into())
-        })?;
+        let opened =
+            open_email_body(&self.secret_box, &msg.recipient, &msg.body).map_err(|_| {
+                DeliveryError::Permanent("the body does not open with this server's key".into())
+            })?;
         let (text, html) = match opened {
             QueuedMail::Template(content) => {
                 let (text, html) = self
@@ -151,9 +152,10 @@ impl EmailChannel {
             }
             QueuedMail::Legacy(text) => (text, None),
         };
-        let to: Mailbox = msg.recipient.parse().map_err(|_| {
-            DeliveryError::Permanent("the recipient is not a mail address".into())
-        })?;
+        let to: Mailbox = msg
+            .recipient
+            .parse()
+            .map_err(|_| DeliveryError::Permanent("the recipient is not a mail address".into()))?;
         Ok(EmailMessage {
             from: self.from.clone(),
             to,
@@ -213,7 +215,10 @@ mod tests {
         let b = m.build().unwrap().formatted();
         assert_eq!(a, b, "stable Message-ID, Date and boundary");
         let text = String::from_utf8(a).unwrap();
-        assert!(text.contains("Message-ID: <tessera-outbox-7.1800000000000@acme.example>"), "{text}");
+        assert!(
+            text.contains("Message-ID: <tessera-outbox-7.1800000000000@acme.example>"),
+            "{text}"
+        );
         assert!(text.contains("multipart/alternative"), "{text}");
         assert!(text.contains("text/plain"), "{text}");
         assert!(text.contains("text/html"), "{text}");

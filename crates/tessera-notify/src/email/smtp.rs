@@ -30,9 +30,7 @@ use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
-use lettre::transport::smtp::extension::{
-    ClientId, Extension, MailBodyParameter, MailParameter,
-};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use std::fmt;
 use std::time::Duration;
 
@@ -82,7 +80,8 @@ impl SmtpConfig {
     pub fn parse(url: &str, password: Option<&str>) -> Result<Self, ConfigError> {
         let shown = redact(url);
         let bad = |why: &str| ConfigError(format!("email.smtp_url {shown:?}: {why}"));
-        let parsed = url::Url::parse(url).map_err(|_| bad("not a URL like smtp://host:587?tls=required"))?;
+        let parsed =
+            url::Url::parse(url).map_err(|_| bad("not a URL like smtp://host:587?tls=required"))?;
         let host = parsed
             .host_str()
             .filter(|h| !h.is_empty())
@@ -100,7 +99,11 @@ impl SmtpConfig {
         for (k, v) in parsed.query_pairs() {
             match k.as_ref() {
                 "tls" if tls_param.is_none() => tls_param = Some(v.into_owned()),
-                _ => return Err(bad(&format!("unknown parameter {k:?} (only tls= is known)"))),
+                _ => {
+                    return Err(bad(&format!(
+                        "unknown parameter {k:?} (only tls= is known)"
+                    )));
+                }
             }
         }
         let (tls, default_port) = match (parsed.scheme(), tls_param.as_deref()) {
@@ -115,7 +118,8 @@ impl SmtpConfig {
             }
             _ => return Err(bad("must start with smtp:// or smtps://")),
         };
-        let user = percent_decode(parsed.username()).map_err(|_| bad("the user name is not UTF-8"))?;
+        let user =
+            percent_decode(parsed.username()).map_err(|_| bad("the user name is not UTF-8"))?;
         let credentials = match (user.is_empty(), password) {
             (true, None) => None,
             (false, Some(p)) if !p.is_empty() => Some((user, p.to_string())),
@@ -150,7 +154,11 @@ impl SmtpConfig {
 
     /// The URL without secrets, for logs and `config check`.
     pub fn display_url(&self) -> String {
-        let scheme = if self.tls == TlsMode::Wrapper { "smtps" } else { "smtp" };
+        let scheme = if self.tls == TlsMode::Wrapper {
+            "smtps"
+        } else {
+            "smtp"
+        };
         let user = self
             .credentials
             .as_ref()
@@ -180,7 +188,11 @@ fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(hi), Some(lo)) => {
                 out.push(hi * 16 + lo);
                 i += 3;
@@ -254,9 +266,7 @@ impl SmtpMailer {
         let hello = self.hello();
         let setup = |e| (Step::Setup, e);
         let wrapper = match self.config.tls {
-            TlsMode::Wrapper => Some(
-                TlsParameters::new(self.config.host.clone()).map_err(setup)?,
-            ),
+            TlsMode::Wrapper => Some(TlsParameters::new(self.config.host.clone()).map_err(setup)?),
             _ => None,
         };
         let mut conn = AsyncSmtpConnection::connect_tokio1(
@@ -346,12 +356,12 @@ impl EmailProvider for SmtpMailer {
                 let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
                 Ok(())
             }
-            Ok(Err(e)) if e.is_transient() => {
-                Err(DeliveryError::Retryable(format!("{server} deferred the message: {e}")))
-            }
-            Ok(Err(e)) if e.is_permanent() => {
-                Err(DeliveryError::Permanent(format!("{server} refused the message: {e}")))
-            }
+            Ok(Err(e)) if e.is_transient() => Err(DeliveryError::Retryable(format!(
+                "{server} deferred the message: {e}"
+            ))),
+            Ok(Err(e)) if e.is_permanent() => Err(DeliveryError::Permanent(format!(
+                "{server} refused the message: {e}"
+            ))),
             Ok(Err(e)) => Err(DeliveryError::Uncertain(format!(
                 "{server}: the connection failed after the message was handed over: {e}"
             ))),
@@ -370,8 +380,18 @@ mod tests {
     #[test]
     fn urls_in_lettres_form_are_understood() {
         for (url, pw, shown, tls) in [
-            ("smtp://127.0.0.1:2525", None, "smtp://127.0.0.1:2525", TlsMode::None),
-            ("smtp://mail.example", None, "smtp://mail.example:25", TlsMode::None),
+            (
+                "smtp://127.0.0.1:2525",
+                None,
+                "smtp://127.0.0.1:2525",
+                TlsMode::None,
+            ),
+            (
+                "smtp://mail.example",
+                None,
+                "smtp://mail.example:25",
+                TlsMode::None,
+            ),
             (
                 "smtp://bot%40acme@mail.example?tls=required",
                 Some("pw"),
@@ -384,8 +404,18 @@ mod tests {
                 "smtp://mail.example:2587?tls=opportunistic",
                 TlsMode::Opportunistic,
             ),
-            ("smtps://u@mail.example", Some("pw"), "smtps://u@mail.example:465", TlsMode::Wrapper),
-            ("smtp://u@localhost:2525", Some("pw"), "smtp://u@localhost:2525", TlsMode::None),
+            (
+                "smtps://u@mail.example",
+                Some("pw"),
+                "smtps://u@mail.example:465",
+                TlsMode::Wrapper,
+            ),
+            (
+                "smtp://u@localhost:2525",
+                Some("pw"),
+                "smtp://u@localhost:2525",
+                TlsMode::None,
+            ),
         ] {
             let c = SmtpConfig::parse(url, pw).unwrap();
             assert_eq!(c.display_url(), shown);
@@ -400,12 +430,24 @@ mod tests {
             ("http://mail.example", None, "smtp://"),
             ("mail.example:25", None, "email.smtp_url"),
             ("smtp://", None, "email.smtp_url"),
-            ("smtp://u:secret@mail.example?tls=required", None, "must not hold the password"),
+            (
+                "smtp://u:secret@mail.example?tls=required",
+                None,
+                "must not hold the password",
+            ),
             ("smtp://mail.example?tls=yes", None, "tls=yes"),
             ("smtps://mail.example?tls=required", None, "tls=required"),
             ("smtp://mail.example?ssl=1", None, "unknown parameter"),
-            ("smtp://u@mail.example?tls=required", None, "email.smtp_password"),
-            ("smtp://mail.example?tls=required", Some("pw"), "names no user"),
+            (
+                "smtp://u@mail.example?tls=required",
+                None,
+                "email.smtp_password",
+            ),
+            (
+                "smtp://mail.example?tls=required",
+                Some("pw"),
+                "names no user",
+            ),
             ("smtp://u@mail.example", Some("pw"), "in clear"),
             ("smtp://u:secret@bad host", None, "***@bad host"),
         ] {

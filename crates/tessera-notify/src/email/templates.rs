@@ -116,8 +116,11 @@ impl MailTemplates {
             } else {
                 parts.html = source;
             }
-            t.overridden
-                .push(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            t.overridden.push(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
         }
         Ok(t)
     }
@@ -152,14 +155,10 @@ mod tests {
     fn content() -> MailContent {
         MailContent {
             template: "two_step_disabled".into(),
-            vars: [
-                ("name", "Ada"),
-                ("when", "now"),
-                ("issuer", "Acme"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+            vars: [("name", "Ada"), ("when", "now"), ("issuer", "Acme")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -171,23 +170,37 @@ mod tests {
             "<p>Custom for {{ name }} at {{issuer}}</p>",
         )
         .unwrap();
-        std::fs::write(dir.path().join("layout.txt"), "[{{ subject }}]\n{{ content }}").unwrap();
+        std::fs::write(
+            dir.path().join("layout.txt"),
+            "[{{ subject }}]\n{{ content }}",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("README"), "not a template").unwrap();
         let t = MailTemplates::load(dir.path()).unwrap();
         assert_eq!(t.overridden(), ["layout.txt", "two_step_disabled.html"]);
         let (text, html) = t.render("Off <now>", &content()).unwrap();
         assert!(text.starts_with("[Off <now>]\nHello Ada,"), "{text}");
         assert!(html.contains("<p>Custom for Ada at Acme</p>"), "{html}");
-        assert!(html.contains("<title>Off &lt;now&gt;</title>"), "built-in layout: {html}");
         assert!(
-            MailTemplates::load(&dir.path().join("missing")).unwrap().overridden().is_empty()
+            html.contains("<title>Off &lt;now&gt;</title>"),
+            "built-in layout: {html}"
+        );
+        assert!(
+            MailTemplates::load(&dir.path().join("missing"))
+                .unwrap()
+                .overridden()
+                .is_empty()
         );
     }
 
     #[test]
     fn bad_overrides_are_refused_with_one_line() {
         for (file, source, needle) in [
-            ("two_step_disabled.txt", "{{ code }}", "{{ code }} is not available"),
+            (
+                "two_step_disabled.txt",
+                "{{ code }}",
+                "{{ code }} is not available",
+            ),
             ("two_step_disabled.txt", "{{ name", "not closed"),
             ("two_step_disabld.txt", "x", "no template is called"),
             ("layout.html", "{{ name }}", "not available"),

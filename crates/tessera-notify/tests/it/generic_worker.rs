@@ -5,8 +5,8 @@ use crate::support::*;
 use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use tessera_core::{Clock, ManualClock, Timestamp};
 use tessera_core::store::{OUTBOX_NEVER, OutboxMessage, OutboxStore};
+use tessera_core::{Clock, ManualClock, Timestamp};
 use tessera_notify::{Channel, DeliveryError, OutboxWorker, Pass, RetryPolicy, WorkerConfig};
 
 /// Answers each delivery with the next scripted outcome (then `Ok`), and
@@ -32,14 +32,27 @@ impl Channel for Scripted {
 async fn setup(
     script: Vec<Result<(), DeliveryError>>,
     retry: RetryPolicy,
-) -> (OutboxWorker, Arc<Scripted>, Arc<tessera_store::SqliteStore>, ManualClock, tempfile::TempDir, i64) {
+) -> (
+    OutboxWorker,
+    Arc<Scripted>,
+    Arc<tessera_store::SqliteStore>,
+    ManualClock,
+    tempfile::TempDir,
+    i64,
+) {
     let (store, dir) = sqlite().await;
     let clock = ManualClock::at(T0);
     let channel = Arc::new(Scripted::default());
     channel.script.lock().unwrap().extend(script);
-    store.enqueue("test", "someone", "subject", "body", T0).await.unwrap();
+    store
+        .enqueue("test", "someone", "subject", "body", T0)
+        .await
+        .unwrap();
     // Another channel's message is never this worker's.
-    store.enqueue("other", "someone", "", "x", T0).await.unwrap();
+    store
+        .enqueue("other", "someone", "", "x", T0)
+        .await
+        .unwrap();
     let id = store
         .outbox_for("someone")
         .await
@@ -73,10 +86,14 @@ async fn row(store: &dyn OutboxStore, id: i64) -> OutboxMessage {
 #[tokio::test]
 async fn a_retryable_failure_waits_out_its_backoff_then_delivers_once() {
     let outage = || Err(DeliveryError::Retryable("connection refused".into()));
-    let (w, ch, store, clock, _d, id) = setup(vec![outage(), outage()], RetryPolicy::default()).await;
+    let (w, ch, store, clock, _d, id) =
+        setup(vec![outage(), outage()], RetryPolicy::default()).await;
     let p = w.run_once().await.unwrap();
     assert_eq!((p.claimed, p.retrying), (1, 1));
-    assert_eq!(row(store.as_ref(), id).await.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(
+        row(store.as_ref(), id).await.last_error.as_deref(),
+        Some("connection refused")
+    );
     // Not due again before its 2 s backoff.
     advance(&clock, 1_999);
     assert_eq!(w.run_once().await.unwrap(), Pass::default());
@@ -97,7 +114,9 @@ async fn a_retryable_failure_waits_out_its_backoff_then_delivers_once() {
 #[tokio::test]
 async fn an_uncertain_outcome_is_not_retried() {
     let (w, ch, store, clock, _d, id) = setup(
-        vec![Err(DeliveryError::Uncertain("connection lost after the message".into()))],
+        vec![Err(DeliveryError::Uncertain(
+            "connection lost after the message".into(),
+        ))],
         RetryPolicy::default(),
     )
     .await;
@@ -122,7 +141,10 @@ async fn a_permanent_failure_is_abandoned_with_its_reason() {
     .await;
     assert_eq!(w.run_once().await.unwrap().abandoned, 1);
     let m = row(store.as_ref(), id).await;
-    assert_eq!(m.last_error.as_deref(), Some("550 no such user (not retried)"));
+    assert_eq!(
+        m.last_error.as_deref(),
+        Some("550 no such user (not retried)")
+    );
     assert_eq!(m.body, "");
     assert_eq!(ch.sent.lock().unwrap().len(), 1);
 }
@@ -141,12 +163,18 @@ async fn mail_outlives_a_day_long_outage_and_is_dropped_after_five_days() {
     }
     assert!(passes > 250);
     let m = row(store.as_ref(), id).await;
-    assert!(m.delivered_at.is_none() && m.next_attempt_at != OUTBOX_NEVER, "{m:?}");
+    assert!(
+        m.delivered_at.is_none() && m.next_attempt_at != OUTBOX_NEVER,
+        "{m:?}"
+    );
     // Past five days it is given up.
     while row(store.as_ref(), id).await.next_attempt_at != OUTBOX_NEVER {
         advance(&clock, 600_000);
         w.run_once().await.unwrap();
-        assert!(clock.now().millis() < T0.millis() + 6 * 24 * 3_600_000, "never abandoned");
+        assert!(
+            clock.now().millis() < T0.millis() + 6 * 24 * 3_600_000,
+            "never abandoned"
+        );
     }
     assert!(clock.now().millis() >= T0.millis() + 5 * 24 * 3_600_000 - 600_000);
     assert!(ch.sent.lock().unwrap().len() > 250);

@@ -27,7 +27,13 @@ async fn queued_mail_becomes_one_private_eml_file_each() {
         .await
         .unwrap();
     store
-        .enqueue("email", "old@example.com", "Old notice", "Hello Old,\n\nSomething happened.\n", T0)
+        .enqueue(
+            "email",
+            "old@example.com",
+            "Old notice",
+            "Hello Old,\n\nSomething happened.\n",
+            T0,
+        )
         .await
         .unwrap();
     let mail_dir = dir.path().join("mail");
@@ -60,12 +66,21 @@ async fn queued_mail_becomes_one_private_eml_file_each() {
         );
         texts.push(std::fs::read_to_string(f).unwrap());
     }
-    let new = texts.iter().find(|t| t.contains("To: ada@example.com")).unwrap();
+    let new = texts
+        .iter()
+        .find(|t| t.contains("To: ada@example.com"))
+        .unwrap();
     assert!(new.contains("From: Acme <security@acme.example>"), "{new}");
-    assert!(new.contains("Subject: Two-step verification is now off"), "{new}");
+    assert!(
+        new.contains("Subject: Two-step verification is now off"),
+        "{new}"
+    );
     assert!(new.contains("multipart/alternative"), "{new}");
     assert!(new.contains("Ada &lt;&amp;&gt;"), "escaped in HTML: {new}");
-    let old = texts.iter().find(|t| t.contains("To: old@example.com")).unwrap();
+    let old = texts
+        .iter()
+        .find(|t| t.contains("To: old@example.com"))
+        .unwrap();
     assert!(old.contains("Something happened."), "{old}");
     assert!(!old.contains("multipart"), "{old}");
     // Delivered rows no longer hold their bodies.

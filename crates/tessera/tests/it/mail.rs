@@ -81,13 +81,20 @@ async fn a_notification_arrives_over_smtp_multipart_in_the_operators_template() 
         html.contains("<p>Operator's words for owner@example.com of Acme &amp; Co.</p>"),
         "{html}"
     );
-    assert!(html.contains("<!DOCTYPE html>"), "the built-in layout: {html}");
+    assert!(
+        html.contains("<!DOCTYPE html>"),
+        "the built-in layout: {html}"
+    );
 
     // The outbox shows it delivered, its sealed body gone.
     let store = tessera_store::SqliteStore::open(&data.path().join("tessera.db"))
         .await
         .unwrap();
-    let row = store.outbox_for("owner@example.com").await.unwrap().remove(0);
+    let row = store
+        .outbox_for("owner@example.com")
+        .await
+        .unwrap()
+        .remove(0);
     assert!(row.delivered_at.is_some());
     assert_eq!(row.body, "");
     assert!(s.terminate().success(), "stops cleanly with both workers");
@@ -126,7 +133,13 @@ async fn an_smtp_outage_delays_mail_and_it_arrives_exactly_once() {
     assert_eq!((p.claimed, p.retrying), (1, 1), "{p:?}");
     let row = |w: &World| {
         let store = w.s.core.store.clone();
-        async move { store.outbox_for("victim@example.com").await.unwrap().remove(0) }
+        async move {
+            store
+                .outbox_for("victim@example.com")
+                .await
+                .unwrap()
+                .remove(0)
+        }
     };
     let queued = row(&w).await;
     assert!(queued.delivered_at.is_none());
@@ -164,7 +177,10 @@ fn bad_mail_settings_stop_the_program_with_one_line() {
     let smtp = ("TESSERA_EMAIL__PROVIDER", "smtp");
     let from = ("TESSERA_EMAIL__FROM", "security@acme.example");
     for (env, needle) in [
-        (vec![("TESSERA_EMAIL__PROVIDER", "sendmail")], "email.provider"),
+        (
+            vec![("TESSERA_EMAIL__PROVIDER", "sendmail")],
+            "email.provider",
+        ),
         (vec![smtp, from], "email.smtp_url is required"),
         (
             vec![smtp, ("TESSERA_EMAIL__SMTP_URL", "smtp://127.0.0.1:2525")],
@@ -172,14 +188,21 @@ fn bad_mail_settings_stop_the_program_with_one_line() {
         ),
         (vec![("TESSERA_EMAIL__FROM", "nobody")], "email.from"),
         (
-            vec![smtp, from, ("TESSERA_EMAIL__SMTP_URL", "http://mail.example")],
+            vec![
+                smtp,
+                from,
+                ("TESSERA_EMAIL__SMTP_URL", "http://mail.example"),
+            ],
             "smtp://",
         ),
         (
             vec![
                 smtp,
                 from,
-                ("TESSERA_EMAIL__SMTP_URL", "smtp://bot:hunter2@mail.example:587?tls=required"),
+                (
+                    "TESSERA_EMAIL__SMTP_URL",
+                    "smtp://bot:hunter2@mail.example:587?tls=required",
+                ),
             ],
             "must not hold the password",
         ),
@@ -187,7 +210,10 @@ fn bad_mail_settings_stop_the_program_with_one_line() {
             vec![
                 smtp,
                 from,
-                ("TESSERA_EMAIL__SMTP_URL", "smtp://bot@mail.example:587?tls=required"),
+                (
+                    "TESSERA_EMAIL__SMTP_URL",
+                    "smtp://bot@mail.example:587?tls=required",
+                ),
             ],
             "email.smtp_password",
         ),
@@ -233,7 +259,10 @@ fn bad_mail_settings_stop_the_program_with_one_line() {
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(err.trim().lines().count(), 1, "{err}");
             assert!(err.contains(needle), "{needle}: {err}");
-            assert!(!err.contains("hunter2") && !err.contains("file-secret"), "{err}");
+            assert!(
+                !err.contains("hunter2") && !err.contains("file-secret"),
+                "{err}"
+            );
         }
     }
     // A template override that cannot work stops it too.
@@ -273,7 +302,12 @@ fn bad_mail_settings_stop_the_program_with_one_line() {
     let out = cli_with(dir.path(), &[], &["config", "check"], None);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("email = file "), "{text}");
-    let out = cli_with(dir.path(), &[("TESSERA_EMAIL__PROVIDER", "none")], &["config", "check"], None);
+    let out = cli_with(
+        dir.path(),
+        &[("TESSERA_EMAIL__PROVIDER", "none")],
+        &["config", "check"],
+        None,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("email = none (nothing is sent)"), "{text}");
 }

@@ -53,6 +53,7 @@ impl SmtpPeer {
     }
 
     /// On `port`, answering once this returns.
+    #[allow(clippy::disallowed_methods)] // waits for a process to listen, not for time to pass
     pub fn start_on(port: u16) -> Option<SmtpPeer> {
         let python = python()?;
         let dir = tempfile::tempdir().unwrap();
