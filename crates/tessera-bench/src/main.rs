@@ -24,7 +24,8 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// all, session-check, signin-password, signin-totp, flood,
-    /// session-memory, durable-writes, scale (or hello-server, internal).
+    /// session-memory, durable-writes, scale, mail-delivery (or
+    /// hello-server, internal).
     scenario: String,
     /// A short run of every scenario (under 2 minutes), for CI.
     #[arg(long)]

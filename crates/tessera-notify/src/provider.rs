@@ -1,4 +1,5 @@
-//! What a provider is asked to send, and how it says that it failed.
+//! What an SMS provider is asked to send, and how any provider says that
+//! it failed.
 
 use async_trait::async_trait;
 use std::fmt;
@@ -36,6 +37,11 @@ pub enum DeliveryError {
     /// message the provider cannot express.
     #[error("{0}")]
     Permanent(String),
+    /// The provider may have accepted the message: the connection failed
+    /// after the whole message was handed over, before its answer came.
+    /// Not retried, so nobody gets it twice; the outbox keeps the reason.
+    #[error("{0}")]
+    Uncertain(String),
 }
 
 impl DeliveryError {

@@ -1,35 +1,47 @@
-//! [`OutboxWorker`]: claims due text messages from the outbox, sends them
-//! through an [`SmsProvider`] and records each outcome.
+//! [`OutboxWorker`]: claims due messages of one [`Channel`] (text
+//! messages or mail) from the outbox, hands each to the channel and records
+//! the outcome. The same loop serves every channel; a process runs one
+//! worker per channel, so a slow mail server never holds up a text message.
 //!
 //! ```text
-//!   poll tick or wake ──> claim_due("sms", now, lease) ──(none)──> wait
+//!   poll tick or wake ──> claim_due(channel, now, lease) ──(none)──> wait
 //!                                 │ each claimed message, concurrently:
-//!        older than max age, body does not open, bad number ──> abandoned
-//!                           provider.send(to, text, key)
+//!                      older than max age ──> abandoned
+//!                         channel.deliver(message)
 //!          Ok ──────────> mark_delivered   (body cleared)
 //!          Retryable ───> mark_failed      (due again after the backoff),
 //!                         or abandoned when that would pass the max age
 //!          Permanent ───> mark_abandoned   (body cleared, reason kept)
+//!          Uncertain ───> mark_abandoned   (the provider may have it)
 //! ```
 //!
-//! A claim leases the message for `lease_ms`, well beyond the provider's own
-//! timeout, so no other worker (on any node) sends it meanwhile; each
-//! outcome is recorded only if the message is still at that claim's attempt.
-//! If a node dies between sending and recording, the message is sent again
-//! after the lease with the same `Idempotency-Key`, which a provider that
-//! honours it uses to drop the duplicate.
+//! **Exactly once within a run, at least once across a crash.** A claim
+//! leases the message for `lease_ms`, well beyond the provider's own
+//! timeouts, so no other worker (on any node) sends it meanwhile, and each
+//! outcome is recorded only if the message is still at that claim's
+//! attempt. Only failures that prove the provider did not take the message
+//! are retried (a refused connection, an SMTP `4xx` answer, an HTTP `5xx`);
+//! a connection lost after the whole message was handed over is
+//! [`DeliveryError::Uncertain`] and not retried, so a retry never sends a
+//! message twice. The edge that remains: if the process dies after the
+//! provider accepted a message and before `mark_delivered` is stored, the
+//! message is claimed again after its lease and sent a second time. It
+//! carries the same identity on every attempt (the `Idempotency-Key` of a
+//! text message, the `Message-ID` of a mail), so a provider or mail client
+//! that honours it shows it once.
 //!
 //! Scheduling uses the injected [`Clock`] only; the tokio timer merely
 //! paces the polling.
 
-use crate::provider::{DeliveryError, SmsMessage, SmsProvider};
+use crate::channel::Channel;
+use crate::provider::{DeliveryError, SmsProvider};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::Clock;
 use tessera_core::crypto::SecretBox;
-use tessera_core::outbox::{SMS_CHANNEL, idempotency_key, open_sms_body};
+use tessera_core::outbox::OutboxWake;
 use tessera_core::store::{OutboxMessage, OutboxStore, StoreError};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// When to try again, and when to stop trying.
@@ -56,6 +68,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// For mail: as the default, but kept for 5 days (what mail servers
+    /// commonly keep a message they cannot pass on), so a long mail server
+    /// outage delays notifications rather than dropping them.
+    pub fn mail() -> Self {
+        RetryPolicy {
+            max_age_ms: 5 * 24 * 3_600_000,
+            ..RetryPolicy::default()
+        }
+    }
+
     /// The wait after attempt number `attempt` (1 for the first) failed.
     pub fn delay_after(&self, attempt: i32) -> i64 {
         let doublings = attempt.saturating_sub(1).clamp(0, 40) as u32;
@@ -107,32 +129,43 @@ enum Outcome {
     Unrecorded,
 }
 
-/// Delivers the outbox's `sms` messages; see the module documentation.
+/// Delivers the outbox messages of one channel; see the module documentation.
 #[derive(Clone)]
 pub struct OutboxWorker {
     store: Arc<dyn OutboxStore>,
-    provider: Arc<dyn SmsProvider>,
-    secret_box: Arc<SecretBox>,
+    channel: Arc<dyn Channel>,
     clock: Arc<dyn Clock>,
-    wake: Arc<Notify>,
+    wake: OutboxWake,
     config: WorkerConfig,
 }
 
 impl OutboxWorker {
     pub fn new(
         store: Arc<dyn OutboxStore>,
-        provider: Arc<dyn SmsProvider>,
-        secret_box: Arc<SecretBox>,
+        channel: Arc<dyn Channel>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         OutboxWorker {
             store,
-            provider,
-            secret_box,
+            channel,
             clock,
-            wake: Arc::new(Notify::new()),
+            wake: OutboxWake::new(),
             config: WorkerConfig::default(),
         }
+    }
+
+    /// The worker of text messages, sent through `provider`.
+    pub fn sms(
+        store: Arc<dyn OutboxStore>,
+        provider: Arc<dyn SmsProvider>,
+        secret_box: Arc<SecretBox>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::new(
+            store,
+            Arc::new(crate::channel::SmsChannel::new(provider, secret_box)),
+            clock,
+        )
     }
 
     pub fn with_config(mut self, config: WorkerConfig) -> Self {
@@ -141,15 +174,20 @@ impl OutboxWorker {
     }
 
     /// Listens to `wake` (e.g. `Core::outbox_wake`) instead of its own.
-    pub fn with_wake(mut self, wake: Arc<Notify>) -> Self {
+    pub fn with_wake(mut self, wake: OutboxWake) -> Self {
         self.wake = wake;
         self
     }
 
-    /// `notify_one()` on this makes the running worker look at the outbox
-    /// at once; a wake while it is busy is kept for its next wait.
-    pub fn wake_handle(&self) -> Arc<Notify> {
+    /// `wake()` on this makes the running worker look at the outbox at
+    /// once; a wake while it is busy is kept for its next wait.
+    pub fn wake_handle(&self) -> OutboxWake {
         self.wake.clone()
+    }
+
+    /// The outbox channel this worker delivers.
+    pub fn channel(&self) -> &'static str {
+        self.channel.name()
     }
 
     /// Claims one batch of due messages and settles each of them.
@@ -157,7 +195,12 @@ impl OutboxWorker {
         let now = self.clock.now();
         let claimed = self
             .store
-            .claim_due(SMS_CHANNEL, now, self.config.lease_ms, self.config.batch)
+            .claim_due(
+                self.channel.name(),
+                now,
+                self.config.lease_ms,
+                self.config.batch,
+            )
             .await?;
         let mut pass = Pass {
             claimed: claimed.len(),
@@ -168,6 +211,7 @@ impl OutboxWorker {
             let worker = self.clone();
             sends.spawn(async move { worker.deliver(msg).await });
         }
+        let channel = self.channel.name();
         while let Some(done) = sends.join_next().await {
             match done {
                 Ok(Ok(Outcome::Delivered)) => pass.delivered += 1,
@@ -176,11 +220,11 @@ impl OutboxWorker {
                 Ok(Ok(Outcome::Unrecorded)) => pass.unrecorded += 1,
                 Ok(Err(e)) => {
                     // The message stays leased and is tried again after it.
-                    tracing::warn!(error = %e, "SMS outbox: cannot record an outcome");
+                    tracing::warn!(channel, error = %e, "outbox: cannot record an outcome");
                     pass.unrecorded += 1;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "SMS outbox: a delivery task failed");
+                    tracing::error!(channel, error = %e, "outbox: a delivery task failed");
                     pass.unrecorded += 1;
                 }
             }
@@ -192,13 +236,16 @@ impl OutboxWorker {
     pub fn spawn(self) -> WorkerHandle {
         let (stop, stopped) = watch::channel(false);
         WorkerHandle {
+            channel: self.channel.name(),
             stop,
             task: tokio::spawn(self.run(stopped)),
         }
     }
 
     async fn run(self, mut stop: watch::Receiver<bool>) {
-        tracing::debug!("SMS delivery worker started");
+        let channel = self.channel.name();
+        let mut woken = self.wake.subscribe();
+        tracing::debug!(channel, "delivery worker started");
         loop {
             if *stop.borrow() {
                 break;
@@ -206,7 +253,7 @@ impl OutboxWorker {
             let full = match self.run_once().await {
                 Ok(pass) => pass.claimed >= self.config.batch as usize,
                 Err(e) => {
-                    tracing::warn!(error = %e, "SMS outbox: cannot claim messages");
+                    tracing::warn!(channel, error = %e, "outbox: cannot claim messages");
                     false
                 }
             };
@@ -216,14 +263,17 @@ impl OutboxWorker {
             }
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
-                _ = self.wake.notified() => {},
+                // The worker holds a sender (in `self.wake`), so this never
+                // fails; a wake during the pass above completes it at once.
+                _ = woken.changed() => {},
                 _ = tokio::time::sleep(self.config.poll_interval) => {},
             }
         }
-        tracing::debug!("SMS delivery worker stopped");
+        tracing::debug!(channel, "delivery worker stopped");
     }
 
     async fn deliver(&self, msg: OutboxMessage) -> Result<Outcome, StoreError> {
+        let channel = self.channel.name();
         let attempt = msg.attempts;
         let retry = &self.config.retry;
         let now = self.clock.now();
@@ -240,45 +290,36 @@ impl OutboxWorker {
             // process): another worker may hold it now.
             return Ok(Outcome::Unrecorded);
         }
-        let text = match open_sms_body(&self.secret_box, &msg.recipient, &msg.body) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(id = msg.id, error = %e, "SMS body does not open with this server's key");
-                return self
-                    .abandon(&msg, "the body does not open with this server's key")
-                    .await;
-            }
-        };
-        if !is_e164(&msg.recipient) {
-            return self
-                .abandon(&msg, "the recipient is not an E.164 phone number")
-                .await;
-        }
-        let sms = SmsMessage {
-            to: msg.recipient.clone(),
-            text,
-            idempotency_key: idempotency_key(msg.id),
-        };
-        let sent = self.provider.send(&sms).await;
-        drop(sms);
+        let sent = self.channel.deliver(&msg).await;
         let now = self.clock.now();
         match sent {
             Ok(()) => {
                 if self.store.mark_delivered(msg.id, attempt, now).await? {
-                    tracing::info!(id = msg.id, attempt, "SMS delivered");
+                    tracing::info!(channel, id = msg.id, attempt, "message delivered");
                     Ok(Outcome::Delivered)
                 } else {
                     tracing::warn!(
+                        channel,
                         id = msg.id,
                         attempt,
-                        "SMS sent after its claim lapsed; another worker may send it again \
-                         with the same Idempotency-Key"
+                        "message sent after its claim lapsed; another worker may send it again \
+                         with the same identity"
                     );
                     Ok(Outcome::Unrecorded)
                 }
             }
             Err(DeliveryError::Permanent(e)) => {
                 self.abandon(&msg, &format!("{e} (not retried)")).await
+            }
+            Err(DeliveryError::Uncertain(e)) => {
+                self.abandon(
+                    &msg,
+                    &format!(
+                        "{e}; the provider may have accepted it, so it is not retried \
+                         (a retry could deliver it twice)"
+                    ),
+                )
+                .await
             }
             Err(DeliveryError::Retryable(e)) => {
                 let wait = retry.delay_after(attempt);
@@ -289,7 +330,7 @@ impl OutboxWorker {
                         .await;
                 }
                 if self.store.mark_failed(msg.id, attempt, next, &e).await? {
-                    tracing::warn!(id = msg.id, attempt, error = %e, retry_in_ms = wait, "SMS not delivered; will retry");
+                    tracing::warn!(channel, id = msg.id, attempt, error = %e, retry_in_ms = wait, "message not delivered; will retry");
                     Ok(Outcome::Retrying)
                 } else {
                     Ok(Outcome::Unrecorded)
@@ -304,7 +345,13 @@ impl OutboxWorker {
             .mark_abandoned(msg.id, msg.attempts, reason)
             .await?
         {
-            tracing::error!(id = msg.id, attempt = msg.attempts, reason, "SMS abandoned");
+            tracing::error!(
+                channel = self.channel.name(),
+                id = msg.id,
+                attempt = msg.attempts,
+                reason,
+                "message abandoned"
+            );
             Ok(Outcome::Abandoned)
         } else {
             Ok(Outcome::Unrecorded)
@@ -316,6 +363,7 @@ impl OutboxWorker {
 /// [`WorkerHandle::shutdown`], which waits for sends in flight.
 #[must_use = "dropping the handle stops the worker"]
 pub struct WorkerHandle {
+    channel: &'static str,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -326,22 +374,13 @@ impl WorkerHandle {
     /// `grace` it is aborted, and what it held is retried after the lease.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
+        let channel = self.channel;
         let mut task = self.task;
         if tokio::time::timeout(grace, &mut task).await.is_err() {
             task.abort();
-            tracing::warn!("SMS delivery worker did not stop in time; aborted");
+            tracing::warn!(channel, "delivery worker did not stop in time; aborted");
         }
     }
-}
-
-/// `+` and 6 to 15 digits, the first not 0: the E.164 shape.
-pub fn is_e164(number: &str) -> bool {
-    let Some(digits) = number.strip_prefix('+') else {
-        return false;
-    };
-    (6..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
 }
 
 #[cfg(test)]
@@ -361,22 +400,5 @@ mod tests {
         );
         assert_eq!(r.delay_after(0), 2_000);
         assert_eq!(r.delay_after(i32::MAX), 600_000);
-    }
-
-    #[test]
-    fn e164_shape() {
-        for ok in ["+15550100", "+447700900123", "+4930123456"] {
-            assert!(is_e164(ok), "{ok}");
-        }
-        for bad in [
-            "15550100",
-            "+0155501",
-            "+1 555 0100",
-            "+12345",
-            "+1234567890123456",
-            "",
-        ] {
-            assert!(!is_e164(bad), "{bad}");
-        }
     }
 }

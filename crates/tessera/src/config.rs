@@ -5,7 +5,7 @@
 //! Settings the domain uses are `Option`s: unset keeps core's default
 //! (`tessera_core::service::CoreConfig::default()` and the policies it is
 //! made of), and `wiring` applies only what is set. Only settings of the
-//! server itself (listening, HTTP, logs, text messages, metrics, WebAuthn)
+//! server itself (listening, HTTP, logs, text messages, mail, metrics, WebAuthn)
 //! have their defaults here.
 
 use serde::Deserialize;
@@ -40,6 +40,7 @@ pub struct Config {
     pub log: LogSection,
     pub webauthn: WebauthnSection,
     pub sms: SmsSection,
+    pub email: EmailSection,
     pub metrics: MetricsSection,
 }
 
@@ -169,6 +170,40 @@ impl Default for SmsSection {
     }
 }
 
+/// Delivery of mail (notifications, emailed codes) from the outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSection {
+    /// `file` (development: `.eml` files in `<data_dir>/mail/`), `smtp`, or
+    /// `none` (nothing is sent; mail stays queued).
+    pub provider: String,
+    /// The sender, `addr@example.com` or `Name <addr@example.com>`;
+    /// required for `smtp`.
+    pub from: Option<String>,
+    /// lettre's URL form: `smtp://host:587?tls=required`, `smtps://host:465`,
+    /// `smtp://127.0.0.1:2525`; a user name as `smtp://user@host…`.
+    pub smtp_url: Option<String>,
+    /// The SMTP password (or `smtp_password_file`); never printed.
+    pub smtp_password: Option<Hidden>,
+    /// A file holding the SMTP password (a trailing newline is ignored).
+    pub smtp_password_file: Option<PathBuf>,
+}
+
+impl Default for EmailSection {
+    fn default() -> Self {
+        EmailSection {
+            provider: "file".into(),
+            from: None,
+            smtp_url: None,
+            smtp_password: None,
+            smtp_password_file: None,
+        }
+    }
+}
+
+/// The sender of development mail when `email.from` is not set.
+pub const DEFAULT_MAIL_FROM: &str = "Tessera <tessera@localhost>";
+
 /// A setting that holds a credential: kept out of `Debug`.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -209,6 +244,7 @@ impl Default for Config {
             log: LogSection::default(),
             webauthn: WebauthnSection::default(),
             sms: SmsSection::default(),
+            email: EmailSection::default(),
             metrics: MetricsSection::default(),
         }
     }
@@ -470,7 +506,76 @@ impl Config {
                 ));
             }
         }
+        match self.email.provider.as_str() {
+            "file" | "smtp" | "none" => {}
+            other => {
+                return Err(format!(
+                    "email.provider must be \"file\", \"smtp\" or \"none\", not {other:?}"
+                ));
+            }
+        }
+        self.mail_from()?;
+        if self.email.provider == "smtp" && self.email.from.is_none() {
+            return Err(
+                "email.from is required when email.provider is \"smtp\", e.g. \"Acme <security@acme.example>\""
+                    .into(),
+            );
+        }
+        if self.email.provider == "smtp" || self.email.smtp_url.is_some() {
+            self.smtp()?;
+        } else if self.email.smtp_password.is_some() || self.email.smtp_password_file.is_some() {
+            return Err("email.smtp_password is set but email.smtp_url is not".into());
+        }
         Ok(())
+    }
+
+    /// The sender of mail: `email.from`, or [`DEFAULT_MAIL_FROM`].
+    pub fn mail_from(&self) -> Result<tessera_notify::Mailbox, String> {
+        tessera_notify::parse_from(self.email.from.as_deref().unwrap_or(DEFAULT_MAIL_FROM))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The checked SMTP settings, with the password read from its file.
+    pub fn smtp(&self) -> Result<tessera_notify::SmtpConfig, String> {
+        let e = &self.email;
+        let url = e
+            .smtp_url
+            .as_deref()
+            .ok_or("email.smtp_url is required when email.provider is \"smtp\", e.g. smtp://mail.example:587?tls=required")?;
+        let password = match (&e.smtp_password, &e.smtp_password_file) {
+            (Some(_), Some(_)) => {
+                return Err("set email.smtp_password or email.smtp_password_file, not both".into());
+            }
+            (Some(p), None) => Some(p.0.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|err| {
+                    format!(
+                        "email.smtp_password_file {} cannot be read: {err}",
+                        path.display()
+                    )
+                })?;
+                let p = text.trim_end_matches(['\r', '\n']).to_string();
+                if p.is_empty() {
+                    return Err(format!(
+                        "email.smtp_password_file {} is empty",
+                        path.display()
+                    ));
+                }
+                Some(p)
+            }
+            (None, None) => None,
+        };
+        tessera_notify::SmtpConfig::parse(url, password.as_deref()).map_err(|e| e.to_string())
+    }
+
+    /// Where the development mail provider writes.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join("mail")
+    }
+
+    /// Where the operator's mail template overrides live.
+    pub fn mail_templates_dir(&self) -> PathBuf {
+        self.data_dir.join("templates")
     }
 
     /// The checked webhook settings (`sms.provider = "webhook"`).

@@ -95,6 +95,11 @@ fn main() -> ExitCode {
         return fail(&e);
     }
     if let Command::Config(ConfigCommand::Check) = cli.command {
+        if cfg.email.provider != "none"
+            && let Err(e) = wiring::mail_templates(&cfg)
+        {
+            return fail(&e);
+        }
         println!("{}", wiring::describe(&cfg));
         println!("configuration OK");
         return ExitCode::SUCCESS;

@@ -23,6 +23,11 @@ fn init_logging(cfg: &Config) {
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    // A mail template override that cannot work stops the server before it
+    // touches anything (the worker loads them again when it starts).
+    if cfg.email.provider != "none" {
+        wiring::mail_templates(&cfg).map_err(anyhow::Error::msg)?;
+    }
     init_logging(&cfg);
     let prometheus = tessera_web::install_recorder().map_err(anyhow::Error::msg)?;
     // The exporter keeps every latency sample until drained; drain often so
@@ -57,9 +62,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
              This degrades security; turn two_step.legacy_login off as soon as possible."
         );
     }
-    // Text messages: started before the server answers, so codes queued by
-    // the first requests go out; stopped after the last request finished.
+    // Text messages and mail: started before the server answers, so codes
+    // queued by the first requests go out; stopped after the last request
+    // finished.
     let sms = wiring::sms_worker(&cfg, &core)?.map(|w| w.spawn());
+    let email = wiring::email_worker(&cfg, &core)?.map(|w| w.spawn());
     let web = WebConfig {
         public_url: public_url.clone(),
         allowed_origins: cfg.http.allowed_origins.clone(),
@@ -115,6 +122,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(sms) = sms {
         // Sends in flight end within the webhook's 10 s timeout.
         sms.shutdown(Duration::from_secs(15)).await;
+    }
+    if let Some(email) = email {
+        // What is still in flight after this is sent again after its lease.
+        email.shutdown(Duration::from_secs(15)).await;
     }
     tracing::info!("tessera stopped");
     Ok(())

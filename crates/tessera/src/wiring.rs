@@ -10,7 +10,10 @@ use tessera_core::service::{BasicAuthConfig, Core, CoreConfig, TwoStepConfig};
 use tessera_core::session::SessionPolicy;
 use tessera_core::store::OutboxStore;
 use tessera_core::{OsSecrets, SystemClock};
-use tessera_notify::{FileSink, OutboxWorker, SmsProvider, WebhookSms};
+use tessera_notify::{
+    EmailChannel, EmailProvider, FileSink, MailFiles, MailTemplates, OutboxWorker, RetryPolicy,
+    SmsProvider, SmtpMailer, WebhookSms, WorkerConfig,
+};
 
 /// Core's settings: core's defaults ([`CoreConfig::default`]) with what
 /// the configuration sets on top. Every default lives in core.
@@ -189,7 +192,56 @@ pub fn sms_worker(cfg: &Config, core: &Core) -> anyhow::Result<Option<OutboxWork
     };
     let store: Arc<dyn OutboxStore> = core.store.clone();
     Ok(Some(
-        OutboxWorker::new(store, provider, core.secret_box.clone(), core.clock.clone())
+        OutboxWorker::sms(store, provider, core.secret_box.clone(), core.clock.clone())
+            .with_wake(core.outbox_wake.clone()),
+    ))
+}
+
+/// The mail templates in effect: the built-in ones with the operator's
+/// overrides from `<data_dir>/templates/`, checked.
+pub fn mail_templates(cfg: &Config) -> Result<MailTemplates, String> {
+    MailTemplates::load(&cfg.mail_templates_dir()).map_err(|e| e.to_string())
+}
+
+/// The mail delivery worker for `email.provider`, not yet started; `None`
+/// for `none` (mail then stays queued). It shares `core.outbox_wake` with
+/// the text-message worker: one wake reaches both.
+pub fn email_worker(cfg: &Config, core: &Core) -> anyhow::Result<Option<OutboxWorker>> {
+    let provider: Arc<dyn EmailProvider> = match cfg.email.provider.as_str() {
+        "none" => {
+            tracing::warn!("email.provider is \"none\": mail is queued but not sent");
+            return Ok(None);
+        }
+        "smtp" => {
+            let smtp = cfg.smtp().map_err(anyhow::Error::msg)?;
+            tracing::info!(server = %smtp.display_url(), "mail goes to the SMTP server");
+            Arc::new(SmtpMailer::new(smtp))
+        }
+        _ => {
+            let dir = cfg.mail_dir();
+            tracing::warn!(
+                "mail, codes included, is written to {} (email.provider \"file\", for \
+                 development); set email.provider = \"smtp\" to send it",
+                dir.display()
+            );
+            Arc::new(MailFiles::new(dir))
+        }
+    };
+    let templates = mail_templates(cfg).map_err(anyhow::Error::msg)?;
+    if !templates.overridden().is_empty() {
+        tracing::info!(files = ?templates.overridden(), "mail templates overridden");
+    }
+    let from = cfg.mail_from().map_err(anyhow::Error::msg)?;
+    let channel = EmailChannel::new(provider, Arc::new(templates), core.secret_box.clone(), from);
+    let store: Arc<dyn OutboxStore> = core.store.clone();
+    Ok(Some(
+        OutboxWorker::new(store, Arc::new(channel), core.clock.clone())
+            .with_config(WorkerConfig {
+                // Above the SMTP timeouts (30 s to DATA, 60 s for the message).
+                lease_ms: 180_000,
+                retry: RetryPolicy::mail(),
+                ..WorkerConfig::default()
+            })
             .with_wake(core.outbox_wake.clone()),
     ))
 }
@@ -207,7 +259,7 @@ pub fn describe(cfg: &Config) -> String {
         "data_dir = {}\nlisten = {}\npublic_url = {}\ndatabase = {db}\nsignup_enabled = {}\n\
          password = {}..{} chars, argon2id m={} KiB t={} p={}\nhashing = {} workers, queue {}\n\
          session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}\n\
-         http.trusted_proxies = {}\nmetrics.listen = {}\nsms = {}",
+         http.trusted_proxies = {}\nmetrics.listen = {}\nsms = {}\nemail = {}",
         cfg.data_dir.display(),
         cfg.listen,
         cfg.public_url(),
@@ -236,7 +288,26 @@ pub fn describe(cfg: &Config) -> String {
             },
             other => other.to_string(),
         },
+        describe_email(cfg),
     )
+}
+
+/// The mail settings, for `config check` (the password never appears).
+fn describe_email(cfg: &Config) -> String {
+    let from = cfg.mail_from().map(|m| m.to_string()).unwrap_or_else(|e| e);
+    let templates = match mail_templates(cfg) {
+        Ok(t) if t.overridden().is_empty() => "built-in templates".to_string(),
+        Ok(t) => format!("templates overridden: {}", t.overridden().join(", ")),
+        Err(e) => e,
+    };
+    match cfg.email.provider.as_str() {
+        "file" => format!("file {} from {from}, {templates}", cfg.mail_dir().display()),
+        "smtp" => match cfg.smtp() {
+            Ok(s) => format!("smtp {} from {from}, {templates}", s.display_url()),
+            Err(e) => e,
+        },
+        other => format!("{other} (nothing is sent)"),
+    }
 }
 
 #[cfg(test)]

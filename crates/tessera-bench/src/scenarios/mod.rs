@@ -2,6 +2,7 @@
 //! HTTP clients, raw hash rates.
 
 mod http;
+mod mail;
 mod signin;
 mod storage;
 
@@ -20,6 +21,7 @@ pub const ALL: &[&str] = &[
     "session-memory",
     "durable-writes",
     "scale",
+    "mail-delivery",
 ];
 
 #[derive(Debug, Clone)]
@@ -168,6 +170,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Vec<Outcome>> {
             "signin-totp" => signin::signin_totp(&bench).await,
             "scale" => signin::scale(&bench).await,
             "session-memory" => storage::session_memory(&bench).await,
+            "mail-delivery" => mail::mail_delivery(&bench).await,
             _ => storage::durable_writes(&bench).await,
         };
         let mut outcome = r.unwrap_or_else(|e| Outcome {

@@ -1,5 +1,6 @@
 //! Creating and administering accounts.
 
+use super::notify::Notice;
 use super::{Core, RequestContext};
 use crate::account::{Account, AccountKind, Role, validate_display_name};
 use crate::audit::{AuditKind, NewAuditEvent};
@@ -136,17 +137,11 @@ impl Core {
             Err(_) => return,
         };
         match owner {
-            Ok(Some(owner)) => {
-                self.notify(
-                    &owner,
-                    "Someone tried to create an account with your address",
-                    "Someone tried to create an account with your email address. You already have one, so nothing was created. \
-                     If it was you, sign in instead.",
-                )
-                .await
-            }
+            Ok(Some(owner)) => self.notify(&owner, Notice::SignupAttempt).await,
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "could not read the account for a sign-up notice"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the account for a sign-up notice")
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Managing one's own two-step verification: enroll or change the
 //! authenticator app, create a new recovery key, turn it off.
 
+use super::notify::Notice;
 use super::verification::totp_aad;
 use super::{Access, Authenticated, Core, IssuedSession, RequestContext};
 use crate::audit::{AuditKind, NewAuditEvent};
@@ -125,13 +126,17 @@ impl Core {
             methods.push(AuthMethod::Totp);
         }
         let issued = self.rotate_after_new_method(who, methods).await?;
-        let (kind, subject) = if first {
-            (AuditKind::TwoStepEnabled, "Two-step verification is now on")
-        } else {
+        let (kind, notice) = if first {
             (
-                AuditKind::TwoStepAppChanged,
-                "Your authenticator app was changed",
+                AuditKind::TwoStepEnabled,
+                Notice::TwoStepEnabled {
+                    method: crate::twostep::methods::MethodKind::Totp
+                        .label()
+                        .to_lowercase(),
+                },
             )
+        } else {
+            (AuditKind::TwoStepAppChanged, Notice::AuthenticatorChanged)
         };
         self.audit(
             NewAuditEvent::new(kind)
@@ -140,16 +145,7 @@ impl Core {
                 .ip(ctx.ip.clone()),
         )
         .await;
-        self.notify(
-            account,
-            subject,
-            if first {
-                "Two-step verification was turned on for your account. Signing in now needs a code from your authenticator app. Other sessions were signed out."
-            } else {
-                "Your account now uses a different authenticator app. Codes from the old app no longer work."
-            },
-        )
-        .await;
+        self.notify(account, notice).await;
         Ok(Confirmed {
             recovery_key,
             issued,
@@ -186,12 +182,7 @@ impl Core {
                 .ip(ctx.ip.clone()),
         )
         .await;
-        self.notify(
-            &who.account,
-            "You created a new emergency recovery key",
-            "A new emergency recovery key was created for your account. The previous one no longer works.",
-        )
-        .await;
+        self.notify(&who.account, Notice::RecoveryKeyCreated).await;
         Ok(key)
     }
 
@@ -215,12 +206,7 @@ impl Core {
                 .ip(ctx.ip.clone()),
         )
         .await;
-        self.notify(
-            &who.account,
-            "Two-step verification is now off",
-            "Two-step verification was turned off for your account. Signing in now needs only your password.",
-        )
-        .await;
+        self.notify(&who.account, Notice::TwoStepDisabled).await;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! What every method shares: listing them, what happens when the first
 //! one is added (2SV turns on) and when one is removed (never the last).
 
+use super::notify::Notice;
 use super::{Authenticated, Core, IssuedSession, RequestContext};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
@@ -63,21 +64,17 @@ impl Core {
         if first {
             self.notify(
                 account,
-                "Two-step verification is now on",
-                &format!(
-                    "Two-step verification was turned on for your account with this method: {}. Signing in now needs it after your password. Other sessions were signed out.",
-                    kind.label().to_lowercase()
-                ),
+                Notice::TwoStepEnabled {
+                    method: kind.label().to_lowercase(),
+                },
             )
             .await;
         } else {
             self.notify(
                 account,
-                "A verification method was added",
-                &format!(
-                    "This verification method was added to your account: {}.",
-                    kind.label().to_lowercase()
-                ),
+                Notice::MethodAdded {
+                    method: kind.label().to_lowercase(),
+                },
             )
             .await;
         }
@@ -108,8 +105,9 @@ impl Core {
                 .await;
                 self.notify(
                     &who.account,
-                    "A verification method was removed",
-                    &format!("A verification method ({what}) was removed from your account."),
+                    Notice::MethodRemoved {
+                        method: what.to_string(),
+                    },
                 )
                 .await;
                 Ok(())

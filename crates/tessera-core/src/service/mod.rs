@@ -143,7 +143,7 @@ pub struct Core {
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// Wakes the outbox delivery workers of this process (see
     /// [`Core::wake_outbox`]); the server hands the same handle to them.
-    pub outbox_wake: Arc<tokio::sync::Notify>,
+    pub outbox_wake: crate::outbox::OutboxWake,
 }
 
 impl Core {
@@ -164,7 +164,7 @@ impl Core {
             secret_box,
             config,
             webauthn,
-            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            outbox_wake: crate::outbox::OutboxWake::new(),
         }
     }
 

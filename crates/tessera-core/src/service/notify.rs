@@ -1,30 +1,143 @@
-//! Notifications to an account's owner, written to the durable outbox in
-//! the database; a delivery worker sends them (the email feature).
+//! Notifications to an account's owner: a mail from a template, queued in
+//! the durable outbox (sealed, see [`crate::mail`]); the email delivery
+//! worker sends it.
 
 use super::Core;
 use crate::account::Account;
+use crate::mail::email_message;
+
+/// What happened, which picks the template and the subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// The first method was added; `method` names it ("authenticator app").
+    TwoStepEnabled {
+        method: String,
+    },
+    MethodAdded {
+        method: String,
+    },
+    MethodRemoved {
+        method: String,
+    },
+    AuthenticatorChanged,
+    RecoveryKeyCreated,
+    RecoveryKeyUsed,
+    TwoStepDisabled,
+    UnenrolledByAdmin,
+    SignupAttempt,
+    SigninPaused,
+}
+
+impl Notice {
+    fn template(&self) -> &'static str {
+        match self {
+            Notice::TwoStepEnabled { .. } => "two_step_enabled",
+            Notice::MethodAdded { .. } => "method_added",
+            Notice::MethodRemoved { .. } => "method_removed",
+            Notice::AuthenticatorChanged => "authenticator_changed",
+            Notice::RecoveryKeyCreated => "recovery_key_created",
+            Notice::RecoveryKeyUsed => "recovery_key_used",
+            Notice::TwoStepDisabled => "two_step_disabled",
+            Notice::UnenrolledByAdmin => "two_step_unenrolled",
+            Notice::SignupAttempt => "signup_attempt",
+            Notice::SigninPaused => "signin_paused",
+        }
+    }
+
+    fn subject(&self) -> &'static str {
+        match self {
+            Notice::TwoStepEnabled { .. } => "Two-step verification is now on",
+            Notice::MethodAdded { .. } => "A verification method was added",
+            Notice::MethodRemoved { .. } => "A verification method was removed",
+            Notice::AuthenticatorChanged => "Your authenticator app was changed",
+            Notice::RecoveryKeyCreated => "You created a new emergency recovery key",
+            Notice::RecoveryKeyUsed => "Your emergency recovery key was used",
+            Notice::TwoStepDisabled => "Two-step verification is now off",
+            Notice::UnenrolledByAdmin => "An administrator turned off your two-step verification",
+            Notice::SignupAttempt => "Someone tried to create an account with your address",
+            Notice::SigninPaused => "Sign-ins to your account are paused",
+        }
+    }
+
+    fn method(&self) -> Option<&str> {
+        match self {
+            Notice::TwoStepEnabled { method }
+            | Notice::MethodAdded { method }
+            | Notice::MethodRemoved { method } => Some(method),
+            _ => None,
+        }
+    }
+}
 
 impl Core {
-    /// Queues an email to the account. A failure is logged, not returned:
-    /// the change it reports has already happened.
-    pub(crate) async fn notify(&self, account: &Account, subject: &str, body: &str) {
+    /// Queues a notification mail to the account. A failure is logged, not
+    /// returned: the change it reports has already happened.
+    pub(crate) async fn notify(&self, account: &Account, notice: Notice) {
         let now = self.clock.now();
-        let body = format!(
-            "Hello {},\n\n{body}\n\nWhen: {}\n\nIf this was not you, sign in and review your Security page now, \
-             or contact your administrator.\n",
-            if account.display_name.is_empty() {
-                account.email.as_str()
-            } else {
-                account.display_name.as_str()
-            },
-            now.to_rfc3339()
-        );
-        if let Err(e) = self
-            .store
-            .enqueue("email", account.email.as_str(), subject, &body, now)
-            .await
-        {
-            tracing::error!(error = %e, "could not queue notification");
+        let when = now.to_rfc3339();
+        let name = if account.display_name.is_empty() {
+            account.email.as_str()
+        } else {
+            account.display_name.as_str()
+        };
+        let mut vars = vec![
+            ("name", name),
+            ("when", when.as_str()),
+            ("issuer", self.config.two_step.issuer.as_str()),
+        ];
+        if let Some(m) = notice.method() {
+            vars.push(("method", m));
+        }
+        let queued = match email_message(
+            &self.secret_box,
+            self.secrets.as_ref(),
+            account.email.as_str(),
+            notice.subject(),
+            notice.template(),
+            &vars,
+        ) {
+            Ok(m) => {
+                self.store
+                    .enqueue(&m.channel, &m.recipient, &m.subject, &m.body, now)
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not build a notification");
+                return;
+            }
+        };
+        match queued {
+            Ok(()) => self.wake_outbox(),
+            Err(e) => tracing::error!(error = %e, "could not queue notification"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::builtin;
+
+    #[test]
+    fn every_notice_has_a_template() {
+        for n in [
+            Notice::TwoStepEnabled { method: "x".into() },
+            Notice::MethodAdded { method: "x".into() },
+            Notice::MethodRemoved { method: "x".into() },
+            Notice::AuthenticatorChanged,
+            Notice::RecoveryKeyCreated,
+            Notice::RecoveryKeyUsed,
+            Notice::TwoStepDisabled,
+            Notice::UnenrolledByAdmin,
+            Notice::SignupAttempt,
+            Notice::SigninPaused,
+        ] {
+            let b = builtin(n.template()).unwrap();
+            assert_eq!(
+                b.text.contains("{{ method }}"),
+                n.method().is_some(),
+                "{n:?}"
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 //! path for second steps and password guessing; the numbers come from
 //! [`BackoffPolicy`], the store only counts.
 
+use super::notify::Notice;
 use super::{Core, Sysadmin};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
@@ -88,15 +89,7 @@ impl Core {
                             })),
                     )
                     .await;
-                    self.notify(
-                        account,
-                        "Sign-ins to your account are paused",
-                        "Someone entered a wrong password for your account 100 times in a row. \
-                         Sign-ins from new devices are paused until you sign in from a device you \
-                         used before, or an administrator lifts the pause. If this wasn't you, \
-                         your password is still safe; consider turning on two-step verification.",
-                    )
-                    .await;
+                    self.notify(account, Notice::SigninPaused).await;
                 }
             }
             Ok(_) => {}

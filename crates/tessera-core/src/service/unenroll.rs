@@ -3,6 +3,7 @@
 //! proves presence with a current code from their own authenticator app.
 //! All the account's sessions end with it.
 
+use super::notify::Notice;
 use super::{Core, RequestContext, Sysadmin};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
@@ -54,12 +55,7 @@ impl Core {
                 .detail_json(serde_json::json!({ "sessions_ended": ended })),
         )
         .await;
-        self.notify(
-            &account,
-            "An administrator turned off your two-step verification",
-            "An administrator removed two-step verification from your account, as a recovery measure. Sign in and set it up again.",
-        )
-        .await;
+        self.notify(&account, Notice::UnenrolledByAdmin).await;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! only do its I/O.
 
 use super::Core;
+use super::notify::Notice;
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
@@ -234,12 +235,7 @@ impl Core {
                 .actor(account.id),
         )
         .await;
-        self.notify(
-            account,
-            "Your emergency recovery key was used",
-            "Your emergency recovery key was just used to verify it's you. It no longer works; a new one was issued.",
-        )
-        .await;
+        self.notify(account, Notice::RecoveryKeyUsed).await;
         Ok(Some(new_key))
     }
 

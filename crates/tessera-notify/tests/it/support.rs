@@ -140,7 +140,7 @@ pub fn worker(
     provider: Arc<dyn SmsProvider>,
     clock: &ManualClock,
 ) -> OutboxWorker {
-    OutboxWorker::new(store, provider, secret_box(), Arc::new(clock.clone())).with_config(
+    OutboxWorker::sms(store, provider, secret_box(), Arc::new(clock.clone())).with_config(
         WorkerConfig {
             poll_interval: Duration::from_millis(20),
             ..WorkerConfig::default()

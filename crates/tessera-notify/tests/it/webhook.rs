@@ -252,7 +252,7 @@ async fn a_wake_sends_at_once_and_shutdown_is_prompt() {
     // Let it do its first (empty) pass and go to sleep for an hour.
     tokio::time::sleep(Duration::from_millis(200)).await;
     queue(store.as_ref(), "+15550108", "Code 4", T0).await;
-    wake.notify_one();
+    wake.wake();
     let start = Instant::now();
     while rx.seen().is_empty() && start.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(10)).await;

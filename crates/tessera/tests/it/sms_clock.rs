@@ -502,7 +502,7 @@ async fn a_texted_code_survives_a_provider_outage_and_arrives_exactly_once() {
         .unwrap(),
     )
     .unwrap();
-    let worker = tessera_notify::OutboxWorker::new(
+    let worker = tessera_notify::OutboxWorker::sms(
         w.s.core.store.clone(),
         Arc::new(webhook),
         w.s.core.secret_box.clone(),
