@@ -109,7 +109,7 @@ macro_rules! sql_store {
 
             type DbRow = <$db as sqlx::Database>::Row;
 
-            fn account_at(row: &DbRow, base: usize) -> Result<Account, StoreError> {
+            pub(crate) fn account_at(row: &DbRow, base: usize) -> Result<Account, StoreError> {
                 AccountRow {
                     id: row.try_get(base).map_err(map_err)?,
                     email: row.try_get(base + 1).map_err(map_err)?,
