@@ -212,7 +212,9 @@ impl SessionCache {
     /// was evicted (or the cache became unusable) since: the answer may
     /// then predate that eviction.
     pub fn put(&self, ticket: Ticket, hash: &[u8], session: &Session, account: &Account) {
-        self.put_with(ticket, |m| m.sessions.put(hash, session.id, session, account));
+        self.put_with(ticket, |m| {
+            m.sessions.put(hash, session.id, session, account)
+        });
     }
 
     /// As [`put`](Self::put), for an API token.

@@ -126,8 +126,16 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/api/v1/admin/service-accounts/{id}", Sysadmin),
     ("PATCH", "/api/v1/admin/service-accounts/{id}", Sysadmin),
     ("DELETE", "/api/v1/admin/service-accounts/{id}", Sysadmin),
-    ("POST", "/api/v1/admin/service-accounts/{id}/api-tokens", SysadminSession),
-    ("POST", "/api/v1/admin/users/{id}/convert-to-service", SysadminSession),
+    (
+        "POST",
+        "/api/v1/admin/service-accounts/{id}/api-tokens",
+        SysadminSession,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/users/{id}/convert-to-service",
+        SysadminSession,
+    ),
     // Pages.
     ("GET", "/", Public),
     ("GET", "/login", Public),
@@ -161,7 +169,11 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/admin/users/{id}/deactivate", Sysadmin),
     ("GET", "/admin/service-accounts", Sysadmin),
     ("POST", "/admin/service-accounts", Sysadmin),
-    ("POST", "/admin/service-accounts/{id}/api-tokens", SysadminSession),
+    (
+        "POST",
+        "/admin/service-accounts/{id}/api-tokens",
+        SysadminSession,
+    ),
     ("POST", "/admin/api-tokens/{id}/revoke", Sysadmin),
 ];
 
@@ -275,7 +287,10 @@ async fn admit(state: &AppState, parts: &mut Parts, needs: Needs) -> Result<Gran
                 .map_err(Refusal::Core)?;
             (access, via)
         }
-        Some(Credentials::Token { token, via: Via::Bearer }) if looks_like_token(&token) => {
+        Some(Credentials::Token {
+            token,
+            via: Via::Bearer,
+        }) if looks_like_token(&token) => {
             if !needs.accepts_token() {
                 return Err(Refusal::TokenNotAccepted);
             }

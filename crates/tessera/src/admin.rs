@@ -295,7 +295,9 @@ async fn tokens(core: &Core, admin: &Sysadmin, cmd: TokenCommand) -> anyhow::Res
                 expires_in_days: days,
                 scopes: (!scopes.is_empty()).then_some(scopes),
             };
-            let issued = core.create_service_token_on_host(a.id, req, &host()).await?;
+            let issued = core
+                .create_service_token_on_host(a.id, req, &host())
+                .await?;
             eprintln!(
                 "API token {} for {} (scopes {}), expires {}. It is shown only now:",
                 issued.record.id,

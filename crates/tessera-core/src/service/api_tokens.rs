@@ -274,7 +274,12 @@ impl Core {
 
 /// What a token request is: `aal1` by `api_token`, never verified, ending
 /// when the token does.
-fn token_access(record: ApiToken, account: Account, now: Timestamp, ctx: &RequestContext) -> Access {
+fn token_access(
+    record: ApiToken,
+    account: Account,
+    now: Timestamp,
+    ctx: &RequestContext,
+) -> Access {
     let grant = TokenGrant {
         id: record.id,
         label: record.label.clone(),

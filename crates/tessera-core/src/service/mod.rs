@@ -23,10 +23,10 @@ mod verification;
 
 pub use accounts::{NewAccountInput, Sysadmin};
 pub use api_tokens::IssuedToken;
-pub use service_accounts::{ServiceAccount, ServiceAccountInput, ServiceAccountUpdate};
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
 pub use second_step::{SecondStepProof, SigninOutcome};
+pub use service_accounts::{ServiceAccount, ServiceAccountInput, ServiceAccountUpdate};
 pub use sessions::{Access, Authenticated, IssuedSession, Restricted};
 pub use signin::SigninRequest;
 pub use sms::CodeSent;

@@ -40,7 +40,8 @@ pub struct ServiceAccountUpdate {
 
 /// A service account's name: 1 to 100 characters, no control characters.
 fn check_name(raw: &str) -> Result<String, CoreError> {
-    let name = validate_display_name(raw).map_err(|e| CoreError::Invalid(e.replace("display ", "")))?;
+    let name =
+        validate_display_name(raw).map_err(|e| CoreError::Invalid(e.replace("display ", "")))?;
     if name.is_empty() {
         return Err(CoreError::Invalid("name is required".into()));
     }

@@ -62,19 +62,53 @@ macro_rules! token_conformance {
 
                 // At most one recorded use per interval, whoever asks.
                 let cutoff = |now: i64| Timestamp(now - 60_000);
-                assert!(s.touch_api_token(t1.id, Timestamp(100_000), Some("192.0.2.1"), cutoff(100_000)).await.unwrap());
-                assert!(!s.touch_api_token(t1.id, Timestamp(120_000), Some("192.0.2.2"), cutoff(120_000)).await.unwrap());
+                assert!(
+                    s.touch_api_token(
+                        t1.id,
+                        Timestamp(100_000),
+                        Some("192.0.2.1"),
+                        cutoff(100_000)
+                    )
+                    .await
+                    .unwrap()
+                );
+                assert!(
+                    !s.touch_api_token(
+                        t1.id,
+                        Timestamp(120_000),
+                        Some("192.0.2.2"),
+                        cutoff(120_000)
+                    )
+                    .await
+                    .unwrap()
+                );
                 let seen = s.api_token_by_hash(b"h1").await.unwrap().unwrap().0;
                 assert_eq!(seen.last_used_at, Some(Timestamp(100_000)));
                 assert_eq!(seen.last_used_ip.as_deref(), Some("192.0.2.1"));
-                assert!(s.touch_api_token(t1.id, Timestamp(160_000), None, cutoff(160_000)).await.unwrap());
+                assert!(
+                    s.touch_api_token(t1.id, Timestamp(160_000), None, cutoff(160_000))
+                        .await
+                        .unwrap()
+                );
 
-                let ids: Vec<_> = s.api_tokens_of(a.id).await.unwrap().iter().map(|t| t.id).collect();
+                let ids: Vec<_> = s
+                    .api_tokens_of(a.id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.id)
+                    .collect();
                 assert_eq!(ids, vec![t2.id, t1.id], "newest first");
-                assert!(!s.delete_api_token(t1.id, Some(other.id)).await.unwrap(), "not theirs");
+                assert!(
+                    !s.delete_api_token(t1.id, Some(other.id)).await.unwrap(),
+                    "not theirs"
+                );
                 assert!(s.api_token_by_hash(b"h1").await.unwrap().is_some());
                 assert!(s.delete_api_token(t1.id, Some(a.id)).await.unwrap());
-                assert!(s.api_token_by_hash(b"h1").await.unwrap().is_none(), "revocation beats the cache");
+                assert!(
+                    s.api_token_by_hash(b"h1").await.unwrap().is_none(),
+                    "revocation beats the cache"
+                );
                 assert!(!s.delete_api_token(t1.id, None).await.unwrap());
                 assert!(s.api_token_by_hash(b"h2").await.unwrap().is_some());
                 assert_eq!(s.delete_api_tokens_of(a.id).await.unwrap(), 1);
@@ -86,7 +120,9 @@ macro_rules! token_conformance {
                 let Some(s) = store().await else { return };
                 let a = account("deact@x.io");
                 s.insert_account(&a).await.unwrap();
-                s.insert_api_token(&token_for(a.id, 1), b"hd").await.unwrap();
+                s.insert_api_token(&token_for(a.id, 1), b"hd")
+                    .await
+                    .unwrap();
                 assert!(s.api_token_by_hash(b"hd").await.unwrap().unwrap().1.active);
                 s.set_active(a.id, false, Timestamp(5)).await.unwrap();
                 assert!(!s.api_token_by_hash(b"hd").await.unwrap().unwrap().1.active);
@@ -102,22 +138,49 @@ macro_rules! token_conformance {
                 let person = account("person@x.io");
                 s.insert_account(&svc).await.unwrap();
                 s.insert_account(&person).await.unwrap();
-                assert!(s.update_service_account(svc.id, None, Some("builds"), Timestamp(2)).await.unwrap());
-                assert!(!s.update_service_account(person.id, Some("x"), None, Timestamp(2)).await.unwrap(), "a person is no service account");
+                assert!(
+                    s.update_service_account(svc.id, None, Some("builds"), Timestamp(2))
+                        .await
+                        .unwrap()
+                );
+                assert!(
+                    !s.update_service_account(person.id, Some("x"), None, Timestamp(2))
+                        .await
+                        .unwrap(),
+                    "a person is no service account"
+                );
                 let list = s.list_service_accounts().await.unwrap();
                 assert_eq!(list.len(), 1);
                 assert_eq!((list[0].0.id, list[0].1.as_str()), (svc.id, "builds"));
-                assert!(s.update_service_account(svc.id, Some("CI bot"), None, Timestamp(3)).await.unwrap());
-                assert_eq!(s.account_by_id(svc.id).await.unwrap().unwrap().display_name, "CI bot");
-                assert_eq!(s.service_description(svc.id).await.unwrap().as_deref(), Some("builds"));
+                assert!(
+                    s.update_service_account(svc.id, Some("CI bot"), None, Timestamp(3))
+                        .await
+                        .unwrap()
+                );
+                assert_eq!(
+                    s.account_by_id(svc.id).await.unwrap().unwrap().display_name,
+                    "CI bot"
+                );
+                assert_eq!(
+                    s.service_description(svc.id).await.unwrap().as_deref(),
+                    Some("builds")
+                );
                 assert_eq!(s.service_description(person.id).await.unwrap(), None);
 
-                s.insert_api_token(&token_for(svc.id, 1), b"hs").await.unwrap();
+                s.insert_api_token(&token_for(svc.id, 1), b"hs")
+                    .await
+                    .unwrap();
                 assert!(s.api_token_by_hash(b"hs").await.unwrap().is_some());
-                assert!(!s.delete_service_account(person.id).await.unwrap(), "never a person");
+                assert!(
+                    !s.delete_service_account(person.id).await.unwrap(),
+                    "never a person"
+                );
                 assert!(s.account_by_id(person.id).await.unwrap().is_some());
                 assert!(s.delete_service_account(svc.id).await.unwrap());
-                assert!(s.api_token_by_hash(b"hs").await.unwrap().is_none(), "its tokens went with it");
+                assert!(
+                    s.api_token_by_hash(b"hs").await.unwrap().is_none(),
+                    "its tokens went with it"
+                );
                 assert!(s.account_by_id(svc.id).await.unwrap().is_none());
             }
 
@@ -127,31 +190,70 @@ macro_rules! token_conformance {
                 let mut bot = account("bot@x.io");
                 bot.role = Role::OrgAdmin;
                 s.insert_account(&bot).await.unwrap();
-                s.insert_session(&NewSession { session: session_for(bot.id, 1), token_hash: b"sess".to_vec() })
+                s.insert_session(&NewSession {
+                    session: session_for(bot.id, 1),
+                    token_hash: b"sess".to_vec(),
+                })
+                .await
+                .unwrap();
+                assert!(s.session_by_token(b"sess").await.unwrap().is_some());
+                s.set_pending_totp(bot.id, b"seed", Timestamp(1))
                     .await
                     .unwrap();
-                assert!(s.session_by_token(b"sess").await.unwrap().is_some());
-                s.set_pending_totp(bot.id, b"seed", Timestamp(1)).await.unwrap();
-                assert!(s.activate_totp(bot.id, b"seed", 5, Some("rk"), Timestamp(2)).await.unwrap());
+                assert!(
+                    s.activate_totp(bot.id, b"seed", 5, Some("rk"), Timestamp(2))
+                        .await
+                        .unwrap()
+                );
                 let tok = token_for(bot.id, 3);
                 s.insert_api_token(&tok, b"bot-token").await.unwrap();
 
-                assert_eq!(s.convert_to_service(bot.id, "was a bot", Timestamp(9)).await.unwrap(), Conversion::Converted);
+                assert_eq!(
+                    s.convert_to_service(bot.id, "was a bot", Timestamp(9))
+                        .await
+                        .unwrap(),
+                    Conversion::Converted
+                );
                 let after = s.account_by_id(bot.id).await.unwrap().unwrap();
                 assert_eq!(
-                    (after.kind, after.role, after.password_hash.clone(), after.email.clone(), after.display_name.clone()),
-                    (AccountKind::Service, Role::OrgAdmin, None, bot.email.clone(), bot.display_name.clone())
+                    (
+                        after.kind,
+                        after.role,
+                        after.password_hash.clone(),
+                        after.email.clone(),
+                        after.display_name.clone()
+                    ),
+                    (
+                        AccountKind::Service,
+                        Role::OrgAdmin,
+                        None,
+                        bot.email.clone(),
+                        bot.display_name.clone()
+                    )
                 );
-                assert!(s.session_by_token(b"sess").await.unwrap().is_none(), "sessions end");
+                assert!(
+                    s.session_by_token(b"sess").await.unwrap().is_none(),
+                    "sessions end"
+                );
                 assert!(s.totp_of(bot.id).await.unwrap().is_none());
                 assert!(s.recovery_key_hash(bot.id).await.unwrap().is_none());
                 assert!(!s.inventory(bot.id).await.unwrap().two_step_on());
                 let (kept, _) = s.api_token_by_hash(b"bot-token").await.unwrap().unwrap();
                 assert_eq!(kept.id, tok.id, "tokens carry over");
-                assert_eq!(s.service_description(bot.id).await.unwrap().as_deref(), Some("was a bot"));
-                assert_eq!(s.convert_to_service(bot.id, "", Timestamp(9)).await.unwrap(), Conversion::AlreadyService);
                 assert_eq!(
-                    s.convert_to_service(AccountId(uuid::Uuid::new_v4()), "", Timestamp(9)).await.unwrap(),
+                    s.service_description(bot.id).await.unwrap().as_deref(),
+                    Some("was a bot")
+                );
+                assert_eq!(
+                    s.convert_to_service(bot.id, "", Timestamp(9))
+                        .await
+                        .unwrap(),
+                    Conversion::AlreadyService
+                );
+                assert_eq!(
+                    s.convert_to_service(AccountId(uuid::Uuid::new_v4()), "", Timestamp(9))
+                        .await
+                        .unwrap(),
                     Conversion::NotFound
                 );
             }
@@ -172,7 +274,10 @@ macro_rules! token_conformance {
                 );
                 let mut outcomes = vec![a.unwrap(), b.unwrap()];
                 outcomes.sort_by_key(|o| format!("{o:?}"));
-                assert_eq!(outcomes, vec![Conversion::Converted, Conversion::LastSysadmin]);
+                assert_eq!(
+                    outcomes,
+                    vec![Conversion::Converted, Conversion::LastSysadmin]
+                );
                 let humans = [one.id, two.id];
                 let mut left = 0;
                 for id in humans {
@@ -186,8 +291,16 @@ macro_rules! token_conformance {
                 three.role = Role::Sysadmin;
                 three.active = false;
                 s.insert_account(&three).await.unwrap();
-                let last = if s.account_by_id(one.id).await.unwrap().unwrap().kind == AccountKind::Human { one.id } else { two.id };
-                assert_eq!(s.convert_to_service(last, "", Timestamp(2)).await.unwrap(), Conversion::LastSysadmin);
+                let last =
+                    if s.account_by_id(one.id).await.unwrap().unwrap().kind == AccountKind::Human {
+                        one.id
+                    } else {
+                        two.id
+                    };
+                assert_eq!(
+                    s.convert_to_service(last, "", Timestamp(2)).await.unwrap(),
+                    Conversion::LastSysadmin
+                );
             }
         }
     };

@@ -8,9 +8,9 @@ mod methods;
 pub mod ops;
 mod service_accounts;
 mod sessions;
+mod signin;
 mod token_dto;
 mod tokens;
-mod signin;
 mod twostep;
 
 use crate::state::AppState;

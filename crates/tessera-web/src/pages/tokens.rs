@@ -290,8 +290,15 @@ pub async fn create_service_token(
         }
         Err(CoreError::StepUpRequired(_)) => Redirect::to("/security/verify").into_response(),
         Err(e @ CoreError::Invalid(_)) => {
-            service_page(&state, jar, &who, StatusCode::BAD_REQUEST, None, Some(e.to_string()))
-                .await
+            service_page(
+                &state,
+                jar,
+                &who,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(e.to_string()),
+            )
+            .await
         }
         Err(e) => error_page(&e),
     }

@@ -43,13 +43,21 @@ async fn send_to(n: &Nodes, node: usize, method: &str, path: &str, auth: &str) -
         .unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Creates a token with a session that stepped up recently.
 async fn create_token(n: &Nodes, session: &str, body: Value) -> Value {
     let (status, t) = n
-        .send("POST", "/api/v1/me/api-tokens", &bearer(session), Some(body))
+        .send(
+            "POST",
+            "/api/v1/me/api-tokens",
+            &bearer(session),
+            Some(body),
+        )
         .await;
     assert_eq!(status, 201, "{t}");
     t
@@ -75,17 +83,34 @@ async fn tokens_for_a_two_step_account(n: Nodes) {
     n.user("script@example.com", Role::Member).await;
     let session = n.token("script@example.com").await;
     let (secret, enrolled) = enroll_totp(&n, &session).await;
-    let session = enrolled["session_token"].as_str().unwrap_or(&session).to_string();
+    let session = enrolled["session_token"]
+        .as_str()
+        .unwrap_or(&session)
+        .to_string();
 
     // No recent step-up: refused, whatever the body.
     n.clock.advance_secs(11 * 60);
     let (status, p) = n
-        .send("POST", "/api/v1/me/api-tokens", &bearer(&session), Some(json!({"label": "ci"})))
+        .send(
+            "POST",
+            "/api/v1/me/api-tokens",
+            &bearer(&session),
+            Some(json!({"label": "ci"})),
+        )
         .await;
-    assert_eq!((status, p["code"].as_str()), (403, Some("step_up_required")), "{p}");
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (403, Some("step_up_required")),
+        "{p}"
+    );
     // A password is not enough once two-step verification is on.
     let (status, _) = n
-        .send("POST", "/api/v1/step-up/password", &bearer(&session), Some(json!({"password": PASSWORD})))
+        .send(
+            "POST",
+            "/api/v1/step-up/password",
+            &bearer(&session),
+            Some(json!({"password": PASSWORD})),
+        )
         .await;
     assert_eq!(status, 403);
     let (status, up) = n
@@ -101,19 +126,35 @@ async fn tokens_for_a_two_step_account(n: Nodes) {
 
     // Bad requests name the rule.
     for (body, needle) in [
-        (json!({"label": "x", "expires_in_days": 0}), "between 1 and 365"),
-        (json!({"label": "x", "expires_in_days": 366}), "between 1 and 365"),
+        (
+            json!({"label": "x", "expires_in_days": 0}),
+            "between 1 and 365",
+        ),
+        (
+            json!({"label": "x", "expires_in_days": 366}),
+            "between 1 and 365",
+        ),
         (json!({"label": "x", "scopes": ["admin"]}), "unknown scope"),
         (json!({"label": ""}), "label"),
     ] {
         let (status, p) = n
-            .send("POST", "/api/v1/me/api-tokens", &bearer(&session), Some(body.clone()))
+            .send(
+                "POST",
+                "/api/v1/me/api-tokens",
+                &bearer(&session),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(status, 400, "{body}: {p}");
         assert!(p["detail"].as_str().unwrap().contains(needle), "{p}");
     }
 
-    let t = create_token(&n, &session, json!({"label": "nightly", "scopes": ["read"], "expires_in_days": 30})).await;
+    let t = create_token(
+        &n,
+        &session,
+        json!({"label": "nightly", "scopes": ["read"], "expires_in_days": 30}),
+    )
+    .await;
     let token = t["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("tsr_") && token.len() == 53, "{token}");
     assert_eq!(t["scopes"], json!(["read"]));
@@ -125,7 +166,10 @@ async fn tokens_for_a_two_step_account(n: Nodes) {
     for node in 0..2 {
         let (status, me) = send_to(&n, node, "GET", "/api/v1/session", &bearer(&token)).await;
         assert_eq!(status, 200, "{me}");
-        assert_eq!((me["aal"].as_str(), me["methods"].clone()), (Some("aal1"), json!(["api_token"])));
+        assert_eq!(
+            (me["aal"].as_str(), me["methods"].clone()),
+            (Some("aal1"), json!(["api_token"]))
+        );
         assert_eq!(me["token"]["id"], t["id"]);
         assert_eq!(me["token"]["label"], "nightly");
         assert_eq!(me["token"]["scopes"], json!(["read"]));
@@ -134,27 +178,55 @@ async fn tokens_for_a_two_step_account(n: Nodes) {
         assert_eq!(me["account"]["email"], "script@example.com");
     }
     let (status, me) = n
-        .send("GET", "/api/v1/session", &basic("script@example.com", &token), None)
+        .send(
+            "GET",
+            "/api/v1/session",
+            &basic("script@example.com", &token),
+            None,
+        )
         .await;
-    assert_eq!((status, me["token"]["id"].clone()), (200, t["id"].clone()), "{me}");
+    assert_eq!(
+        (status, me["token"]["id"].clone()),
+        (200, t["id"].clone()),
+        "{me}"
+    );
     let (status, _) = n
-        .send("GET", "/api/v1/sessions", &basic("SCRIPT@example.com", &token), None)
+        .send(
+            "GET",
+            "/api/v1/sessions",
+            &basic("SCRIPT@example.com", &token),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "Basic email:token on a Basic route");
-    let (status, _) = n.send("GET", "/api/v1/sessions", &bearer(&token), None).await;
+    let (status, _) = n
+        .send("GET", "/api/v1/sessions", &bearer(&token), None)
+        .await;
     assert_eq!(status, 200);
 
     // Refusals: a password in its place, a mistyped token, another
     // account's email with it.
     let (status, _) = n
-        .send("GET", "/api/v1/session", &basic("script@example.com", PASSWORD), None)
+        .send(
+            "GET",
+            "/api/v1/session",
+            &basic("script@example.com", PASSWORD),
+            None,
+        )
         .await;
     assert_eq!(status, 403, "password Basic is not taken by who-am-I");
     let (status, _) = n
-        .send("GET", "/api/v1/sessions", &basic("script@example.com", PASSWORD), None)
+        .send(
+            "GET",
+            "/api/v1/sessions",
+            &basic("script@example.com", PASSWORD),
+            None,
+        )
         .await;
     assert_eq!(status, 401, "a 2SV account's password is never Basic");
-    let (status, _) = n.send("GET", "/api/v1/session", &bearer(PASSWORD), None).await;
+    let (status, _) = n
+        .send("GET", "/api/v1/session", &bearer(PASSWORD), None)
+        .await;
     assert_eq!(status, 401);
     let mut typo = token.clone().into_bytes();
     typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
@@ -163,15 +235,28 @@ async fn tokens_for_a_two_step_account(n: Nodes) {
     assert_eq!(status, 401, "a wrong checksum");
     n.user("other@example.com", Role::Member).await;
     let (status, p) = n
-        .send("GET", "/api/v1/sessions", &basic("other@example.com", &token), None)
+        .send(
+            "GET",
+            "/api/v1/sessions",
+            &basic("other@example.com", &token),
+            None,
+        )
         .await;
     assert_eq!(status, 401, "{p}");
 
     // A token can never step up: no token, no security change.
     for (method, path, body) in [
-        ("POST", "/api/v1/me/api-tokens", json!({"label": "from a token"})),
+        (
+            "POST",
+            "/api/v1/me/api-tokens",
+            json!({"label": "from a token"}),
+        ),
         ("GET", "/api/v1/me/api-tokens", json!({})),
-        ("POST", "/api/v1/me/password", json!({"current_password": PASSWORD, "new_password": "another long passphrase"})),
+        (
+            "POST",
+            "/api/v1/me/password",
+            json!({"current_password": PASSWORD, "new_password": "another long passphrase"}),
+        ),
         ("POST", "/api/v1/step-up/totp", json!({"code": "123456"})),
         ("DELETE", "/api/v1/me/two-step", json!({})),
         ("POST", "/api/v1/me/two-step/totp", json!({})),
@@ -193,13 +278,22 @@ async fn tokens_for_a_two_step_account(n: Nodes) {
     let who = access.full().unwrap();
     let e = n
         .core()
-        .create_my_api_token(&who, TokenRequest { label: "x".into(), ..Default::default() }, &RequestContext::default())
+        .create_my_api_token(
+            &who,
+            TokenRequest {
+                label: "x".into(),
+                ..Default::default()
+            },
+            &RequestContext::default(),
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("API token cannot"), "{e}");
 
     // Listed without the secret, with its last use.
-    let (status, list) = n.send("GET", "/api/v1/me/api-tokens", &bearer(&session), None).await;
+    let (status, list) = n
+        .send("GET", "/api/v1/me/api-tokens", &bearer(&session), None)
+        .await;
     assert_eq!(status, 200, "{list}");
     let listed = &list["tokens"][0];
     assert_eq!(listed["id"], t["id"]);
@@ -209,7 +303,9 @@ async fn tokens_for_a_two_step_account(n: Nodes) {
 
     // Expiry: 30 days later it is refused.
     n.clock.advance_secs(30 * 86_400);
-    let (status, _) = n.send("GET", "/api/v1/session", &bearer(&token), None).await;
+    let (status, _) = n
+        .send("GET", "/api/v1/session", &bearer(&token), None)
+        .await;
     assert_eq!(status, 401, "expired");
 }
 
@@ -228,26 +324,60 @@ async fn revocation_everywhere(n: Nodes) {
     let u = create_token(&n, &session, json!({"label": "two"})).await;
     let token = t["token"].as_str().unwrap();
     for node in 0..2 {
-        assert_eq!(send_to(&n, node, "GET", "/api/v1/session", &bearer(token)).await.0, 200);
+        assert_eq!(
+            send_to(&n, node, "GET", "/api/v1/session", &bearer(token))
+                .await
+                .0,
+            200
+        );
     }
     let id = t["id"].as_str().unwrap();
-    let (status, _) = send_to(&n, 1, "DELETE", &format!("/api/v1/me/api-tokens/{id}"), &bearer(&session)).await;
+    let (status, _) = send_to(
+        &n,
+        1,
+        "DELETE",
+        &format!("/api/v1/me/api-tokens/{id}"),
+        &bearer(&session),
+    )
+    .await;
     assert_eq!(status, 204);
     for node in [0, 1, 0, 1] {
         let (status, _) = send_to(&n, node, "GET", "/api/v1/session", &bearer(token)).await;
         assert_eq!(status, 401, "node {node} still takes the revoked token");
     }
-    let (status, _) = send_to(&n, 0, "DELETE", &format!("/api/v1/me/api-tokens/{id}"), &bearer(&session)).await;
+    let (status, _) = send_to(
+        &n,
+        0,
+        "DELETE",
+        &format!("/api/v1/me/api-tokens/{id}"),
+        &bearer(&session),
+    )
+    .await;
     assert_eq!(status, 404);
     // The other token is untouched; someone else cannot revoke it.
     n.user("stranger@example.com", Role::Member).await;
     let stranger = n.token("stranger@example.com").await;
     let uid = u["id"].as_str().unwrap();
     let (status, _) = n
-        .send("DELETE", &format!("/api/v1/me/api-tokens/{uid}"), &bearer(&stranger), None)
+        .send(
+            "DELETE",
+            &format!("/api/v1/me/api-tokens/{uid}"),
+            &bearer(&stranger),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
-    assert_eq!(n.send("GET", "/api/v1/session", &bearer(u["token"].as_str().unwrap()), None).await.0, 200);
+    assert_eq!(
+        n.send(
+            "GET",
+            "/api/v1/session",
+            &bearer(u["token"].as_str().unwrap()),
+            None
+        )
+        .await
+        .0,
+        200
+    );
 }
 
 both_backends!(
@@ -267,16 +397,31 @@ async fn last_use_once_a_minute(n: Nodes) {
         list["tokens"][0]["last_used_at"].clone()
     };
     assert_eq!(last_used().await, Value::Null, "never used yet");
-    assert_eq!(n.send("GET", "/api/v1/session", &bearer(token), None).await.0, 200);
+    assert_eq!(
+        n.send("GET", "/api/v1/session", &bearer(token), None)
+            .await
+            .0,
+        200
+    );
     let first = last_used().await;
     assert!(first.is_string());
     for _ in 0..5 {
         n.clock.advance_secs(10);
-        assert_eq!(n.send("GET", "/api/v1/session", &bearer(token), None).await.0, 200);
+        assert_eq!(
+            n.send("GET", "/api/v1/session", &bearer(token), None)
+                .await
+                .0,
+            200
+        );
         assert_eq!(last_used().await, first, "written again within the minute");
     }
     n.clock.advance_secs(11);
-    assert_eq!(n.send("GET", "/api/v1/session", &bearer(token), None).await.0, 200);
+    assert_eq!(
+        n.send("GET", "/api/v1/session", &bearer(token), None)
+            .await
+            .0,
+        200
+    );
     let second = last_used().await;
     assert!(second.is_string() && second != first, "{first} {second}");
 }
@@ -305,17 +450,38 @@ async fn deactivation_and_password_change(n: Nodes) {
         )
         .await;
     assert_eq!(status, 200, "{changed}");
-    assert_eq!(n.send("GET", "/api/v1/session", &bearer(token), None).await.0, 200, "a password change keeps tokens");
+    assert_eq!(
+        n.send("GET", "/api/v1/session", &bearer(token), None)
+            .await
+            .0,
+        200,
+        "a password change keeps tokens"
+    );
     let boss = n.token("boss@example.com").await;
     let (status, _) = n
-        .send("POST", &format!("/api/v1/admin/users/{id}/deactivate"), &bearer(&boss), Some(json!({})))
+        .send(
+            "POST",
+            &format!("/api/v1/admin/users/{id}/deactivate"),
+            &bearer(&boss),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 200);
     for node in 0..2 {
-        assert_eq!(send_to(&n, node, "GET", "/api/v1/session", &bearer(token)).await.0, 401);
+        assert_eq!(
+            send_to(&n, node, "GET", "/api/v1/session", &bearer(token))
+                .await
+                .0,
+            401
+        );
     }
     let (_, list) = n
-        .send("GET", &format!("/api/v1/admin/users/{id}/api-tokens"), &bearer(&boss), None)
+        .send(
+            "GET",
+            &format!("/api/v1/admin/users/{id}/api-tokens"),
+            &bearer(&boss),
+            None,
+        )
         .await;
     assert_eq!(list["tokens"], json!([]), "revoked, not only refused");
 }
@@ -362,9 +528,17 @@ async fn service_accounts(n: Nodes) {
         .await;
     assert_eq!(status, 201, "{t}");
     let token = t["token"].as_str().unwrap().to_string();
-    let (status, me) = n.send("GET", "/api/v1/session", &bearer(&token), None).await;
-    assert_eq!((status, me["account"]["kind"].as_str()), (200, Some("service")), "{me}");
-    let (status, _) = n.send("GET", "/api/v1/sessions", &basic(&email, &token), None).await;
+    let (status, me) = n
+        .send("GET", "/api/v1/session", &bearer(&token), None)
+        .await;
+    assert_eq!(
+        (status, me["account"]["kind"].as_str()),
+        (200, Some("service")),
+        "{me}"
+    );
+    let (status, _) = n
+        .send("GET", "/api/v1/sessions", &basic(&email, &token), None)
+        .await;
     assert_eq!(status, 200);
     let (status, p) = n
         .send(
@@ -376,39 +550,92 @@ async fn service_accounts(n: Nodes) {
         .await;
     assert_eq!(status, 403, "{p}");
     let (status, _) = n
-        .send("POST", &format!("/api/v1/admin/service-accounts/{id}/api-tokens"), &bearer(&root), Some(json!({"label": "x", "expires_in_days": 400})))
+        .send(
+            "POST",
+            &format!("/api/v1/admin/service-accounts/{id}/api-tokens"),
+            &bearer(&root),
+            Some(json!({"label": "x", "expires_in_days": 400})),
+        )
         .await;
     assert_eq!(status, 400);
     n.clock.advance_secs(11 * 60);
     let (status, p) = n
-        .send("POST", &format!("/api/v1/admin/service-accounts/{id}/api-tokens"), &bearer(&root), Some(json!({"label": "late"})))
+        .send(
+            "POST",
+            &format!("/api/v1/admin/service-accounts/{id}/api-tokens"),
+            &bearer(&root),
+            Some(json!({"label": "late"})),
+        )
         .await;
-    assert_eq!((status, p["code"].as_str()), (403, Some("step_up_required")), "{p}");
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (403, Some("step_up_required")),
+        "{p}"
+    );
 
     // Rename, describe, list.
     let (status, renamed) = n
-        .send("PATCH", &format!("/api/v1/admin/service-accounts/{id}"), &bearer(&root), Some(json!({"name": "Release bot"})))
+        .send(
+            "PATCH",
+            &format!("/api/v1/admin/service-accounts/{id}"),
+            &bearer(&root),
+            Some(json!({"name": "Release bot"})),
+        )
         .await;
-    assert_eq!((status, renamed["name"].as_str(), renamed["description"].as_str()), (200, Some("Release bot"), Some("ships builds")));
-    let (_, list) = n.send("GET", "/api/v1/admin/service-accounts", &bearer(&root), None).await;
+    assert_eq!(
+        (
+            status,
+            renamed["name"].as_str(),
+            renamed["description"].as_str()
+        ),
+        (200, Some("Release bot"), Some("ships builds"))
+    );
+    let (_, list) = n
+        .send(
+            "GET",
+            "/api/v1/admin/service-accounts",
+            &bearer(&root),
+            None,
+        )
+        .await;
     assert_eq!(list["service_accounts"][0]["id"], id.as_str());
     let (_, tokens) = n
-        .send("GET", &format!("/api/v1/admin/users/{id}/api-tokens"), &bearer(&root), None)
+        .send(
+            "GET",
+            &format!("/api/v1/admin/users/{id}/api-tokens"),
+            &bearer(&root),
+            None,
+        )
         .await;
     assert_eq!(tokens["tokens"][0]["label"], "deploys");
 
     // A person's account is not deleted through this route.
     let person = n.user("keep@example.com", Role::Member).await;
     let (status, _) = n
-        .send("DELETE", &format!("/api/v1/admin/service-accounts/{person}"), &bearer(&root), None)
+        .send(
+            "DELETE",
+            &format!("/api/v1/admin/service-accounts/{person}"),
+            &bearer(&root),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     let (status, _) = n
-        .send("DELETE", &format!("/api/v1/admin/service-accounts/{id}"), &bearer(&root), None)
+        .send(
+            "DELETE",
+            &format!("/api/v1/admin/service-accounts/{id}"),
+            &bearer(&root),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     for node in 0..2 {
-        assert_eq!(send_to(&n, node, "GET", "/api/v1/session", &bearer(&token)).await.0, 401);
+        assert_eq!(
+            send_to(&n, node, "GET", "/api/v1/session", &bearer(&token))
+                .await
+                .0,
+            401
+        );
     }
 }
 
@@ -427,44 +654,95 @@ async fn conversion(n: Nodes) {
     let bot_id = n.user("bot@example.com", Role::OrgAdmin).await;
     let bot_session = n.token("bot@example.com").await;
     let (_secret, enrolled) = enroll_totp(&n, &bot_session).await;
-    let bot_session = enrolled["session_token"].as_str().unwrap_or(&bot_session).to_string();
+    let bot_session = enrolled["session_token"]
+        .as_str()
+        .unwrap_or(&bot_session)
+        .to_string();
     let t = create_token(&n, &bot_session, json!({"label": "bot work"})).await;
     let token = t["token"].as_str().unwrap();
 
     let (status, sa) = n
-        .send("POST", &format!("/api/v1/admin/users/{bot_id}/convert-to-service"), &bearer(&root), Some(json!({})))
+        .send(
+            "POST",
+            &format!("/api/v1/admin/users/{bot_id}/convert-to-service"),
+            &bearer(&root),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 200, "{sa}");
-    assert_eq!((sa["id"].as_str(), sa["email"].as_str(), sa["role"].as_str()), (Some(bot_id.to_string().as_str()), Some("bot@example.com"), Some("org-admin")));
+    assert_eq!(
+        (sa["id"].as_str(), sa["email"].as_str(), sa["role"].as_str()),
+        (
+            Some(bot_id.to_string().as_str()),
+            Some("bot@example.com"),
+            Some("org-admin")
+        )
+    );
     for node in 0..2 {
-        assert_eq!(send_to(&n, node, "GET", "/api/v1/session", &bearer(&bot_session)).await.0, 401, "sessions end");
+        assert_eq!(
+            send_to(&n, node, "GET", "/api/v1/session", &bearer(&bot_session))
+                .await
+                .0,
+            401,
+            "sessions end"
+        );
     }
     let (status, _, _) = n.password("bot@example.com", PASSWORD).await;
     assert_eq!(status, 401, "the password is gone");
     let (status, me) = n.send("GET", "/api/v1/session", &bearer(token), None).await;
-    assert_eq!((status, me["account"]["kind"].as_str()), (200, Some("service")), "tokens carry over");
-    let (_, user) = n.send("GET", &format!("/api/v1/admin/users/{bot_id}"), &bearer(&root), None).await;
+    assert_eq!(
+        (status, me["account"]["kind"].as_str()),
+        (200, Some("service")),
+        "tokens carry over"
+    );
+    let (_, user) = n
+        .send(
+            "GET",
+            &format!("/api/v1/admin/users/{bot_id}"),
+            &bearer(&root),
+            None,
+        )
+        .await;
     assert_eq!(user["has_password"], false);
     let inv = n.core().store.inventory(bot_id).await.unwrap();
     assert!(!inv.two_step_on(), "methods removed");
     let (status, _) = n
-        .send("POST", &format!("/api/v1/admin/users/{bot_id}/convert-to-service"), &bearer(&root), Some(json!({})))
+        .send(
+            "POST",
+            &format!("/api/v1/admin/users/{bot_id}/convert-to-service"),
+            &bearer(&root),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 409);
 
     // Never your own account, never the last sysadmin; never by a token.
     let (status, p) = n
-        .send("POST", &format!("/api/v1/admin/users/{root_id}/convert-to-service"), &bearer(&root), Some(json!({})))
+        .send(
+            "POST",
+            &format!("/api/v1/admin/users/{root_id}/convert-to-service"),
+            &bearer(&root),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 403, "{p}");
     let e = n
         .core()
-        .convert_to_service(&Sysadmin::host_operator(), root_id, &RequestContext::default())
+        .convert_to_service(
+            &Sysadmin::host_operator(),
+            root_id,
+            &RequestContext::default(),
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("last sysadmin"), "{e}");
     let (status, _) = n
-        .send("POST", &format!("/api/v1/admin/users/{root_id}/convert-to-service"), &bearer(token), Some(json!({})))
+        .send(
+            "POST",
+            &format!("/api/v1/admin/users/{root_id}/convert-to-service"),
+            &bearer(token),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 403);
     let audit = n
@@ -514,17 +792,53 @@ async fn the_openapi_document_describes_tokens_and_service_accounts() {
         .await
         .unwrap();
     for (path, method, statuses) in [
-        ("/api/v1/me/api-tokens", "post", &["201", "400", "401", "403"][..]),
+        (
+            "/api/v1/me/api-tokens",
+            "post",
+            &["201", "400", "401", "403"][..],
+        ),
         ("/api/v1/me/api-tokens", "get", &["200", "401"][..]),
-        ("/api/v1/me/api-tokens/{id}", "delete", &["204", "400", "404"][..]),
-        ("/api/v1/admin/users/{id}/api-tokens", "get", &["200", "404"][..]),
-        ("/api/v1/admin/api-tokens/{id}", "delete", &["204", "404"][..]),
-        ("/api/v1/admin/service-accounts", "post", &["201", "400", "403"][..]),
+        (
+            "/api/v1/me/api-tokens/{id}",
+            "delete",
+            &["204", "400", "404"][..],
+        ),
+        (
+            "/api/v1/admin/users/{id}/api-tokens",
+            "get",
+            &["200", "404"][..],
+        ),
+        (
+            "/api/v1/admin/api-tokens/{id}",
+            "delete",
+            &["204", "404"][..],
+        ),
+        (
+            "/api/v1/admin/service-accounts",
+            "post",
+            &["201", "400", "403"][..],
+        ),
         ("/api/v1/admin/service-accounts", "get", &["200", "403"][..]),
-        ("/api/v1/admin/service-accounts/{id}", "patch", &["200", "400", "404"][..]),
-        ("/api/v1/admin/service-accounts/{id}", "delete", &["204", "404"][..]),
-        ("/api/v1/admin/service-accounts/{id}/api-tokens", "post", &["201", "400", "403", "404"][..]),
-        ("/api/v1/admin/users/{id}/convert-to-service", "post", &["200", "403", "404", "409"][..]),
+        (
+            "/api/v1/admin/service-accounts/{id}",
+            "patch",
+            &["200", "400", "404"][..],
+        ),
+        (
+            "/api/v1/admin/service-accounts/{id}",
+            "delete",
+            &["204", "404"][..],
+        ),
+        (
+            "/api/v1/admin/service-accounts/{id}/api-tokens",
+            "post",
+            &["201", "400", "403", "404"][..],
+        ),
+        (
+            "/api/v1/admin/users/{id}/convert-to-service",
+            "post",
+            &["200", "403", "404", "409"][..],
+        ),
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} missing");
@@ -540,7 +854,11 @@ async fn the_openapi_document_describes_tokens_and_service_accounts() {
         }
     }
     let body = &doc["components"]["schemas"]["CreateTokenBody"]["properties"]["expires_in_days"];
-    assert_eq!((body["minimum"].as_f64(), body["maximum"].as_f64()), (Some(1.0), Some(365.0)), "{body}");
+    assert_eq!(
+        (body["minimum"].as_f64(), body["maximum"].as_f64()),
+        (Some(1.0), Some(365.0)),
+        "{body}"
+    );
     assert!(doc["components"]["schemas"]["WhoAmI"]["properties"]["token"].is_object());
 }
 
@@ -549,37 +867,94 @@ async fn the_openapi_document_describes_tokens_and_service_accounts() {
 #[tokio::test]
 async fn the_cli_manages_service_accounts_and_tokens() {
     let s = Server::start();
-    let out = s.cli(&["admin", "service-account", "create", "--name", "Backup job", "--description", "nightly"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.cli(
+        &[
+            "admin",
+            "service-account",
+            "create",
+            "--name",
+            "Backup job",
+            "--description",
+            "nightly",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = String::from_utf8_lossy(&out.stdout).to_string();
-    let email = line.split_whitespace().find(|w| w.ends_with("@service.invalid")).unwrap().to_string();
+    let email = line
+        .split_whitespace()
+        .find(|w| w.ends_with("@service.invalid"))
+        .unwrap()
+        .to_string();
     let out = s.cli(&["admin", "service-account", "list", "--json"], None);
-    let listed: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
-    assert_eq!((listed["email"].as_str(), listed["name"].as_str()), (Some(email.as_str()), Some("Backup job")));
+    let listed: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (listed["email"].as_str(), listed["name"].as_str()),
+        (Some(email.as_str()), Some("Backup job"))
+    );
 
-    let out = s.cli(&["admin", "token", "create", "--email", &email, "--label", "backups", "--days", "7"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.cli(
+        &[
+            "admin", "token", "create", "--email", &email, "--label", "backups", "--days", "7",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(token.starts_with("tsr_"), "{token}");
     let http = reqwest::Client::new();
-    let me = http.get(s.url("/api/v1/session")).bearer_auth(&token).send().await.unwrap();
+    let me = http
+        .get(s.url("/api/v1/session"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
-    let out = s.cli(&["admin", "token", "create", "--email", &email, "--label", "x", "--days", "0"], None);
+    let out = s.cli(
+        &[
+            "admin", "token", "create", "--email", &email, "--label", "x", "--days", "0",
+        ],
+        None,
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and 365"));
 
-    let out = s.cli(&["admin", "token", "list", "--email", &email, "--json"], None);
-    let listed: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    let out = s.cli(
+        &["admin", "token", "list", "--email", &email, "--json"],
+        None,
+    );
+    let listed: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(listed["label"], "backups");
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&token));
     let id = listed["id"].as_str().unwrap();
     let out = s.cli(&["admin", "token", "revoke", "--id", id], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The server's cache hears nothing from the CLI process on SQLite: the
     // revocation is seen within the cache's 2-second TTL.
     let mut status = 200;
     for _ in 0..40 {
-        status = http.get(s.url("/api/v1/session")).bearer_auth(&token).send().await.unwrap().status().as_u16();
+        status = http
+            .get(s.url("/api/v1/session"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         if status == 401 {
             break;
         }
@@ -587,8 +962,15 @@ async fn the_cli_manages_service_accounts_and_tokens() {
     }
     assert_eq!(status, 401);
 
-    let out = s.cli(&["admin", "service-account", "delete", "--email", &email], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.cli(
+        &["admin", "service-account", "delete", "--email", &email],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = s.cli(&["admin", "service-account", "list", "--json"], None);
     assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
 }
