@@ -974,3 +974,137 @@ async fn the_cli_manages_service_accounts_and_tokens() {
     let out = s.cli(&["admin", "service-account", "list", "--json"], None);
     assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
 }
+
+/// The pages: the Security page creates a token (shown once), lists it and
+/// revokes it; the admin page creates a service account and lists it.
+#[tokio::test]
+async fn the_security_page_creates_shows_once_and_revokes_tokens() {
+    let n = Nodes::sqlite(one_account()).await;
+    n.user("page@example.com", Role::Sysadmin).await;
+    let s = n.node();
+    let http = client();
+    let html = http
+        .get(s.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = http
+        .post(s.url("/login"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("email", "page@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.url().path().ends_with("/security"), "{}", r.url());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("API tokens") && html.contains("You have no API tokens"));
+    let csrf = csrf_of(&html);
+    let r = http
+        .post(s.url("/security/api-tokens"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("label", "page script"),
+            ("expires_in_days", "7"),
+            ("scopes", "read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let shown = r.text().await.unwrap();
+    let at = shown.find("tsr_").unwrap();
+    let token = &shown[at..at + 53];
+    assert_eq!(
+        n.send("GET", "/api/v1/session", &bearer(token), None)
+            .await
+            .0,
+        200
+    );
+    let html = http
+        .get(s.url("/security"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("page script") && !html.contains(token),
+        "listed, never shown again"
+    );
+    let id = n
+        .core()
+        .store
+        .api_tokens_of(
+            n.core()
+                .store
+                .account_by_email(&tessera_core::email::Email::parse("page@example.com").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let r = http
+        .post(s.url(&format!("/security/api-tokens/{id}/revoke")))
+        .form(&[("csrf", csrf_of(&html).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.url().query().unwrap_or("").contains("token-revoked"),
+        "{}",
+        r.url()
+    );
+    assert_eq!(
+        n.send("GET", "/api/v1/session", &bearer(token), None)
+            .await
+            .0,
+        401
+    );
+
+    // Out of the step-up window, creating sends you to verify first.
+    n.clock.advance_secs(11 * 60);
+    let r = http
+        .post(s.url("/security/api-tokens"))
+        .form(&[("csrf", csrf.as_str()), ("label", "late")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.url().path().ends_with("/security/verify"), "{}", r.url());
+
+    // The admin page lists service accounts and their tokens.
+    let html = http
+        .get(s.url("/admin/service-accounts"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = http
+        .post(s.url("/admin/service-accounts"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("name", "Page bot"),
+            ("description", "made on a page"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Page bot")
+            && html.contains("service.invalid")
+            && html.contains("No API tokens"),
+        "{html}"
+    );
+}
