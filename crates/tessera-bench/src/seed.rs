@@ -87,3 +87,36 @@ pub async fn totp_accounts(store: &Arc<dyn Store>, n: usize) -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// Gives the first `n` password accounts (`user{i}`) an API token each,
+/// valid a year; returns the secrets.
+pub async fn api_tokens(store: &Arc<dyn Store>, n: usize) -> anyhow::Result<Vec<String>> {
+    use tessera_core::Clock;
+    use tessera_core::apitoken::{ApiToken, ApiTokenId, generate};
+    let now = tessera_core::SystemClock.now();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let email = Email::parse(&user_email(i)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let account = store
+            .account_by_email(&email)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no account {email}"))?;
+        let token = generate(&tessera_core::OsSecrets);
+        let record = ApiToken {
+            id: ApiTokenId(uuid::Uuid::new_v4()),
+            account_id: account.id,
+            label: format!("bench {i}"),
+            scopes: vec!["read".into(), "write".into()],
+            created_by: None,
+            created_at: now,
+            expires_at: now.plus_secs(365 * 86_400),
+            last_used_at: None,
+            last_used_ip: None,
+        };
+        store
+            .insert_api_token(&record, &tessera_core::secrets::token_hash(&token))
+            .await?;
+        out.push(token);
+    }
+    Ok(out)
+}

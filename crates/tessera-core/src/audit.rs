@@ -34,6 +34,12 @@ pub enum AuditKind {
     KeyCounterRegressed,
     SigninLocked,
     ThrottleCleared,
+    ApiTokenCreated,
+    ApiTokenRevoked,
+    ServiceAccountCreated,
+    ServiceAccountUpdated,
+    ServiceAccountDeleted,
+    ConvertedToService,
 }
 
 text_enum!(AuditKind {
@@ -62,6 +68,12 @@ text_enum!(AuditKind {
     AuditKind::KeyCounterRegressed => "two_step.key_counter_regressed",
     AuditKind::SigninLocked => "signin.locked",
     AuditKind::ThrottleCleared => "signin.throttle_cleared",
+    AuditKind::ApiTokenCreated => "api_token.created",
+    AuditKind::ApiTokenRevoked => "api_token.revoked",
+    AuditKind::ServiceAccountCreated => "service_account.created",
+    AuditKind::ServiceAccountUpdated => "service_account.updated",
+    AuditKind::ServiceAccountDeleted => "service_account.deleted",
+    AuditKind::ConvertedToService => "account.converted_to_service",
 });
 
 /// An event to record.

@@ -5,6 +5,7 @@
 //! and [`SecretSource`] so tests can move time and fix randomness.
 
 pub mod account;
+pub mod apitoken;
 pub mod audit;
 pub mod clock;
 pub mod crypto;

@@ -52,6 +52,8 @@ pub enum AuthMethod {
     Passkey,
     /// A code sent by text message.
     Sms,
+    /// An API token: a script, never a person proving who they are.
+    ApiToken,
 }
 
 text_enum!(AuthMethod {
@@ -62,6 +64,7 @@ text_enum!(AuthMethod {
     AuthMethod::SecurityKey => "security_key",
     AuthMethod::Passkey => "passkey",
     AuthMethod::Sms => "sms",
+    AuthMethod::ApiToken => "api_token",
 });
 
 impl AuthMethod {

@@ -603,6 +603,93 @@ pub trait OtpStore: Send + Sync {
     async fn otp_sent_at(&self, key: &str) -> Result<Option<Timestamp>, StoreError>;
 }
 
+/// What a conversion to a service account found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conversion {
+    Converted,
+    NotFound,
+    /// It is a service account already.
+    AlreadyService,
+    /// It is the last active sysadmin: the instance would have no one
+    /// left who can sign in to administer it.
+    LastSysadmin,
+}
+
+/// API tokens and the service accounts that live on them.
+///
+/// Tokens are found by the SHA-256 of their secret; revocation deletes the
+/// row (the audit log keeps the record) and evicts every node's cached copy
+/// before it returns, as for sessions.
+#[async_trait]
+pub trait ApiTokenStore: Send + Sync {
+    async fn insert_api_token(
+        &self,
+        token: &crate::apitoken::ApiToken,
+        token_hash: &[u8],
+    ) -> Result<(), StoreError>;
+    /// The token with this hash and its account (who-am-I hot path: cached
+    /// like sessions).
+    async fn api_token_by_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(crate::apitoken::ApiToken, Account)>, StoreError>;
+    /// Records a use, unless one was recorded at or after `cutoff` (by
+    /// this node or another): at most one write per token per interval.
+    async fn touch_api_token(
+        &self,
+        id: crate::apitoken::ApiTokenId,
+        now: Timestamp,
+        ip: Option<&str>,
+        cutoff: Timestamp,
+    ) -> Result<bool, StoreError>;
+    async fn api_token_by_id(
+        &self,
+        id: crate::apitoken::ApiTokenId,
+    ) -> Result<Option<crate::apitoken::ApiToken>, StoreError>;
+    /// The account's tokens, newest first, expired ones included.
+    async fn api_tokens_of(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<crate::apitoken::ApiToken>, StoreError>;
+    /// Deletes the token, only if it is `account`'s when that is given.
+    /// False if there was no such token.
+    async fn delete_api_token(
+        &self,
+        id: crate::apitoken::ApiTokenId,
+        account: Option<AccountId>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes every token of the account; returns how many.
+    async fn delete_api_tokens_of(&self, account: AccountId) -> Result<u64, StoreError>;
+    /// Service accounts with their descriptions, ordered by name.
+    async fn list_service_accounts(&self) -> Result<Vec<(Account, String)>, StoreError>;
+    /// A service account's description; `None` if it is not a service
+    /// account.
+    async fn service_description(&self, id: AccountId) -> Result<Option<String>, StoreError>;
+    /// Renames and describes a service account (each only when given).
+    /// False if there is no such service account.
+    async fn update_service_account(
+        &self,
+        id: AccountId,
+        name: Option<&str>,
+        description: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a service account with its tokens. False if there is no
+    /// such service account (a person's account is never deleted here).
+    async fn delete_service_account(&self, id: AccountId) -> Result<bool, StoreError>;
+    /// In one transaction: a person's account becomes a service account.
+    /// It keeps its id, name, role and tokens; its password, break-glass
+    /// password, second-step methods, recovery key, sessions, sign-in
+    /// flows, codes and known devices go. Refused for the last active
+    /// sysadmin, decided inside the transaction.
+    async fn convert_to_service(
+        &self,
+        id: AccountId,
+        description: &str,
+        now: Timestamp,
+    ) -> Result<Conversion, StoreError>;
+}
+
 /// A message to queue in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -627,6 +714,7 @@ pub trait Store:
     + CeremonyStore
     + OtpStore
     + DeviceStore
+    + ApiTokenStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

@@ -1,4 +1,4 @@
-//! A short-lived cache of who-am-I lookups.
+//! A short-lived cache of who-am-I lookups: sessions and API tokens.
 //!
 //! Every relying product asks "who is this?" on every request; most of
 //! those questions have the same answer as a second ago. Entries live at
@@ -38,42 +38,102 @@
 //! [`set_listening`]: SessionCache::set_listening
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tessera_core::account::Account;
+use tessera_core::apitoken::{ApiToken, ApiTokenId};
 use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::Session;
 
 pub const TTL: Duration = Duration::from_secs(2);
-/// Enough for every session active within one TTL on a busy node; beyond
-/// it, expired entries go first, then everything (it is only a cache).
+/// Enough for every session (or token) active within one TTL on a busy
+/// node; beyond it, expired entries go first, then everything of that
+/// kind (it is only a cache).
 const MAX_ENTRIES: usize = 10_000;
 
-struct Entry {
-    session: Session,
+struct Entry<V> {
+    value: V,
     account: Account,
     at: Instant,
 }
 
-#[derive(Default)]
-struct Maps {
-    by_hash: HashMap<Vec<u8>, Entry>,
-    by_session: HashMap<SessionId, Vec<u8>>,
+/// One kind of cached answer (sessions, or API tokens), by credential
+/// hash, with the indexes evictions need.
+struct Index<Id, V> {
+    by_hash: HashMap<Vec<u8>, (Id, Entry<V>)>,
+    by_id: HashMap<Id, Vec<u8>>,
     by_account: HashMap<AccountId, HashSet<Vec<u8>>>,
 }
 
-impl Maps {
+impl<Id, V> Default for Index<Id, V> {
+    fn default() -> Self {
+        Index {
+            by_hash: HashMap::new(),
+            by_id: HashMap::new(),
+            by_account: HashMap::new(),
+        }
+    }
+}
+
+impl<Id: Copy + Eq + Hash, V: Clone> Index<Id, V> {
+    fn get(&self, hash: &[u8]) -> Option<(V, Account)> {
+        let (_, e) = self.by_hash.get(hash)?;
+        (e.at.elapsed() < TTL).then(|| (e.value.clone(), e.account.clone()))
+    }
+
+    fn put(&mut self, hash: &[u8], id: Id, value: &V, account: &Account) {
+        if self.by_hash.len() >= MAX_ENTRIES {
+            self.prune_expired();
+            if self.by_hash.len() >= MAX_ENTRIES {
+                *self = Index::default();
+            }
+        }
+        self.by_id.insert(id, hash.to_vec());
+        // A set: the same session is cached again every TTL, and must not
+        // pile up copies of its hash here.
+        self.by_account
+            .entry(account.id)
+            .or_default()
+            .insert(hash.to_vec());
+        self.by_hash.insert(
+            hash.to_vec(),
+            (
+                id,
+                Entry {
+                    value: value.clone(),
+                    account: account.clone(),
+                    at: Instant::now(),
+                },
+            ),
+        );
+    }
+
+    fn evict_id(&mut self, id: Id) {
+        if let Some(hash) = self.by_id.remove(&id) {
+            self.by_hash.remove(&hash);
+        }
+    }
+
+    fn evict_account(&mut self, id: AccountId) {
+        for hash in self.by_account.remove(&id).unwrap_or_default() {
+            if let Some((key, _)) = self.by_hash.remove(&hash) {
+                self.by_id.remove(&key);
+            }
+        }
+    }
+
     fn prune_expired(&mut self) {
         let expired: Vec<Vec<u8>> = self
             .by_hash
             .iter()
-            .filter(|(_, e)| e.at.elapsed() >= TTL)
+            .filter(|(_, (_, e))| e.at.elapsed() >= TTL)
             .map(|(h, _)| h.clone())
             .collect();
         for h in expired {
-            if let Some(e) = self.by_hash.remove(&h) {
-                self.by_session.remove(&e.session.id);
+            if let Some((id, e)) = self.by_hash.remove(&h) {
+                self.by_id.remove(&id);
                 if let Some(list) = self.by_account.get_mut(&e.account.id) {
                     list.remove(&h);
                     if list.is_empty() {
@@ -85,6 +145,15 @@ impl Maps {
     }
 }
 
+#[derive(Default)]
+struct Maps {
+    sessions: Index<SessionId, Session>,
+    tokens: Index<ApiTokenId, ApiToken>,
+}
+
+/// The who-am-I cache: sessions and API tokens, under one generation (an
+/// eviction of either refuses in-flight fills of both, which only costs a
+/// repeated read) and one listening state.
 pub struct SessionCache {
     maps: RwLock<Maps>,
     /// Bumped under the write lock by every eviction and every change of
@@ -123,9 +192,15 @@ impl SessionCache {
         if !self.usable.load(Ordering::Acquire) {
             return None;
         }
-        let maps = self.maps.read().ok()?;
-        let e = maps.by_hash.get(hash)?;
-        (e.at.elapsed() < TTL).then(|| (e.session.clone(), e.account.clone()))
+        self.maps.read().ok()?.sessions.get(hash)
+    }
+
+    /// An API token by the hash of its secret.
+    pub fn get_token(&self, hash: &[u8]) -> Option<(ApiToken, Account)> {
+        if !self.usable.load(Ordering::Acquire) {
+            return None;
+        }
+        self.maps.read().ok()?.tokens.get(hash)
     }
 
     /// Take before reading the database; hand to [`put`](Self::put).
@@ -137,6 +212,17 @@ impl SessionCache {
     /// was evicted (or the cache became unusable) since: the answer may
     /// then predate that eviction.
     pub fn put(&self, ticket: Ticket, hash: &[u8], session: &Session, account: &Account) {
+        self.put_with(ticket, |m| {
+            m.sessions.put(hash, session.id, session, account)
+        });
+    }
+
+    /// As [`put`](Self::put), for an API token.
+    pub fn put_token(&self, ticket: Ticket, hash: &[u8], token: &ApiToken, account: &Account) {
+        self.put_with(ticket, |m| m.tokens.put(hash, token.id, token, account));
+    }
+
+    fn put_with(&self, ticket: Ticket, store: impl FnOnce(&mut Maps)) {
         let Ok(mut maps) = self.maps.write() else {
             return;
         };
@@ -147,57 +233,37 @@ impl SessionCache {
         {
             return;
         }
-        if maps.by_hash.len() >= MAX_ENTRIES {
-            maps.prune_expired();
-            if maps.by_hash.len() >= MAX_ENTRIES {
-                *maps = Maps::default();
-            }
-        }
-        maps.by_session.insert(session.id, hash.to_vec());
-        // A set: the same session is cached again every TTL, and must not
-        // pile up copies of its hash here.
-        maps.by_account
-            .entry(account.id)
-            .or_default()
-            .insert(hash.to_vec());
-        maps.by_hash.insert(
-            hash.to_vec(),
-            Entry {
-                session: session.clone(),
-                account: account.clone(),
-                at: Instant::now(),
-            },
-        );
+        store(&mut maps);
+    }
+
+    /// Runs an eviction under the write lock, after bumping the
+    /// generation: even when nothing is cached, a fill may be in flight.
+    fn evict_with(&self, evict: impl FnOnce(&mut Maps)) {
+        let Ok(mut maps) = self.maps.write() else {
+            return;
+        };
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        evict(&mut maps);
     }
 
     pub fn evict_session(&self, id: SessionId) {
-        let Ok(mut maps) = self.maps.write() else {
-            return;
-        };
-        // Even when nothing is cached: a fill may be in flight.
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Some(hash) = maps.by_session.remove(&id) {
-            maps.by_hash.remove(&hash);
-        }
+        self.evict_with(|m| m.sessions.evict_id(id));
     }
 
+    pub fn evict_token(&self, id: ApiTokenId) {
+        self.evict_with(|m| m.tokens.evict_id(id));
+    }
+
+    /// Every cached session and token of the account.
     pub fn evict_account(&self, id: AccountId) {
-        let Ok(mut maps) = self.maps.write() else {
-            return;
-        };
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        for hash in maps.by_account.remove(&id).unwrap_or_default() {
-            if let Some(e) = maps.by_hash.remove(&hash) {
-                maps.by_session.remove(&e.session.id);
-            }
-        }
+        self.evict_with(|m| {
+            m.sessions.evict_account(id);
+            m.tokens.evict_account(id);
+        });
     }
 
     pub fn clear(&self) {
-        if let Ok(mut maps) = self.maps.write() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            *maps = Maps::default();
-        }
+        self.evict_with(|m| *m = Maps::default());
     }
 
     /// Whether evictions from other nodes are being heard. Either way the
@@ -266,14 +332,14 @@ mod tests {
             c.put(c.ticket(), b"h1", &s1, &a);
         }
         c.put(c.ticket(), b"h2", &s2, &a);
-        assert_eq!(c.maps.read().unwrap().by_account[&a.id].len(), 2);
+        assert_eq!(c.maps.read().unwrap().sessions.by_account[&a.id].len(), 2);
         assert!(c.get(b"h1").is_some());
         c.evict_session(s1.id);
         assert!(c.get(b"h1").is_none());
         assert!(c.get(b"h2").is_some());
         c.evict_account(a.id);
         assert!(c.get(b"h2").is_none());
-        assert!(c.maps.read().unwrap().by_session.is_empty());
+        assert!(c.maps.read().unwrap().sessions.by_id.is_empty());
     }
 
     #[test]

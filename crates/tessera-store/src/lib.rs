@@ -13,6 +13,7 @@ mod postgres;
 mod sql_impl;
 mod sql_methods;
 mod sql_throttle;
+mod sql_tokens;
 mod sql_twostep;
 mod sqlite;
 

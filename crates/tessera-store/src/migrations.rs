@@ -48,6 +48,11 @@ pub(crate) fn sqlite() -> Migrator {
             "known_devices",
             include_str!("../migrations/sqlite/0006_known_devices.sql"),
         ),
+        (
+            7,
+            "api_tokens",
+            include_str!("../migrations/sqlite/0007_api_tokens.sql"),
+        ),
     ])
 }
 
@@ -77,6 +82,11 @@ pub(crate) fn postgres() -> Migrator {
             6,
             "known_devices",
             include_str!("../migrations/postgres/0006_known_devices.sql"),
+        ),
+        (
+            7,
+            "api_tokens",
+            include_str!("../migrations/postgres/0007_api_tokens.sql"),
         ),
     ])
 }

@@ -122,7 +122,7 @@ async fn run(
 }
 
 /// Applies one notification, `<schema>|<what>`; `what` is `a:<account>`,
-/// `s:<session>`, or anything else for "drop everything".
+/// `s:<session>`, `t:<API token>`, or anything else for "drop everything".
 fn evict(cache: &SessionCache, scope: &str, payload: &str) {
     let payload = match payload.rsplit_once('|') {
         Some((from, what)) if from == scope => what,
@@ -135,6 +135,8 @@ fn evict(cache: &SessionCache, scope: &str, payload: &str) {
         cache.evict_account(id);
     } else if let Some(id) = payload.strip_prefix("s:").and_then(|v| v.parse().ok()) {
         cache.evict_session(id);
+    } else if let Some(id) = payload.strip_prefix("t:").and_then(|v| v.parse().ok()) {
+        cache.evict_token(id);
     } else {
         cache.clear();
     }

@@ -74,3 +74,4 @@ crate::sql_impl::sql_store!(SqliteStore, sqlx::Sqlite, "sqlite");
 crate::sql_twostep::twostep_store!(SqliteStore, sqlx::Sqlite, "");
 crate::sql_methods::methods_store!(SqliteStore, sqlx::Sqlite);
 crate::sql_throttle::throttle_store!(SqliteStore, sqlx::Sqlite);
+crate::sql_tokens::tokens_store!(SqliteStore, sqlx::Sqlite);

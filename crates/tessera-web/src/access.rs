@@ -34,21 +34,37 @@ pub enum Needs {
     /// Anyone (sign-in, sign-up, the login pages).
     Public,
     /// A live session, even one restricted to enrolling in two-step
-    /// verification: step-up, adding a method, who-am-I. Not Basic.
+    /// verification: step-up, adding a method, signing out. Not Basic, not
+    /// an API token.
     RestrictedOk,
-    /// A full session. Not Basic: security changes and anything that
-    /// needs a recent verification.
+    /// Who-am-I: a live session (restricted ones too), or an API token
+    /// (Bearer, or Basic `email:tsr_…`). Not a password.
+    Identify,
+    /// A full session. Not Basic, not an API token: security changes and
+    /// anything that needs a recent verification.
     Authenticated,
-    /// A full session, or HTTP Basic credentials of an account that may
-    /// use them.
+    /// A full session, HTTP Basic credentials of an account that may use
+    /// them, or an API token.
     AuthenticatedOrBasic,
-    /// A sysadmin, by full session or Basic.
+    /// A sysadmin, by full session, Basic or API token.
     Sysadmin,
+    /// A sysadmin by a full session only: making credentials for other
+    /// accounts (service account tokens, conversions). Never a token.
+    SysadminSession,
 }
 
 impl Needs {
-    fn accepts_basic(self) -> bool {
+    /// Whether an email and password may be sent as HTTP Basic.
+    pub fn accepts_basic(self) -> bool {
         matches!(self, Needs::AuthenticatedOrBasic | Needs::Sysadmin)
+    }
+
+    /// Whether an API token may be sent (as Bearer, or as Basic's password).
+    pub fn accepts_token(self) -> bool {
+        matches!(
+            self,
+            Needs::AuthenticatedOrBasic | Needs::Sysadmin | Needs::Identify
+        )
     }
 }
 
@@ -65,7 +81,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/api/v1/signin/passkey/start", Public),
     ("POST", "/api/v1/signin/passkey/finish", Public),
     // Who am I, and signing out.
-    ("GET", "/api/v1/session", RestrictedOk),
+    ("GET", "/api/v1/session", Identify),
     ("DELETE", "/api/v1/session", RestrictedOk),
     // Enrollment: what a restricted session is for.
     ("POST", "/api/v1/step-up/{method}", RestrictedOk),
@@ -86,6 +102,10 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("DELETE", "/api/v1/me/two-step/keys/{id}", Authenticated),
     ("POST", "/api/v1/me/two-step/recovery-key", Authenticated),
     ("POST", "/api/v1/me/password", Authenticated),
+    // API tokens: made and managed by sessions only (after step-up).
+    ("POST", "/api/v1/me/api-tokens", Authenticated),
+    ("GET", "/api/v1/me/api-tokens", Authenticated),
+    ("DELETE", "/api/v1/me/api-tokens/{id}", Authenticated),
     // Sessions.
     ("GET", "/api/v1/sessions", AuthenticatedOrBasic),
     ("DELETE", "/api/v1/sessions", Authenticated),
@@ -99,6 +119,23 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("DELETE", "/api/v1/admin/users/{id}/two-step", Sysadmin),
     ("DELETE", "/api/v1/admin/users/{id}/throttle", Sysadmin),
     ("GET", "/api/v1/admin/audit", Sysadmin),
+    ("GET", "/api/v1/admin/users/{id}/api-tokens", Sysadmin),
+    ("DELETE", "/api/v1/admin/api-tokens/{id}", Sysadmin),
+    ("POST", "/api/v1/admin/service-accounts", Sysadmin),
+    ("GET", "/api/v1/admin/service-accounts", Sysadmin),
+    ("GET", "/api/v1/admin/service-accounts/{id}", Sysadmin),
+    ("PATCH", "/api/v1/admin/service-accounts/{id}", Sysadmin),
+    ("DELETE", "/api/v1/admin/service-accounts/{id}", Sysadmin),
+    (
+        "POST",
+        "/api/v1/admin/service-accounts/{id}/api-tokens",
+        SysadminSession,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/users/{id}/convert-to-service",
+        SysadminSession,
+    ),
     // Pages.
     ("GET", "/", Public),
     ("GET", "/login", Public),
@@ -125,9 +162,19 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/security/password", Authenticated),
     ("POST", "/security/sessions/end-others", Authenticated),
     ("POST", "/security/sessions/{id}/end", Authenticated),
+    ("POST", "/security/api-tokens", Authenticated),
+    ("POST", "/security/api-tokens/{id}/revoke", Authenticated),
     ("GET", "/admin/users", Sysadmin),
     ("POST", "/admin/users", Sysadmin),
     ("POST", "/admin/users/{id}/deactivate", Sysadmin),
+    ("GET", "/admin/service-accounts", Sysadmin),
+    ("POST", "/admin/service-accounts", Sysadmin),
+    (
+        "POST",
+        "/admin/service-accounts/{id}/api-tokens",
+        SysadminSession,
+    ),
+    ("POST", "/admin/api-tokens/{id}/revoke", Sysadmin),
 ];
 
 /// What a route needs, if the table has it. HEAD is routed as GET.
@@ -150,6 +197,8 @@ pub enum Via {
     Bearer,
     /// HTTP Basic credentials: no session exists.
     Basic,
+    /// An API token (Bearer or Basic): no session exists.
+    Token,
 }
 
 /// What the gate leaves for the handler.
@@ -167,6 +216,8 @@ enum Refusal {
     Core(CoreError),
     /// Basic credentials on a route that takes sessions only.
     BasicNotAccepted,
+    /// An API token on a route that takes sessions only.
+    TokenNotAccepted,
     /// A restricted session off the enrollment routes.
     MustEnroll,
     NotSysadmin,
@@ -207,10 +258,22 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
 async fn admit(state: &AppState, parts: &mut Parts, needs: Needs) -> Result<Granted, Refusal> {
     let (access, via) = match credentials(parts, state) {
         None => return Err(Refusal::SignIn),
-        Some(Credentials::Basic { .. }) if !needs.accepts_basic() => {
+        Some(Credentials::Basic { password, .. })
+            if looks_like_token(&password) && !needs.accepts_token() =>
+        {
+            return Err(Refusal::TokenNotAccepted);
+        }
+        Some(Credentials::Basic { password, .. })
+            if !looks_like_token(&password) && !needs.accepts_basic() =>
+        {
             return Err(Refusal::BasicNotAccepted);
         }
         Some(Credentials::Basic { email, password }) => {
+            let via = if looks_like_token(&password) {
+                Via::Token
+            } else {
+                Via::Basic
+            };
             let Ok(crate::client::Client(ctx)) =
                 crate::client::Client::from_request_parts(parts, state).await;
             let access = state
@@ -222,7 +285,22 @@ async fn admit(state: &AppState, parts: &mut Parts, needs: Needs) -> Result<Gran
                 )
                 .await
                 .map_err(Refusal::Core)?;
-            (access, Via::Basic)
+            (access, via)
+        }
+        Some(Credentials::Token {
+            token,
+            via: Via::Bearer,
+        }) if looks_like_token(&token) => {
+            if !needs.accepts_token() {
+                return Err(Refusal::TokenNotAccepted);
+            }
+            let Ok(crate::client::Client(ctx)) =
+                crate::client::Client::from_request_parts(parts, state).await;
+            match state.core.authenticate_api_token(&token, &ctx).await {
+                Ok(access) => (access, Via::Token),
+                Err(CoreError::Unauthenticated) => return Err(Refusal::SignIn),
+                Err(e) => return Err(Refusal::Core(e)),
+            }
         }
         Some(Credentials::Token { token, via }) => match state.core.authenticate(&token).await {
             Ok(access) => (access, via),
@@ -231,11 +309,12 @@ async fn admit(state: &AppState, parts: &mut Parts, needs: Needs) -> Result<Gran
         },
     };
     let full = match (&access, needs) {
-        (_, Public) | (_, RestrictedOk) => return Ok(Granted { access, via }),
+        (_, Public) | (_, RestrictedOk) | (_, Identify) => return Ok(Granted { access, via }),
         (Access::Restricted(_), _) => return Err(Refusal::MustEnroll),
         (Access::Full(who), _) => who,
     };
-    if needs == Sysadmin && !(full.account.role >= Role::Sysadmin && full.account.active) {
+    let admin_needed = matches!(needs, Sysadmin | SysadminSession);
+    if admin_needed && !(full.account.role >= Role::Sysadmin && full.account.active) {
         return Err(Refusal::NotSysadmin);
     }
     Ok(Granted { access, via })
@@ -249,6 +328,11 @@ fn api_refusal(r: Refusal) -> ApiError {
             StatusCode::FORBIDDEN,
             "basic_not_accepted",
             "HTTP Basic authentication is not accepted here: sign in for a session.",
+        ),
+        Refusal::TokenNotAccepted => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "token_not_accepted",
+            "API tokens are not accepted here: sign in for a session.",
         ),
         Refusal::MustEnroll => CoreError::EnrollmentRequired.into(),
         Refusal::NotSysadmin => CoreError::Forbidden("This needs the sysadmin role.").into(),
@@ -269,6 +353,11 @@ fn page_refusal(r: Refusal) -> Response {
             StatusCode::FORBIDDEN,
             "Sign in first",
             "These pages need a signed-in session; HTTP Basic authentication is not accepted here.",
+        ),
+        Refusal::TokenNotAccepted => message_page(
+            StatusCode::FORBIDDEN,
+            "Sign in first",
+            "These pages need a signed-in session; API tokens are not accepted here.",
         ),
         Refusal::MustEnroll => crate::pages::enroll_first_page(),
         Refusal::NotSysadmin => message_page(
@@ -316,6 +405,11 @@ fn session_cookie(parts: &Parts, state: &AppState) -> Option<String> {
     let jar = CookieJar::from_headers(&parts.headers);
     jar.get(&cookies::name(&state.web, cookies::SESSION))
         .map(|c| c.value().to_string())
+}
+
+/// Whether a presented secret is shaped like an API token (`tsr_…`).
+fn looks_like_token(secret: &str) -> bool {
+    tessera_core::apitoken::looks_like_token(secret)
 }
 
 /// `base64(email:password)`.
@@ -465,7 +559,7 @@ fn describe(op: &mut utoipa::openapi::path::Operation, needs: Needs) {
         return;
     }
     let mut schemes = vec!["bearer", "cookie"];
-    if needs.accepts_basic() {
+    if needs.accepts_basic() || needs.accepts_token() {
         schemes.push("basic");
     }
     op.security = Some(
@@ -478,7 +572,7 @@ fn describe(op: &mut utoipa::openapi::path::Operation, needs: Needs) {
         ("401", "No live session, or bad credentials"),
         (
             "403",
-            "Refused: a session that may only enroll in two-step verification, Basic credentials where a session is needed, or a missing role",
+            "Refused: a session that may only enroll in two-step verification, Basic credentials or an API token where a session is needed, or a missing role",
         ),
     ];
     if needs.accepts_basic() {

@@ -36,7 +36,7 @@ pub fn hand_over(web: &WebConfig, jar: CookieJar, via: Via, issued: IssuedSessio
                 device_token: None,
             }
         }
-        Via::Bearer | Via::Basic => HandedOver {
+        Via::Bearer | Via::Basic | Via::Token => HandedOver {
             jar,
             session_token: Some(issued.token),
             device_token: issued.device_token,

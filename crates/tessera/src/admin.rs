@@ -51,6 +51,16 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// API tokens: create (service accounts), list, revoke.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCommand,
+    },
+    /// Service accounts: create, list, delete.
+    ServiceAccount {
+        #[command(subcommand)]
+        cmd: ServiceAccountCommand,
+    },
     /// Print audit events, newest first.
     Audit {
         /// Only this kind, e.g. signin.failed.
@@ -64,6 +74,61 @@ pub enum AdminCommand {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a service account; prints the secret (once).
+    Create {
+        /// The service account's address.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        label: String,
+        /// Days until it expires, 1 to 365 (default 365).
+        #[arg(long)]
+        days: Option<i64>,
+        /// A scope (repeat for more); default: every configured scope.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// List an account's tokens (never the secrets).
+    List {
+        #[arg(long)]
+        email: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ServiceAccountCommand {
+    /// Create a service account (its address is under service.invalid).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, default_value = "member", value_parser = ["member", "org-admin", "sysadmin"])]
+        role: String,
+    },
+    /// List service accounts.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a service account and its tokens.
+    Delete {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -162,6 +227,8 @@ pub async fn run(cfg: Config, cmd: AdminCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        AdminCommand::Token { cmd } => tokens(&core, &admin, cmd).await?,
+        AdminCommand::ServiceAccount { cmd } => service_accounts(&core, &admin, cmd).await?,
         AdminCommand::Audit {
             kind,
             email,
@@ -209,6 +276,120 @@ pub async fn run(cfg: Config, cmd: AdminCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+async fn tokens(core: &Core, admin: &Sysadmin, cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create {
+            email,
+            label,
+            days,
+            scopes,
+        } => {
+            let a = core.find_account(admin, &email).await?;
+            let req = tessera_core::apitoken::TokenRequest {
+                label,
+                expires_in_days: days,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+            };
+            let issued = core
+                .create_service_token_on_host(a.id, req, &host())
+                .await?;
+            eprintln!(
+                "API token {} for {} (scopes {}), expires {}. It is shown only now:",
+                issued.record.id,
+                a.email,
+                issued.record.scopes.join(" "),
+                issued.record.expires_at.to_rfc3339()
+            );
+            println!("{}", issued.token);
+        }
+        TokenCommand::List { email, json } => {
+            let a = core.find_account(admin, &email).await?;
+            for t in core.api_tokens_of(admin, a.id).await? {
+                let last = t.last_used_at.map(|x| x.to_rfc3339());
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": t.id.to_string(), "label": t.label, "scopes": t.scopes,
+                            "created_at": t.created_at.to_rfc3339(),
+                            "expires_at": t.expires_at.to_rfc3339(),
+                            "last_used_at": last, "last_used_ip": t.last_used_ip,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{}  {:<30} {:<12} expires {}  last used {}",
+                        t.id,
+                        t.label,
+                        t.scopes.join(","),
+                        t.expires_at.to_rfc3339(),
+                        last.as_deref().unwrap_or("never")
+                    );
+                }
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let id = id
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{id:?} is not an API token id"))?;
+            let t = core.revoke_api_token(admin, id, &host()).await?;
+            println!("revoked {} ({})", t.id, t.label);
+        }
+    }
+    Ok(())
+}
+
+async fn service_accounts(
+    core: &Core,
+    admin: &Sysadmin,
+    cmd: ServiceAccountCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        ServiceAccountCommand::Create {
+            name,
+            description,
+            role,
+        } => {
+            let input = tessera_core::service::ServiceAccountInput {
+                name,
+                description,
+                role: Some(role.parse::<Role>().map_err(anyhow::Error::msg)?),
+            };
+            let sa = core.create_service_account(admin, input, &host()).await?;
+            println!(
+                "created {} {} ({})",
+                sa.account.id, sa.account.email, sa.account.display_name
+            );
+        }
+        ServiceAccountCommand::List { json } => {
+            for sa in core.list_service_accounts(admin).await? {
+                let a = &sa.account;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": a.id.to_string(), "email": a.email.as_str(),
+                            "name": a.display_name, "description": sa.description,
+                            "role": a.role.as_str(), "active": a.active,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{}  {:<50} {:<30} {}",
+                        a.id, a.email, a.display_name, sa.description
+                    );
+                }
+            }
+        }
+        ServiceAccountCommand::Delete { email } => {
+            let a = core.find_account(admin, &email).await?;
+            core.delete_service_account(admin, a.id, &host()).await?;
+            println!("deleted {} and its API tokens", a.email);
         }
     }
     Ok(())

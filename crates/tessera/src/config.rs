@@ -32,6 +32,7 @@ pub struct Config {
     pub secret_key_file: Option<PathBuf>,
     pub two_step: TwoStepSection,
     pub basic_auth: BasicAuthSection,
+    pub api_tokens: ApiTokensSection,
     pub password_throttle: PasswordThrottleSection,
     pub password: PasswordSection,
     pub hashing: HashingSection,
@@ -113,6 +114,14 @@ pub struct BasicAuthSection {
     pub password_enabled: Option<bool>,
     /// Accounts that may still use it when it is turned off.
     pub allowlist: Option<Vec<String>>,
+}
+
+/// Overrides of core's API token rules (`TokenPolicy`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiTokensSection {
+    /// The scopes a token may carry; default `["read", "write"]`.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// Overrides of core's hash pool size (`PoolSize`).
@@ -236,6 +245,7 @@ impl Default for Config {
             secret_key_file: None,
             two_step: TwoStepSection::default(),
             basic_auth: BasicAuthSection::default(),
+            api_tokens: ApiTokensSection::default(),
             password_throttle: PasswordThrottleSection::default(),
             password: PasswordSection::default(),
             hashing: HashingSection::default(),
@@ -485,6 +495,19 @@ impl Config {
         for e in self.basic_auth.allowlist.iter().flatten() {
             tessera_core::email::Email::parse(e)
                 .map_err(|err| format!("basic_auth.allowlist: {e:?}: {err}"))?;
+        }
+        if let Some(scopes) = &self.api_tokens.scopes {
+            if scopes.is_empty() {
+                return Err("api_tokens.scopes must name at least one scope".into());
+            }
+            if let Some(bad) = scopes
+                .iter()
+                .find(|s| !tessera_core::apitoken::valid_scope_name(s))
+            {
+                return Err(format!(
+                    "api_tokens.scopes: {bad:?} is not a scope name (1 to 64 of a-z 0-9 : . _ -)"
+                ));
+            }
         }
         if let Some(k) = &self.secret_key {
             crate::keys::decode_key(k).map_err(|e| format!("secret_key: {e}"))?;

@@ -27,6 +27,7 @@ pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
         two_step: two_step_config(cfg),
         throttle: throttle_policy(cfg),
         basic_auth: basic_auth(cfg),
+        api_tokens: api_token_policy(cfg),
         ..defaults
     }
 }
@@ -127,6 +128,15 @@ fn basic_auth(cfg: &Config) -> BasicAuthConfig {
         b.allowlist = list.iter().filter_map(|e| Email::parse(e).ok()).collect();
     }
     b
+}
+
+/// The scopes API tokens may carry: core's default unless configured.
+pub fn api_token_policy(cfg: &Config) -> tessera_core::apitoken::TokenPolicy {
+    let mut p = tessera_core::apitoken::TokenPolicy::default();
+    if let Some(scopes) = &cfg.api_tokens.scopes {
+        p.scopes = scopes.clone();
+    }
+    p
 }
 
 /// Opens the database (migrating it) and starts the hash pool.
@@ -259,7 +269,7 @@ pub fn describe(cfg: &Config) -> String {
         "data_dir = {}\nlisten = {}\npublic_url = {}\ndatabase = {db}\nsignup_enabled = {}\n\
          password = {}..{} chars, argon2id m={} KiB t={} p={}\nhashing = {} workers, queue {}\n\
          session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}\n\
-         http.trusted_proxies = {}\nmetrics.listen = {}\nsms = {}\nemail = {}",
+         http.trusted_proxies = {}\nmetrics.listen = {}\nsms = {}\nemail = {}\napi_tokens.scopes = {}",
         cfg.data_dir.display(),
         cfg.listen,
         cfg.public_url(),
@@ -289,6 +299,7 @@ pub fn describe(cfg: &Config) -> String {
             other => other.to_string(),
         },
         describe_email(cfg),
+        core.api_tokens.scopes.join(" "),
     )
 }
 
@@ -422,6 +433,7 @@ mod tests {
             text.contains("session = absolute 20160 min, idle 1440 min"),
             "{text}"
         );
+        assert!(text.contains("api_tokens.scopes = read write"), "{text}");
         let size = PoolSize::default();
         assert!(
             text.contains(&format!(

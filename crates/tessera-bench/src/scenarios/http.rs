@@ -62,8 +62,30 @@ pub async fn session_check(b: &Bench) -> anyhow::Result<Outcome> {
     let db = b.fresh_db().await?;
     seed::accounts(&db.store, 0, b.settings.accounts).await?;
     let server = b.serve(&db, &[])?;
+    let toks = tokens(&server.base, 16).await?;
+    whoami_vs_hello(b, &server, toks, "who-am-I").await
+}
+
+/// Who-am-I with API tokens (`Bearer tsr_…`) instead of sessions: the
+/// same load and targets as `session-check`.
+pub async fn token_check(b: &Bench) -> anyhow::Result<Outcome> {
+    let db = b.fresh_db().await?;
+    seed::accounts(&db.store, 0, b.settings.accounts).await?;
+    let toks = seed::api_tokens(&db.store, 16).await?;
+    let server = b.serve(&db, &[])?;
+    whoami_vs_hello(b, &server, toks, "who-am-I by API token").await
+}
+
+/// `GET /api/v1/session` with `toks` against the hello-world baseline:
+/// throughput closed loop, then p99 open loop at half the baseline's max.
+async fn whoami_vs_hello(
+    b: &Bench,
+    server: &crate::server::Proc,
+    toks: Vec<String>,
+    what: &str,
+) -> anyhow::Result<Outcome> {
     let hello = crate::server::start_hello()?;
-    let toks = Arc::new(tokens(&server.base, 16).await?);
+    let toks = Arc::new(toks);
     let http = client(CONCURRENCY);
     let a = getter(
         http.clone(),
@@ -128,7 +150,7 @@ pub async fn session_check(b: &Bench) -> anyhow::Result<Outcome> {
     let p99_ratio = p99a / p99b.max(1e-9);
     let (t2, m2) = at_most(p99_ratio, 1.5);
     Ok(Outcome {
-        ratio_name: "who-am-I req/s ÷ hello-world req/s".into(),
+        ratio_name: format!("{what} req/s ÷ hello-world req/s"),
         ratio,
         target,
         met,

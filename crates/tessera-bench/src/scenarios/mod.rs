@@ -15,6 +15,7 @@ use tessera_core::store::Store;
 
 pub const ALL: &[&str] = &[
     "session-check",
+    "token-check",
     "signin-password",
     "signin-totp",
     "flood",
@@ -165,6 +166,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Vec<Outcome>> {
         let started = Instant::now();
         let r = match name {
             "session-check" => http::session_check(&bench).await,
+            "token-check" => http::token_check(&bench).await,
             "flood" => http::flood(&bench).await,
             "signin-password" => signin::signin_password(&bench).await,
             "signin-totp" => signin::signin_totp(&bench).await,

@@ -145,7 +145,7 @@ impl Core {
         }
     }
 
-    async fn insert_new_account(
+    pub(super) async fn insert_new_account(
         &self,
         actor: Option<AccountId>,
         input: NewAccountInput,
@@ -268,7 +268,8 @@ impl Core {
         self.get_account(admin, id).await
     }
 
-    /// Deactivates an account and ends all its sessions.
+    /// Deactivates an account, ends all its sessions and revokes its API
+    /// tokens.
     pub async fn deactivate(
         &self,
         admin: &Sysadmin,
@@ -284,10 +285,11 @@ impl Core {
             return Err(CoreError::NotFound("account"));
         }
         let ended = self.store.delete_sessions_except(id, None).await?;
+        let tokens = self.store.delete_api_tokens_of(id).await?;
         let mut event = NewAuditEvent::new(AuditKind::AccountDeactivated)
             .subject(id)
             .ip(ctx.ip.clone())
-            .detail_json(serde_json::json!({ "sessions_ended": ended }));
+            .detail_json(serde_json::json!({ "sessions_ended": ended, "tokens_revoked": tokens }));
         if let Some(a) = admin.actor() {
             event = event.actor(a);
         }

@@ -5,7 +5,6 @@ use crate::audit::{AuditEvent, AuditFilter, AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::password::Password;
 use crate::service::Authenticated;
-use crate::service::stepup::Needs;
 
 impl Core {
     pub async fn audit_events(
@@ -28,8 +27,7 @@ impl Core {
         new: Password,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, CoreError> {
-        let two_step_on = self.two_step_on(&who.account).await?;
-        self.require_recent(who, Needs::strongest(two_step_on))?;
+        self.require_security_step_up(who).await?;
         let stored = who.account.password_hash.clone();
         self.guarded_explained(&who.account, async {
             let v = self.pool.verify(stored.as_deref(), current).await?;

@@ -51,6 +51,11 @@ impl Core {
         password: Password,
         ctx: &RequestContext,
     ) -> Result<Access, CoreError> {
+        // An API token in the password's place: never checked as a
+        // password, so a token is never a guess against the throttle.
+        if crate::apitoken::looks_like_token(password.expose()) {
+            return self.basic_with_token(email, password.expose(), ctx).await;
+        }
         let budget = Budget::of(email, None, ctx.ip.as_deref());
         self.claim_password_check(&budget).await?;
         let parsed = Email::parse(email).ok();

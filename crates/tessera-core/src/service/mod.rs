@@ -3,6 +3,7 @@
 //! the [`Store`] traits and time through the [`Clock`].
 
 mod accounts;
+mod api_tokens;
 mod audit_log;
 mod basic_auth;
 mod enrollment;
@@ -11,6 +12,7 @@ mod methods;
 mod notify;
 mod outbox;
 mod second_step;
+mod service_accounts;
 mod sessions;
 mod signin;
 mod sms;
@@ -20,13 +22,15 @@ mod unenroll;
 mod verification;
 
 pub use accounts::{NewAccountInput, Sysadmin};
+pub use api_tokens::IssuedToken;
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
 pub use second_step::{SecondStepProof, SigninOutcome};
+pub use service_accounts::{ServiceAccount, ServiceAccountInput, ServiceAccountUpdate};
 pub use sessions::{Access, Authenticated, IssuedSession, Restricted};
 pub use signin::SigninRequest;
 pub use sms::CodeSent;
-pub use stepup::{Needs, StepUpProof, SteppedUp, step_up_satisfied};
+pub use stepup::{Needs, StepUpProof, SteppedUp, TOKEN_CANNOT_STEP_UP, step_up_satisfied};
 pub use verification::totp_aad;
 
 use crate::audit::NewAuditEvent;
@@ -53,6 +57,8 @@ pub struct CoreConfig {
     pub basic_auth: BasicAuthConfig,
     /// Where security keys and passkeys are valid.
     pub relying_party: crate::webauthn::RelyingParty,
+    /// The scopes API tokens may carry.
+    pub api_tokens: crate::apitoken::TokenPolicy,
 }
 
 impl Default for CoreConfig {
@@ -66,6 +72,7 @@ impl Default for CoreConfig {
             throttle: Default::default(),
             basic_auth: BasicAuthConfig::default(),
             relying_party: crate::webauthn::RelyingParty::default(),
+            api_tokens: crate::apitoken::TokenPolicy::default(),
         }
     }
 }

@@ -20,6 +20,10 @@ pub const SESSION_TOKEN_BYTES: usize = 32;
 pub struct Authenticated {
     pub session: Session,
     pub account: Account,
+    /// Set when the request came with an API token: such a caller can never
+    /// step up, so it can make no security change (see
+    /// [`Core::require_recent`]).
+    pub token: Option<crate::apitoken::TokenGrant>,
     _sealed: Sealed,
 }
 
@@ -58,6 +62,7 @@ impl Access {
         let who = Authenticated {
             session,
             account,
+            token: None,
             _sealed: Sealed,
         };
         if restricted {
@@ -67,8 +72,29 @@ impl Access {
         }
     }
 
+    /// A request authenticated by an API token: always full access (the
+    /// token was made by a full session or an admin), never verified
+    /// recently.
+    pub(crate) fn of_token(
+        session: Session,
+        account: Account,
+        grant: crate::apitoken::TokenGrant,
+    ) -> Access {
+        Access::Full(Authenticated {
+            session,
+            account,
+            token: Some(grant),
+            _sealed: Sealed,
+        })
+    }
+
     pub fn session(&self) -> &Session {
         &self.holder().session
+    }
+
+    /// The API token the request came with, if it came with one.
+    pub fn token(&self) -> Option<&crate::apitoken::TokenGrant> {
+        self.holder().token.as_ref()
     }
 
     pub fn account(&self) -> &Account {

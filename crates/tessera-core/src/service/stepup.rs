@@ -48,6 +48,10 @@ pub fn step_up_satisfied(
     Ok(())
 }
 
+/// The refusal of every security change asked for with an API token.
+pub const TOKEN_CANNOT_STEP_UP: &str =
+    "An API token cannot change security settings or create tokens; sign in for that.";
+
 /// A proof offered for step-up.
 #[derive(Debug, Clone)]
 pub enum StepUpProof {
@@ -66,6 +70,9 @@ pub struct SteppedUp {
 impl Core {
     /// Fails unless the session verified recently enough for `needs`.
     pub fn require_recent(&self, who: &Authenticated, needs: Needs) -> Result<(), CoreError> {
+        if who.token.is_some() {
+            return Err(CoreError::Forbidden(TOKEN_CANNOT_STEP_UP));
+        }
         step_up_satisfied(
             &who.session,
             self.clock.now(),
@@ -73,6 +80,17 @@ impl Core {
             needs,
         )
         .map_err(CoreError::StepUpRequired)
+    }
+
+    /// The step-up every security change of the caller's own account
+    /// needs (password, API tokens): the strongest proof the account can
+    /// give, within the window.
+    pub async fn require_security_step_up(&self, who: &Authenticated) -> Result<(), CoreError> {
+        if who.token.is_some() {
+            return Err(CoreError::Forbidden(TOKEN_CANNOT_STEP_UP));
+        }
+        let two_step_on = self.two_step_on(&who.account).await?;
+        self.require_recent(who, Needs::strongest(two_step_on))
     }
 
     /// Verifies again and refreshes `verified_at` under a new session token.
@@ -83,6 +101,9 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<SteppedUp, CoreError> {
         let who = access.holder();
+        if who.token.is_some() {
+            return Err(CoreError::Forbidden(TOKEN_CANNOT_STEP_UP));
+        }
         let account = &who.account;
         let two_step = self.two_step_on(account).await?;
         let (method, new_recovery_key) = match proof {

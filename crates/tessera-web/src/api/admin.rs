@@ -24,7 +24,7 @@ fn sysadmin(state: &AppState, s: &ApiSession) -> Result<Sysadmin, ApiError> {
     Ok(state.core.require_sysadmin(&s.who)?)
 }
 
-fn account_id(raw: &str) -> Result<AccountId, ApiError> {
+pub(super) fn account_id(raw: &str) -> Result<AccountId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::bad_request("That is not an account id."))
 }

@@ -120,9 +120,24 @@ pub struct WhoAmI {
     pub expires_at: String,
     /// The session may only be used to set up two-step verification.
     pub restricted: bool,
+    /// Present when the request came with an API token (then `aal` is
+    /// `aal1`, `methods` is `["api_token"]` and `expires_at` is the
+    /// token's). Relying products enforce its scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<super::token_dto::TokenInfo>,
 }
 
 impl WhoAmI {
+    /// Who-am-I for any caller: a session, or an API token.
+    pub fn of(access: &tessera_core::service::Access, policy: &SessionPolicy) -> Self {
+        let mut me = WhoAmI::new(access.account(), access.session(), policy);
+        if let Some(t) = access.token() {
+            me.expires_at = t.expires_at.to_rfc3339();
+            me.token = Some(super::token_dto::TokenInfo::from(t));
+        }
+        me
+    }
+
     pub fn new(account: &Account, session: &Session, policy: &SessionPolicy) -> Self {
         WhoAmI {
             account: AccountSummary {
@@ -144,6 +159,7 @@ impl WhoAmI {
             verified_at: session.verified_at.to_rfc3339(),
             expires_at: session.ends_at(policy).to_rfc3339(),
             restricted: session.restricted,
+            token: None,
         }
     }
 }

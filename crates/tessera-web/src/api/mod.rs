@@ -6,8 +6,11 @@ mod dto;
 mod me;
 mod methods;
 pub mod ops;
+mod service_accounts;
 mod sessions;
 mod signin;
+mod token_dto;
+mod tokens;
 mod twostep;
 
 use crate::state::AppState;
@@ -86,4 +89,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::deactivate))
         .routes(routes!(admin::clear_throttle))
         .routes(routes!(admin::audit))
+        .routes(routes!(tokens::create_my_token, tokens::list_my_tokens))
+        .routes(routes!(tokens::revoke_my_token))
+        .routes(routes!(tokens::user_tokens))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(service_accounts::create, service_accounts::list))
+        .routes(routes!(
+            service_accounts::get,
+            service_accounts::update,
+            service_accounts::delete
+        ))
+        .routes(routes!(service_accounts::create_token))
+        .routes(routes!(service_accounts::convert))
 }

@@ -14,20 +14,18 @@ use tessera_core::CoreError;
 use tessera_core::ids::SessionId;
 
 /// Who is this? The hot path every relying product calls on every request.
+/// Takes a session (cookie or Bearer) or an API token (`Bearer tsr_…`, or
+/// Basic with the token as password); a token answer carries `token`.
 #[utoipa::path(
     get, path = "/api/v1/session", tag = "sessions",
-    security(("bearer" = []), ("cookie" = [])),
+    security(("bearer" = []), ("cookie" = []), ("basic" = [])),
     responses(
         (status = 200, description = "The session and its account", body = WhoAmI),
         (status = 401, description = "No live session", body = crate::error::Problem),
     )
 )]
 pub async fn who_am_i(State(state): State<AppState>, s: AnySession) -> axum::Json<WhoAmI> {
-    axum::Json(WhoAmI::new(
-        s.access.account(),
-        s.access.session(),
-        &state.core.config.session_policy,
-    ))
+    axum::Json(WhoAmI::of(&s.access, &state.core.config.session_policy))
 }
 
 /// Sign out: end this session.
@@ -48,7 +46,7 @@ pub async fn sign_out(
     state.core.sign_out(&s.access, &ctx).await?;
     let jar = match s.via {
         Via::Cookie => jar.add(cookies::removal(&state.web, cookies::SESSION)),
-        Via::Bearer | Via::Basic => jar,
+        Via::Bearer | Via::Basic | Via::Token => jar,
     };
     Ok((jar, StatusCode::NO_CONTENT).into_response())
 }

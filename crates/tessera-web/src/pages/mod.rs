@@ -7,6 +7,7 @@ mod admin;
 mod login;
 mod methods;
 mod security;
+mod tokens;
 mod twostep;
 
 pub use crate::access::{PageAccess, PageSession};
@@ -55,6 +56,17 @@ pub fn router() -> Router<AppState> {
         .route("/security/sessions/{id}/end", post(security::end_one))
         .route("/admin/users", get(admin::show).post(admin::create))
         .route("/admin/users/{id}/deactivate", post(admin::deactivate))
+        .route("/security/api-tokens", post(tokens::create))
+        .route("/security/api-tokens/{id}/revoke", post(tokens::revoke))
+        .route(
+            "/admin/service-accounts",
+            get(tokens::service_accounts).post(tokens::create_service_account),
+        )
+        .route(
+            "/admin/service-accounts/{id}/api-tokens",
+            post(tokens::create_service_token),
+        )
+        .route("/admin/api-tokens/{id}/revoke", post(tokens::revoke_any))
         .layer(axum::middleware::from_fn(page_headers))
 }
 

@@ -36,9 +36,21 @@ struct KeyRow {
     last_used_at: Option<String>,
 }
 
+/// An API token as the page lists it (never its secret).
+struct TokenRow {
+    id: String,
+    label: String,
+    scopes: String,
+    expires_at: String,
+    expired: bool,
+    last_used: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "security.html")]
 struct SecurityPage<'a> {
+    api_tokens: Vec<TokenRow>,
+    scopes_offered: String,
     keys: Vec<KeyRow>,
     totp: bool,
     sms_phone: Option<String>,
@@ -70,6 +82,7 @@ pub(super) fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "key-added" => Some("Your key was added."),
         "key-renamed" => Some("The key was renamed."),
         "method-removed" => Some("That verification method was removed."),
+        "token-revoked" => Some("The API token was revoked. It no longer works."),
         "verified" => Some(
             "Thanks, you're verified. You can change security settings for the next few minutes.",
         ),
@@ -93,8 +106,28 @@ pub(super) async fn page(
         Ok(inv) => inv,
         Err(e) => return error_page(&e),
     };
+    let tokens = match state.core.my_api_tokens(who).await {
+        Ok(t) => t,
+        Err(e) => return error_page(&e),
+    };
+    let now = state.core.clock.now();
     let (jar, csrf) = form_token(state, jar);
     let page = SecurityPage {
+        api_tokens: tokens
+            .iter()
+            .map(|t| TokenRow {
+                id: t.id.to_string(),
+                label: t.label.clone(),
+                scopes: t.scopes.join(", "),
+                expires_at: t.expires_at.to_rfc3339(),
+                expired: !t.is_live(now),
+                last_used: t.last_used_at.map(|u| match &t.last_used_ip {
+                    Some(ip) => format!("{} from {ip}", u.to_rfc3339()),
+                    None => u.to_rfc3339(),
+                }),
+            })
+            .collect(),
+        scopes_offered: state.core.config.api_tokens.scopes.join(" "),
         two_step_on: inv.two_step_on(),
         keys: inv
             .keys

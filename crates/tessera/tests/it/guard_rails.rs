@@ -17,16 +17,16 @@ use tessera_core::service::{CoreConfig, RequestContext, Sysadmin};
 const T0: i64 = 1_800_000_000;
 
 /// One node on SQLite, or two nodes on one PostgreSQL schema; one clock.
-struct Nodes {
-    nodes: Vec<InprocServer>,
-    clock: ManualClock,
-    http: reqwest::Client,
+pub(crate) struct Nodes {
+    pub(crate) nodes: Vec<InprocServer>,
+    pub(crate) clock: ManualClock,
+    pub(crate) http: reqwest::Client,
     next: std::sync::atomic::AtomicUsize,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Nodes {
-    async fn sqlite(config: CoreConfig) -> Nodes {
+    pub(crate) async fn sqlite(config: CoreConfig) -> Nodes {
         let clock = ManualClock::at(Timestamp(T0 * 1000));
         let (core, dir) = test_core(clock.clone(), config).await;
         Nodes {
@@ -38,7 +38,7 @@ impl Nodes {
         }
     }
 
-    async fn postgres(config: CoreConfig) -> Option<Nodes> {
+    pub(crate) async fn postgres(config: CoreConfig) -> Option<Nodes> {
         let url = crate::postgres::scoped_url().await?;
         let clock = ManualClock::at(Timestamp(T0 * 1000));
         let mut nodes = Vec::new();
@@ -58,21 +58,21 @@ impl Nodes {
     }
 
     /// The node the next request goes to: they take turns.
-    fn node(&self) -> &InprocServer {
+    pub(crate) fn node(&self) -> &InprocServer {
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         &self.nodes[i % self.nodes.len()]
     }
 
-    fn core(&self) -> &tessera_core::service::Core {
+    pub(crate) fn core(&self) -> &tessera_core::service::Core {
         &self.nodes[0].core
     }
 
-    async fn user(&self, email: &str, role: Role) -> tessera_core::ids::AccountId {
+    pub(crate) async fn user(&self, email: &str, role: Role) -> tessera_core::ids::AccountId {
         human(self.core(), email, role).await
     }
 
     /// A sign-in attempt: status, Retry-After, body.
-    async fn attempt(&self, body: Value) -> (u16, Option<u64>, Value) {
+    pub(crate) async fn attempt(&self, body: Value) -> (u16, Option<u64>, Value) {
         let r = self
             .http
             .post(self.node().url("/api/v1/signin"))
@@ -87,18 +87,18 @@ impl Nodes {
         (r.status().as_u16(), retry, r.json().await.unwrap())
     }
 
-    async fn password(&self, email: &str, password: &str) -> (u16, Option<u64>, Value) {
+    pub(crate) async fn password(&self, email: &str, password: &str) -> (u16, Option<u64>, Value) {
         self.attempt(json!({"email": email, "password": password}))
             .await
     }
 
-    async fn token(&self, email: &str) -> String {
+    pub(crate) async fn token(&self, email: &str) -> String {
         let (status, _, body) = self.password(email, PASSWORD).await;
         assert_eq!(status, 200, "{body}");
         body["session_token"].as_str().unwrap().to_string()
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,
@@ -122,14 +122,14 @@ impl Nodes {
         )
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.clock.now().seconds()
     }
 }
 
 /// Adds an authenticator app with an oathtool code: (secret, the answer
 /// carrying the new session token and the recovery key).
-async fn enroll_totp(n: &Nodes, token: &str) -> (String, Value) {
+pub(crate) async fn enroll_totp(n: &Nodes, token: &str) -> (String, Value) {
     let (_, e) = n
         .send(
             "POST",
@@ -151,20 +151,20 @@ async fn enroll_totp(n: &Nodes, token: &str) -> (String, Value) {
     (secret, c)
 }
 
-fn basic(email: &str, password: &str) -> String {
+pub(crate) fn basic(email: &str, password: &str) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"))
     )
 }
 
-fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
 /// Settings for tests about one account: the client-address budget is
 /// made large so it does not interfere (it has its own test).
-fn one_account() -> CoreConfig {
+pub(crate) fn one_account() -> CoreConfig {
     let mut c = CoreConfig::default();
     c.throttle.address.tolerated = 100_000;
     c
@@ -682,7 +682,7 @@ async fn every_route_refuses_a_restricted_caller_except_enrollment_and_sign_out(
             };
         match needs {
             Needs::Public => {}
-            Needs::RestrictedOk => assert!(
+            Needs::RestrictedOk | Needs::Identify => assert!(
                 !refused_by_gate,
                 "{method} {path} is for enrolling, yet refused: {body}"
             ),
@@ -733,7 +733,7 @@ async fn every_route_refuses_a_restricted_caller_except_enrollment_and_sign_out(
                     .any(|s| s.get("basic").is_some());
                 assert_eq!(
                     basic,
-                    matches!(needs, Needs::AuthenticatedOrBasic | Needs::Sysadmin),
+                    needs.accepts_basic() || needs.accepts_token(),
                     "{m} {path}"
                 );
             }

@@ -5,6 +5,7 @@
 mod api_admin;
 mod api_sessions;
 mod api_signin;
+mod api_tokens;
 mod browser;
 mod challenges;
 mod cli;

@@ -32,6 +32,11 @@ const ROUTES: &[&str] = &[
     "/security/sessions/00000000-0000-0000-0000-000000000001/end",
     "/admin/users",
     "/admin/users/00000000-0000-0000-0000-000000000001/deactivate",
+    "/security/api-tokens",
+    "/security/api-tokens/00000000-0000-0000-0000-000000000001/revoke",
+    "/admin/service-accounts",
+    "/admin/service-accounts/00000000-0000-0000-0000-000000000001/api-tokens",
+    "/admin/api-tokens/00000000-0000-0000-0000-000000000001/revoke",
 ];
 
 #[tokio::test]
@@ -88,6 +93,7 @@ async fn a_forged_form_token_is_refused_on_every_page_route() {
         ("phone", "+15550100"),
         ("kind", "human"),
         ("role", "member"),
+        ("label", "forged token"),
     ];
     for route in ROUTES {
         let r = http.post(s.url(route)).form(&fields).send().await.unwrap();
