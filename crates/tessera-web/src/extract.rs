@@ -1,11 +1,18 @@
-//! A JSON body extractor whose rejections are problem documents.
+//! Extractors whose rejections are problem documents: a JSON body that
+//! must be an object, and a query string.
 
 use crate::error::ApiError;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
+/// A JSON request body. Every body the API takes is an object: serde's
+/// derived structs would also accept an array of the fields in order
+/// (`["a@example.com", "password", "mobile"]`), which no client means and
+/// no document describes, so anything but an object is refused.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -16,26 +23,67 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_problem(rejection)),
+        if !is_json(req.headers()) {
+            return Err(unsupported_media_type());
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(|b| {
+            if b.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::new(b.status(), "invalid", b.body_text())
+            }
+        })?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(ApiError::bad_request(
+                "The request body must be a JSON object.",
+            ));
+        }
+        axum::Json::<T>::from_bytes(&bytes)
+            .map(|axum::Json(v)| ApiJson(v))
+            .map_err(json_problem)
     }
+}
+
+/// `application/json` or any `application/<something>+json`, parameters
+/// (a charset) allowed: what axum's own JSON extractor accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json")
+            || sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Send the body as JSON with Content-Type: application/json.",
+    )
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "The request body is too large.",
+    )
 }
 
 fn json_problem(r: JsonRejection) -> ApiError {
     match r {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the body as JSON with Content-Type: application/json.",
-        ),
+        JsonRejection::MissingJsonContentType(_) => unsupported_media_type(),
         JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "The request body is too large.",
-            )
+            too_large()
         }
         JsonRejection::JsonSyntaxError(_) => {
             ApiError::bad_request("The request body is not valid JSON.")
@@ -44,5 +92,52 @@ fn json_problem(r: JsonRejection) -> ApiError {
             ApiError::bad_request(format!("The request body does not fit: {}", e.body_text()))
         }
         other => ApiError::new(other.status(), "invalid", other.body_text()),
+    }
+}
+
+/// A query string; one that does not parse (`offset=-1`, `since=abc`) is a
+/// 400 problem document naming the parameter, not the framework's plain
+/// text.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
+                format!("The query string does not fit: {}", e.body_text()),
+            )),
+            Err(other) => Err(ApiError::new(other.status(), "invalid", other.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with(ct: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+        h
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json(&with("application/json")));
+        assert!(is_json(&with("application/json; charset=utf-8")));
+        assert!(is_json(&with("Application/JSON")));
+        assert!(is_json(&with("application/merge-patch+json")));
+        assert!(!is_json(&with("application/+json")));
+        assert!(!is_json(&with("text/json")));
+        assert!(!is_json(&with("application/x-www-form-urlencoded")));
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

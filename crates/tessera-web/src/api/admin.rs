@@ -7,9 +7,9 @@ use super::dto::{
 use crate::access::ApiSession;
 use crate::client::Client;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use tessera_core::account::{AccountKind, Role};
@@ -46,6 +46,7 @@ pub struct Page {
     params(Page),
     responses(
         (status = 200, description = "A page of accounts", body = UserList),
+        (status = 400, description = "A query parameter does not parse", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live session", body = crate::error::Problem),
         (status = 403, description = "Not a sysadmin", body = crate::error::Problem),
     )
@@ -53,7 +54,7 @@ pub struct Page {
 pub async fn list_users(
     State(state): State<AppState>,
     s: ApiSession,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<axum::Json<UserList>, ApiError> {
     let admin = sysadmin(&state, &s)?;
     let limit = page.limit.unwrap_or(50).clamp(1, 500);
@@ -249,7 +250,7 @@ pub struct AuditQuery {
 pub async fn audit(
     State(state): State<AppState>,
     s: ApiSession,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<axum::Json<AuditList>, ApiError> {
     let admin = sysadmin(&state, &s)?;
     let kind = q

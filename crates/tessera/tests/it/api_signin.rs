@@ -406,3 +406,69 @@ fn set_cookie(r: &reqwest::Response, prefix: &str) -> String {
         .find(|c| c.starts_with(prefix))
         .unwrap_or_else(|| panic!("no {prefix} cookie"))
 }
+
+#[tokio::test]
+async fn a_body_must_be_a_json_object_and_a_bad_query_gets_a_problem_document() {
+    let s = Server::start();
+    s.create_user("ann@example.com", "sysadmin");
+    let c = reqwest::Client::new();
+    // The fields in order, as an array: serde would take it for the struct.
+    for body in [
+        json!(["ann@example.com", PASSWORD, "mobile"]),
+        json!("ann@example.com"),
+        json!(null),
+    ] {
+        let r = c
+            .post(s.url("/api/v1/signin"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let p: Value = r.json().await.unwrap();
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains("must be a JSON object"),
+            "{p}"
+        );
+    }
+    // The object itself still signs in, with a charset in the type too.
+    let r = c
+        .post(s.url("/api/v1/signin"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(json!({"email": "ann@example.com", "password": PASSWORD}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let token = signin(&s, "ann@example.com", PASSWORD).await;
+    for path in [
+        "/api/v1/admin/users?offset=-1",
+        "/api/v1/admin/users?limit=abc",
+        "/api/v1/admin/audit?since=abc",
+    ] {
+        let r = c.get(s.url(path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let p: Value = r.json().await.unwrap();
+        assert!(
+            p["detail"].as_str().unwrap().contains("query string"),
+            "{path}: {p}"
+        );
+    }
+    let r = c
+        .get(s.url("/api/v1/admin/users?offset=0&limit=5"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
