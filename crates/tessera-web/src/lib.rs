@@ -13,6 +13,7 @@ mod csrf;
 mod error;
 mod extract;
 mod metrics;
+mod openapi_errors;
 mod pages;
 mod session_out;
 mod state;
@@ -33,6 +34,7 @@ pub fn app(state: AppState) -> Router {
     let (api_router, mut openapi) = api::router().split_for_parts();
     // After the routes are in: the gate's part of the contract.
     utoipa::Modify::modify(&access::GateInOpenApi, &mut openapi);
+    utoipa::Modify::modify(&openapi_errors::ErrorsInOpenApi, &mut openapi);
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi);
     // Every API route and page passes the access gate, which enforces
     // what the route table says each needs.

@@ -381,3 +381,41 @@ async fn openapi_docs_health_and_metrics() {
         "routes are labelled by pattern"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_types_every_error_as_a_problem_and_every_body_refusal() {
+    let s = Server::start();
+    let doc: serde_json::Value = reqwest::get(s.url("/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut with_body = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let content = response["content"].as_object();
+                    assert!(
+                        content.is_none_or(|c| !c.contains_key("application/json")),
+                        "{method} {path} {status} is documented as application/json"
+                    );
+                }
+            }
+            if op.get("requestBody").is_some() {
+                with_body += 1;
+                for status in ["400", "413", "415"] {
+                    assert!(
+                        responses[status]["content"]
+                            .get("application/problem+json")
+                            .is_some(),
+                        "{method} {path} lacks a documented {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(with_body > 20, "only {with_body} operations with a body");
+}
