@@ -355,7 +355,7 @@ async fn a_mail_queued_with_a_code_in_one_transaction_is_delivered() {
     use tessera_core::Clock;
     use tessera_core::email::Email;
     use tessera_core::mail::email_message;
-    use tessera_core::store::{OtpRecord, OtpSend, SendBudget};
+    use tessera_core::store::{OtpRecord, OtpSend, SendBudget, SendChannel};
     // How the emailed-code feature queues its mail: `put_otp_and_send` with
     // an `email_message`, as `service::sms` does for texts.
     let w = World::new(CoreConfig::default()).await;
@@ -389,6 +389,7 @@ async fn a_mail_queued_with_a_code_in_one_transaction_is_delivered() {
             },
             now.plus_secs(-60),
             SendBudget {
+                channel: SendChannel::Mail,
                 max: 10,
                 window_ms: 3_600_000,
             },
