@@ -102,7 +102,7 @@ async fn a_notification_arrives_over_smtp_multipart_in_the_operators_template() 
 }
 
 /// The mail worker of an in-process world, sending to `url`.
-fn smtp_worker(w: &World, url: &str) -> OutboxWorker {
+pub(crate) fn smtp_worker(w: &World, url: &str) -> OutboxWorker {
     let channel = EmailChannel::new(
         Arc::new(SmtpMailer::new(SmtpConfig::parse(url, None).unwrap())),
         Arc::new(MailTemplates::builtin()),

@@ -9,6 +9,7 @@ mod api_tokens;
 mod browser;
 mod challenges;
 mod cli;
+mod email_codes;
 mod client_address;
 mod flood;
 mod guard_rails;
