@@ -11,7 +11,8 @@ use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::{Aal, AuthMethod, ClientKind, Session};
 use tessera_core::store::{
     CeremonyRecord, Claim, FlowRecord, KnownDevice, NewSession, OtpRecord, OtpSend,
-    OutgoingMessage, SendBudget, SendChannel, SessionExtras, SlotRule, Store, StoreError, WebauthnRecord,
+    OutgoingMessage, SendBudget, SendChannel, SessionExtras, SlotRule, Store, StoreError,
+    WebauthnRecord,
 };
 use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::twostep::methods::{Addition, MethodKind, Removal};

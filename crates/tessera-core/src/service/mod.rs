@@ -24,13 +24,13 @@ mod verification;
 
 pub use accounts::{NewAccountInput, Sysadmin};
 pub use api_tokens::IssuedToken;
+pub use email_code::CodeMailed;
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
 pub use second_step::{SecondStepProof, SigninOutcome};
 pub use service_accounts::{ServiceAccount, ServiceAccountInput, ServiceAccountUpdate};
 pub use sessions::{Access, Authenticated, IssuedSession, Restricted};
 pub use signin::SigninRequest;
-pub use email_code::CodeMailed;
 pub use sms::CodeSent;
 pub use stepup::{Needs, StepUpProof, SteppedUp, TOKEN_CANNOT_STEP_UP, step_up_satisfied};
 pub use verification::totp_aad;

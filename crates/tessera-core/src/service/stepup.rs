@@ -54,7 +54,9 @@ pub fn step_up_satisfied(
             "Verify it's you with one of your two-step verification methods (or your recovery key) first.",
         );
     }
-    if needs == Needs::EmailCode && !second_step && !session.methods.contains(&AuthMethod::EmailCode)
+    if needs == Needs::EmailCode
+        && !second_step
+        && !session.methods.contains(&AuthMethod::EmailCode)
     {
         return Err("Verify it's you with a code sent to your email first.");
     }

@@ -335,16 +335,12 @@ pub async fn submit_verify(
                 .await
                 .map(|_| "We emailed you a new code. It works for 10 minutes.".to_string())
         } else {
-            state
-                .core
-                .send_signin_sms(&flow, &ctx)
-                .await
-                .map(|sent| {
-                    format!(
-                        "We texted a code to {}. It works for 10 minutes.",
-                        sent.phone_masked
-                    )
-                })
+            state.core.send_signin_sms(&flow, &ctx).await.map(|sent| {
+                format!(
+                    "We texted a code to {}. It works for 10 minutes.",
+                    sent.phone_masked
+                )
+            })
         };
         return match sent {
             Ok(notice) => rerender(jar, StatusCode::OK, true, Some(notice), None),

@@ -273,9 +273,11 @@ pub async fn submit_step_up(
     if form.second.wants_code() {
         let method = form.second.method();
         let sent = if method == Some(Challenge::EmailCode) {
-            state.core.mail_step_up_code(&who).await.map(|_| {
-                "We emailed you a code. It works for 10 minutes.".to_string()
-            })
+            state
+                .core
+                .mail_step_up_code(&who)
+                .await
+                .map(|_| "We emailed you a code. It works for 10 minutes.".to_string())
         } else {
             state.core.send_step_up_sms(&who).await.map(|sent| {
                 format!(

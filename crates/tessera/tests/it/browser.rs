@@ -144,10 +144,7 @@ async fn emailed_codes_work_in_a_real_browser() {
     let token = done["session_token"].as_str().unwrap().to_string();
     let e = post("/api/v1/me/two-step/totp", Some(&token), json!({})).await;
     let secret = e["secret"].as_str().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = crate::peers::now_secs();
     let c = post(
         "/api/v1/me/two-step/totp/confirm",
         Some(&token),

@@ -128,7 +128,10 @@ async fn an_unknown_device_is_asked_for_a_code_from_the_mailbox_and_then_is_know
     let done: Value = r.json().await.unwrap();
     assert_eq!(done["status"], "complete", "{done}");
     assert_eq!(done["session"]["aal"], "aal1");
-    assert_eq!(done["session"]["methods"], json!(["password", "email_code"]));
+    assert_eq!(
+        done["session"]["methods"],
+        json!(["password", "email_code"])
+    );
     let device = done["device_token"].as_str().unwrap().to_string();
     // The code is spent with its flow.
     let r = post(
@@ -160,10 +163,7 @@ async fn an_unknown_device_is_asked_for_a_code_from_the_mailbox_and_then_is_know
         .await
         .unwrap();
     let secret = e["secret"].as_str().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = crate::peers::now_secs();
     let r = post(
         &s,
         "/api/v1/me/two-step/totp/confirm",
@@ -534,12 +534,17 @@ async fn without_2sv_only_an_emailed_code_unlocks_security_changes() {
     assert_eq!(r.status(), 403);
     let problem: Value = r.json().await.unwrap();
     assert!(
-        problem["detail"].as_str().unwrap_or_default().contains("email")
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("email")
             || problem.to_string().contains("email"),
         "{problem}"
     );
     assert_eq!(create_token(&m.w, &token).await, 403);
-    let r = m.w.post("/api/v1/me/two-step/totp", Some(&token), json!({})).await;
+    let r =
+        m.w.post("/api/v1/me/two-step/totp", Some(&token), json!({}))
+            .await;
     assert_eq!(r.status(), 403, "two-step settings too");
     // An emailed code does.
     assert_eq!(m.send_step_up(&token).await.status(), 200);
@@ -551,7 +556,11 @@ async fn without_2sv_only_an_emailed_code_unlocks_security_changes() {
     let stepped: Value = r.json().await.unwrap();
     let new_token = stepped["session_token"].as_str().unwrap().to_string();
     assert_ne!(new_token, token, "the session is rotated");
-    assert_eq!(create_token(&m.w, &token).await, 401, "the old token is gone");
+    assert_eq!(
+        create_token(&m.w, &token).await,
+        401,
+        "the old token is gone"
+    );
     assert_eq!(create_token(&m.w, &new_token).await, 201);
     let r = change_password(&m.w, &new_token, "another long passphrase here").await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
@@ -668,5 +677,8 @@ fn a_bad_email_code_setting_stops_the_program_with_one_line() {
         None,
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("email_code.at_signin = off (email.provider is none"), "{text}");
+    assert!(
+        text.contains("email_code.at_signin = off (email.provider is none"),
+        "{text}"
+    );
 }

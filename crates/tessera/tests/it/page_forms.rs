@@ -41,11 +41,7 @@ const ROUTES: &[&str] = &[
 
 #[tokio::test]
 async fn a_forged_form_token_is_refused_on_every_page_route() {
-    let (core, _dir) = test_core(
-        ManualClock::at(Timestamp(1_800_000_000_000)),
-        kit_config(),
-    )
-    .await;
+    let (core, _dir) = test_core(ManualClock::at(Timestamp(1_800_000_000_000)), kit_config()).await;
     let s = InprocServer::start(core).await;
     s.core
         .create_account(
