@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod email;
+pub mod email_code;
 pub mod error;
 pub mod ids;
 pub mod mail;

@@ -54,6 +54,9 @@ pub enum AuthMethod {
     Sms,
     /// An API token: a script, never a person proving who they are.
     ApiToken,
+    /// A code mailed to the account's address: proves the mailbox, not a
+    /// second factor (the session stays `aal1`).
+    EmailCode,
 }
 
 text_enum!(AuthMethod {
@@ -65,6 +68,7 @@ text_enum!(AuthMethod {
     AuthMethod::Passkey => "passkey",
     AuthMethod::Sms => "sms",
     AuthMethod::ApiToken => "api_token",
+    AuthMethod::EmailCode => "email_code",
 });
 
 impl AuthMethod {

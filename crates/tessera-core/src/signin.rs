@@ -11,6 +11,9 @@
 //!                                    ├──────────────────────────────▶ BreakGlassRefused
 //!                                    │ 2SV on (and no legacy login)
 //!                                    ├──────────────────────────────▶ SecondStep ──code/key──▶ Complete(aal2)
+//!                                    │ 2SV off, password, an emailed code asked
+//!                                    │ (see crate::email_code)
+//!                                    ├──────────────────────────────▶ EmailCode ──code──▶ Complete(aal1, …)
 //!                                    │ admin without 2SV, enforcement on
 //!                                    ├──────────────────────────────▶ Complete(restricted: may only enroll)
 //!                                    └──────────────────────────────▶ Complete(aal1)
@@ -42,6 +45,10 @@ pub struct SigninFacts {
     pub legacy_login: bool,
     /// The instance makes admins enroll before anything else.
     pub enforce_for_admins: bool,
+    /// Without 2SV, the sign-in must prove the mailbox with an emailed
+    /// code (the setting and the device decided; see
+    /// [`crate::email_code::EmailCodeConfig::asks_at_signin`]).
+    pub email_code: bool,
 }
 
 /// Where a sign-in goes after the first factor.
@@ -54,6 +61,9 @@ pub enum SigninStep {
     BreakGlassRefused,
     /// The first factor is right; a second step must follow.
     SecondStep { first: AuthMethod },
+    /// The password is right; a code mailed to the account must follow.
+    /// The session it leads to is `aal1`, restricted if [`must_enroll`].
+    EmailCode { first: AuthMethod },
     /// Signed in: create a session with this assurance.
     Complete {
         aal: Aal,
@@ -121,14 +131,22 @@ pub fn after_first_factor(
             legacy: true,
         };
     }
-    let must_enroll =
-        facts.enforce_for_admins && account.role >= Role::OrgAdmin && !facts.legacy_login;
+    // The one-time break-glass password is itself a fresh secret from
+    // the host: no mailbox proof on top (mail may be what is broken).
+    if facts.email_code && method == AuthMethod::Password {
+        return SigninStep::EmailCode { first: method };
+    }
     SigninStep::Complete {
         aal: Aal::Aal1,
         methods: vec![method],
-        restricted: must_enroll,
+        restricted: must_enroll(account, facts),
         legacy: false,
     }
+}
+
+/// Whether a sign-in of `account` without 2SV may only enroll in it.
+pub fn must_enroll(account: &Account, facts: SigninFacts) -> bool {
+    facts.enforce_for_admins && account.role >= Role::OrgAdmin && !facts.legacy_login
 }
 
 #[cfg(test)]
@@ -243,5 +261,55 @@ mod tests {
             after_first_factor(Some(&human), FirstFactor::BreakGlass, f),
             complete(AuthMethod::BreakGlass, false, false)
         );
+    }
+
+    #[test]
+    fn an_emailed_code_only_without_2sv_and_only_after_a_password() {
+        let human = account(AccountKind::Human, true);
+        let code = SigninFacts {
+            email_code: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            after_first_factor(Some(&human), FirstFactor::Password, code),
+            SigninStep::EmailCode {
+                first: AuthMethod::Password
+            }
+        );
+        // Once 2SV is on, its method is the second step, never a code.
+        let on = SigninFacts {
+            two_step_on: true,
+            ..code
+        };
+        assert_eq!(
+            after_first_factor(Some(&human), FirstFactor::Password, on),
+            SigninStep::SecondStep {
+                first: AuthMethod::Password
+            }
+        );
+        assert_eq!(
+            after_first_factor(Some(&human), FirstFactor::BreakGlass, code),
+            complete(AuthMethod::BreakGlass, false, false)
+        );
+        assert_eq!(
+            after_first_factor(
+                Some(&account(AccountKind::Service, true)),
+                FirstFactor::Password,
+                code
+            ),
+            SigninStep::Refused(RefusalReason::ServiceAccount)
+        );
+        assert_eq!(
+            after_first_factor(Some(&human), FirstFactor::None, code),
+            SigninStep::Refused(RefusalReason::WrongPassword)
+        );
+        let mut admin = human.clone();
+        admin.role = Role::OrgAdmin;
+        let enforce = SigninFacts {
+            enforce_for_admins: true,
+            ..code
+        };
+        assert!(must_enroll(&admin, enforce));
+        assert!(!must_enroll(&human, enforce));
     }
 }

@@ -558,11 +558,22 @@ pub struct OtpRecord {
     pub expires_at: Timestamp,
 }
 
-/// How many texts an account may be sent: at most `max` per `window_ms`.
+/// How many code messages an account may be sent on one channel: at most
+/// `max` per `window_ms`. Each channel counts apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendBudget {
+    pub channel: SendChannel,
     pub max: i64,
     pub window_ms: i64,
+}
+
+/// Which budget a code message counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendChannel {
+    /// Text messages.
+    Text,
+    /// Mail.
+    Mail,
 }
 
 /// What happened to a request to text a code.
@@ -580,9 +591,10 @@ pub enum OtpSend {
 #[async_trait]
 pub trait OtpStore: Send + Sync {
     /// In one transaction: replaces the code stored under `key` (only the
-    /// latest code works) and queues the text message that carries it,
-    /// unless the code before was sent after `cooldown_cutoff`, or the
-    /// account has used up its `budget` of texts (across all purposes).
+    /// latest code works) and queues the message that carries it, unless
+    /// the code before was sent after `cooldown_cutoff`, or the account has
+    /// used up its `budget` of messages on the budget's channel (across
+    /// all purposes).
     async fn put_otp_and_send(
         &self,
         key: &str,

@@ -53,6 +53,11 @@ pub(crate) fn sqlite() -> Migrator {
             "api_tokens",
             include_str!("../migrations/sqlite/0007_api_tokens.sql"),
         ),
+        (
+            8,
+            "email_codes",
+            include_str!("../migrations/sqlite/0008_email_codes.sql"),
+        ),
     ])
 }
 
@@ -87,6 +92,11 @@ pub(crate) fn postgres() -> Migrator {
             7,
             "api_tokens",
             include_str!("../migrations/postgres/0007_api_tokens.sql"),
+        ),
+        (
+            8,
+            "email_codes",
+            include_str!("../migrations/postgres/0008_email_codes.sql"),
         ),
     ])
 }

@@ -17,7 +17,7 @@ macro_rules! methods_store {
             use tessera_core::ids::AccountId;
             use tessera_core::store::{
                 CeremonyRecord, CeremonyStore, MethodStore, OtpRecord, OtpSend, OtpStore,
-                OutgoingMessage, SendBudget, StoreError, WebauthnRecord,
+                OutgoingMessage, SendBudget, SendChannel, StoreError, WebauthnRecord,
             };
             use tessera_core::twostep::methods::{
                 Addition, Inventory, KeySummary, MethodKind, Removal,
@@ -442,17 +442,22 @@ macro_rules! methods_store {
                         tx.rollback().await.map_err(map_err)?;
                         return Ok(OtpSend::CoolingDown);
                     }
-                    // One more text in the account's window, or a new window
-                    // once the old one is over; refused when it is full.
-                    let counted = sqlx::query(
-                        "INSERT INTO sms_send_budget (account_id, window_start, sent) VALUES ($1, $2, 1) \
+                    // One more message in the account's window, or a new
+                    // window once the old one is over; refused when it is
+                    // full. Texts and mail count in tables of their own.
+                    let table = match budget.channel {
+                        SendChannel::Text => "sms_send_budget",
+                        SendChannel::Mail => "mail_send_budget",
+                    };
+                    let counted = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO {table} (account_id, window_start, sent) VALUES ($1, $2, 1) \
                          ON CONFLICT (account_id) DO UPDATE SET \
-                           sent = CASE WHEN sms_send_budget.window_start <= $3 THEN 1 \
-                                       ELSE sms_send_budget.sent + 1 END, \
-                           window_start = CASE WHEN sms_send_budget.window_start <= $3 THEN $2 \
-                                               ELSE sms_send_budget.window_start END \
-                         WHERE sms_send_budget.window_start <= $3 OR sms_send_budget.sent < $4",
-                    )
+                           sent = CASE WHEN {table}.window_start <= $3 THEN 1 \
+                                       ELSE {table}.sent + 1 END, \
+                           window_start = CASE WHEN {table}.window_start <= $3 THEN $2 \
+                                               ELSE {table}.window_start END \
+                         WHERE {table}.window_start <= $3 OR {table}.sent < $4"
+                    )))
                     .bind(&account)
                     .bind(now)
                     .bind(now - budget.window_ms)
@@ -462,9 +467,9 @@ macro_rules! methods_store {
                     .map_err(map_err)?
                     .rows_affected();
                     if counted == 0 {
-                        let start: i64 = sqlx::query_scalar(
-                            "SELECT window_start FROM sms_send_budget WHERE account_id = $1",
-                        )
+                        let start: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                            "SELECT window_start FROM {table} WHERE account_id = $1"
+                        )))
                         .bind(&account)
                         .fetch_one(&mut *tx)
                         .await

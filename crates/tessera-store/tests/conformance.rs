@@ -11,7 +11,8 @@ use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::{Aal, AuthMethod, ClientKind, Session};
 use tessera_core::store::{
     CeremonyRecord, Claim, FlowRecord, KnownDevice, NewSession, OtpRecord, OtpSend,
-    OutgoingMessage, SendBudget, SessionExtras, SlotRule, Store, StoreError, WebauthnRecord,
+    OutgoingMessage, SendBudget, SendChannel, SessionExtras, SlotRule, Store, StoreError,
+    WebauthnRecord,
 };
 use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::twostep::methods::{Addition, MethodKind, Removal};
@@ -306,6 +307,7 @@ macro_rules! conformance {
             }
 
             const BUDGET: SendBudget = SendBudget {
+                channel: SendChannel::Text,
                 max: 3,
                 window_ms: 100_000,
             };
@@ -422,6 +424,44 @@ macro_rules! conformance {
                     None,
                     "nothing stored"
                 );
+                // Mail counts apart: with texts spent, a code mail still goes
+                // out, up to the mail budget, which spends no texts.
+                const MAIL: SendBudget = SendBudget {
+                    channel: SendChannel::Mail,
+                    max: 3,
+                    window_ms: 100_000,
+                };
+                let mail = OutgoingMessage {
+                    channel: "email".into(),
+                    recipient: "ceremony@example.com".into(),
+                    subject: "Your code".into(),
+                    body: "sealed".into(),
+                };
+                for (i, key) in ["mail:a", "mail:b", "mail:c"].into_iter().enumerate() {
+                    let m = OtpRecord {
+                        sent_at: Timestamp(42_000 + i as i64),
+                        ..otp.clone()
+                    };
+                    assert_eq!(
+                        s.put_otp_and_send(key, &m, Timestamp(0), MAIL, &mail)
+                            .await
+                            .unwrap(),
+                        OtpSend::Sent
+                    );
+                }
+                let m = OtpRecord {
+                    sent_at: Timestamp(43_000),
+                    ..otp.clone()
+                };
+                assert_eq!(
+                    s.put_otp_and_send("mail:d", &m, Timestamp(0), MAIL, &mail)
+                        .await
+                        .unwrap(),
+                    OtpSend::OverBudget {
+                        until: Timestamp(142_000)
+                    }
+                );
+                assert_eq!(s.outbox_for("ceremony@example.com").await.unwrap().len(), 3);
                 let later = OtpRecord {
                     sent_at: Timestamp(101_000),
                     ..otp.clone()

@@ -78,6 +78,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/api/v1/signin", Public),
     ("POST", "/api/v1/signup", Public),
     ("POST", "/api/v1/signin/{flow_id}/{method}", Public),
+    ("POST", "/api/v1/signin/{flow_id}/email_code/resend", Public),
     ("POST", "/api/v1/signin/passkey/start", Public),
     ("POST", "/api/v1/signin/passkey/finish", Public),
     // Who am I, and signing out.
@@ -85,6 +86,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("DELETE", "/api/v1/session", RestrictedOk),
     // Enrollment: what a restricted session is for.
     ("POST", "/api/v1/step-up/{method}", RestrictedOk),
+    ("POST", "/api/v1/step-up/email_code/send", RestrictedOk),
     ("GET", "/api/v1/me/two-step", RestrictedOk),
     ("POST", "/api/v1/me/two-step/totp", RestrictedOk),
     ("POST", "/api/v1/me/two-step/totp/confirm", RestrictedOk),

@@ -42,7 +42,17 @@ pub struct Config {
     pub webauthn: WebauthnSection,
     pub sms: SmsSection,
     pub email: EmailSection,
+    pub email_code: EmailCodeSection,
     pub metrics: MetricsSection,
+}
+
+/// Emailed one-time codes for accounts without two-step verification.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailCodeSection {
+    /// When a sign-in asks for an emailed code: `new_device` (default),
+    /// `always` or `off`. With `email.provider = "none"` no code is asked.
+    pub at_signin: Option<String>,
 }
 
 /// The Prometheus endpoint, served apart from the application so it can
@@ -255,6 +265,7 @@ impl Default for Config {
             webauthn: WebauthnSection::default(),
             sms: SmsSection::default(),
             email: EmailSection::default(),
+            email_code: EmailCodeSection::default(),
             metrics: MetricsSection::default(),
         }
     }
@@ -538,6 +549,7 @@ impl Config {
             }
         }
         self.mail_from()?;
+        crate::wiring::email_code_config(self)?;
         if self.email.provider == "smtp" && self.email.from.is_none() {
             return Err(
                 "email.from is required when email.provider is \"smtp\", e.g. \"Acme <security@acme.example>\""

@@ -4,6 +4,7 @@ use crate::config::Config;
 use anyhow::Context;
 use std::sync::Arc;
 use tessera_core::email::Email;
+use tessera_core::email_code::EmailCodeConfig;
 use tessera_core::password::throttle::ThrottlePolicy;
 use tessera_core::password::{Argon2Config, HashPool, PasswordPolicy, PoolSize};
 use tessera_core::service::{BasicAuthConfig, Core, CoreConfig, TwoStepConfig};
@@ -28,8 +29,23 @@ pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
         throttle: throttle_policy(cfg),
         basic_auth: basic_auth(cfg),
         api_tokens: api_token_policy(cfg),
+        // Checked at start (`Config::validate`); a bad value cannot get here.
+        email_codes: email_code_config(cfg).unwrap_or(defaults.email_codes),
         ..defaults
     }
+}
+
+/// Core's emailed-code settings: `email_code.at_signin`, and whether mail
+/// leaves the server at all (`email.provider` is not `none`).
+pub fn email_code_config(cfg: &Config) -> Result<EmailCodeConfig, String> {
+    let defaults = EmailCodeConfig::default();
+    Ok(EmailCodeConfig {
+        at_signin: match &cfg.email_code.at_signin {
+            Some(v) => v.parse()?,
+            None => defaults.at_signin,
+        },
+        mail_delivered: cfg.email.provider != "none",
+    })
 }
 
 /// Core's password length limits with the configured overrides.
@@ -219,7 +235,9 @@ pub fn mail_templates(cfg: &Config) -> Result<MailTemplates, String> {
 pub fn email_worker(cfg: &Config, core: &Core) -> anyhow::Result<Option<OutboxWorker>> {
     let provider: Arc<dyn EmailProvider> = match cfg.email.provider.as_str() {
         "none" => {
-            tracing::warn!("email.provider is \"none\": mail is queued but not sent");
+            tracing::warn!(
+                "email.provider is \"none\": mail is queued but not sent; no emailed codes are asked at sign-in, and step-up takes the password"
+            );
             return Ok(None);
         }
         "smtp" => {
@@ -269,7 +287,8 @@ pub fn describe(cfg: &Config) -> String {
         "data_dir = {}\nlisten = {}\npublic_url = {}\ndatabase = {db}\nsignup_enabled = {}\n\
          password = {}..{} chars, argon2id m={} KiB t={} p={}\nhashing = {} workers, queue {}\n\
          session = absolute {} min, idle {} min\nhttp.body_limit_bytes = {}\n\
-         http.trusted_proxies = {}\nmetrics.listen = {}\nsms = {}\nemail = {}\napi_tokens.scopes = {}",
+         http.trusted_proxies = {}\nmetrics.listen = {}\nsms = {}\nemail = {}\nemail_code.at_signin = {}\n\
+         api_tokens.scopes = {}",
         cfg.data_dir.display(),
         cfg.listen,
         cfg.public_url(),
@@ -299,6 +318,12 @@ pub fn describe(cfg: &Config) -> String {
             other => other.to_string(),
         },
         describe_email(cfg),
+        if core.email_codes.mail_delivered {
+            core.email_codes.at_signin.to_string()
+        } else {
+            "off (email.provider is none: no codes are mailed; step-up takes the password)"
+                .to_string()
+        },
         core.api_tokens.scopes.join(" "),
     )
 }

@@ -46,6 +46,7 @@ pub const BUILTIN: &[Builtin] = &[
     builtin!("two_step_unenrolled"),
     builtin!("signup_attempt"),
     builtin!("signin_paused"),
+    builtin!("email_code"),
 ];
 
 /// The built-in template called `name`.

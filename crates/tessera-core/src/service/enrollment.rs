@@ -39,7 +39,7 @@ impl Core {
     ) -> Result<TotpEnrollment, CoreError> {
         let who = access.holder();
         let on = self.two_step_on(&who.account).await?;
-        self.require_recent(who, Needs::strongest(on))?;
+        self.require_recent(who, self.security_needs(on))?;
         let secret = TotpSecret::generate(self.secrets.as_ref());
         let sealed = self.secret_box.seal(
             self.secrets.as_ref(),

@@ -149,7 +149,7 @@ impl Core {
         let who = access.holder();
         let name = key_name(name)?;
         let inv = self.store.inventory(who.account.id).await?;
-        self.require_recent(who, Needs::strongest(inv.two_step_on()))?;
+        self.require_recent(who, self.security_needs(inv.two_step_on()))?;
         if inv.keys.len() >= MAX_KEYS {
             return Err(CoreError::Invalid(format!(
                 "You have {MAX_KEYS} keys and passkeys, the most an account can have. Remove one first."

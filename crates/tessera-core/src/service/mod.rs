@@ -6,6 +6,7 @@ mod accounts;
 mod api_tokens;
 mod audit_log;
 mod basic_auth;
+mod email_code;
 mod enrollment;
 mod keys;
 mod methods;
@@ -23,6 +24,7 @@ mod verification;
 
 pub use accounts::{NewAccountInput, Sysadmin};
 pub use api_tokens::IssuedToken;
+pub use email_code::CodeMailed;
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
 pub use second_step::{SecondStepProof, SigninOutcome};
@@ -59,6 +61,8 @@ pub struct CoreConfig {
     pub relying_party: crate::webauthn::RelyingParty,
     /// The scopes API tokens may carry.
     pub api_tokens: crate::apitoken::TokenPolicy,
+    /// Emailed codes at sign-in and for step-up.
+    pub email_codes: crate::email_code::EmailCodeConfig,
 }
 
 impl Default for CoreConfig {
@@ -73,6 +77,7 @@ impl Default for CoreConfig {
             basic_auth: BasicAuthConfig::default(),
             relying_party: crate::webauthn::RelyingParty::default(),
             api_tokens: crate::apitoken::TokenPolicy::default(),
+            email_codes: crate::email_code::EmailCodeConfig::default(),
         }
     }
 }

@@ -43,6 +43,9 @@ pub enum SecondStepProof {
     Webauthn(serde_json::Value),
     /// A texted code.
     Sms(String),
+    /// An emailed code (accounts without 2SV): proves the mailbox, not a
+    /// second factor, so it leads to `aal1`.
+    EmailCode(String),
 }
 
 pub(crate) fn binding(client: ClientKind, ctx: &RequestContext) -> Vec<u8> {
@@ -117,7 +120,12 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<Vec<Challenge>, CoreError> {
         let (_, account) = self.live_flow(flow_id, ctx).await?;
-        Ok(self.store.inventory(account.id).await?.challenges())
+        let challenges = self.store.inventory(account.id).await?.challenges();
+        // Without 2SV, a flow exists only for an emailed code.
+        if challenges.is_empty() {
+            return Ok(vec![Challenge::EmailCode]);
+        }
+        Ok(challenges)
     }
 
     /// Finishes a sign-in flow with a second step.
@@ -143,9 +151,14 @@ impl Core {
                 &account,
                 Completion {
                     client: flow.client,
-                    aal: Aal::Aal2,
+                    aal: if method.is_second_step() {
+                        Aal::Aal2
+                    } else {
+                        Aal::Aal1
+                    },
                     methods: vec![flow.first_method, method],
-                    restricted: false,
+                    restricted: method == AuthMethod::EmailCode
+                        && self.must_enroll_without_two_step(&account),
                     spend_flow,
                     device: DeviceCheck::FromRequest,
                     throttle: deferred.as_deref().map(|k| (k, None)),
@@ -247,6 +260,23 @@ impl Core {
                     (None, None) => return Err(CoreError::Internal("no code slot".into())),
                 }
                 (AuthMethod::Sms, None)
+            }
+            SecondStepProof::EmailCode(code) => {
+                match (flow_id, step_up) {
+                    (Some(f), _) => {
+                        self.guarded_explained(
+                            account,
+                            self.signin_email_code_matches(account, f, &code),
+                        )
+                        .await?
+                    }
+                    (None, Some(who)) => {
+                        self.guarded_explained(account, self.step_up_email_code_matches(who, &code))
+                            .await?
+                    }
+                    (None, None) => return Err(CoreError::Internal("no code slot".into())),
+                }
+                (AuthMethod::EmailCode, None)
             }
         };
         // A sign-in remembers its method in the commit that starts its

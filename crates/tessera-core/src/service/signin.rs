@@ -12,6 +12,7 @@ use crate::secrets::{random_token, token_hash};
 use crate::session::{AuthMethod, ClientKind, methods_to_text};
 use crate::signin::{FirstFactor, SigninFacts, SigninStep, after_first_factor};
 use crate::store::{KnownDevice, SessionExtras};
+use crate::twostep::methods::Challenge;
 
 /// Bytes of randomness in a device token: 256 bits.
 pub const DEVICE_TOKEN_BYTES: usize = 32;
@@ -103,14 +104,25 @@ impl Core {
                 (account, budget)
             }
         };
-        match self.sign_in_claimed(req, account, &budget, ctx).await {
-            Err(e @ (CoreError::BadCredentials | CoreError::Forbidden(_))) => Err(e),
+        let outcome = match self.sign_in_claimed(req, account, &budget, ctx).await {
+            Err(e @ (CoreError::BadCredentials | CoreError::Forbidden(_))) => return Err(e),
             Err(e) => {
                 self.password_check_aborted(&budget).await;
-                Err(e)
+                return Err(e);
             }
-            ok => ok,
+            Ok(o) => o,
+        };
+        // The code is mailed once the throttle is settled (the flow's
+        // commit cleared it): a refusal to mail (the account's budget is
+        // spent) must not release a slot another request may hold by now.
+        if let SigninOutcome::SecondStep {
+            flow_id, methods, ..
+        } = &outcome
+            && methods.as_slice() == [Challenge::EmailCode]
+        {
+            self.mail_signin_code(flow_id, ctx).await?;
         }
+        Ok(outcome)
     }
 
     /// The sign-in once its throttle slot is held: every path settles it.
@@ -141,6 +153,10 @@ impl Core {
                 two_step_on: inv.two_step_on(),
                 legacy_login: self.config.two_step.legacy_login,
                 enforce_for_admins: self.config.two_step.enforce_for_admins,
+                email_code: self
+                    .config
+                    .email_codes
+                    .asks_at_signin(budget.is_known_device()),
             },
             None => SigninFacts::default(),
         };
@@ -176,6 +192,17 @@ impl Core {
                      verification. Sign in with the password and the emergency recovery key, or ask \
                      another sysadmin to remove the account's two-step verification.",
                 ))
+            }
+            SigninStep::EmailCode { first } => {
+                self.start_flow(
+                    &account,
+                    first,
+                    vec![Challenge::EmailCode],
+                    req.client,
+                    Some(budget),
+                    ctx,
+                )
+                .await
             }
             SigninStep::SecondStep { first } => {
                 let offered = methods.map(|inv| inv.challenges()).unwrap_or_default();

@@ -14,7 +14,7 @@ use crate::account::Account;
 use crate::error::CoreError;
 use crate::outbox::{SMS_CHANNEL, seal_sms_body};
 use crate::password::Password;
-use crate::store::{OtpRecord, OtpSend, OutgoingMessage, SendBudget};
+use crate::store::{OtpRecord, OtpSend, OutgoingMessage, SendBudget, SendChannel};
 use crate::twostep::methods::{Addition, MethodKind};
 use crate::twostep::otp::{self, CODE_TTL_SECS, CodePurpose, RESEND_COOLDOWN_SECS, TEXTS_PER_HOUR};
 use crate::twostep::phone::{PhoneNumber, mask};
@@ -31,10 +31,11 @@ pub struct CodeSent {
 }
 
 /// Where a code is stored and what it is bound to.
-struct CodeSlot {
-    purpose: CodePurpose,
-    /// Names the flow, session or account the code belongs to.
-    binding: String,
+pub(crate) struct CodeSlot {
+    pub(crate) purpose: CodePurpose,
+    /// Names the flow, session or account the code belongs to (and, for
+    /// a mailed code, the channel and the account too).
+    pub(crate) binding: String,
 }
 
 impl CodeSlot {
@@ -46,7 +47,7 @@ impl CodeSlot {
 use super::stepup::Needs;
 
 impl Core {
-    fn code_mac(&self, slot: &CodeSlot, code: &str) -> Vec<u8> {
+    pub(crate) fn code_mac(&self, slot: &CodeSlot, code: &str) -> Vec<u8> {
         self.secret_box
             .mac(&otp::hash_input(slot.purpose, &slot.binding, code))
     }
@@ -59,7 +60,6 @@ impl Core {
         phone: &str,
         slot: &CodeSlot,
     ) -> Result<CodeSent, CoreError> {
-        let now = self.clock.now();
         let code = otp::generate(self.secrets.as_ref());
         let text = match slot.purpose {
             CodePurpose::Enroll => format!(
@@ -81,20 +81,42 @@ impl Core {
             subject: String::new(),
             body: seal_sms_body(&self.secret_box, self.secrets.as_ref(), phone, &text),
         };
+        let budget = SendBudget {
+            channel: SendChannel::Text,
+            max: TEXTS_PER_HOUR,
+            window_ms: 3_600_000,
+        };
+        self.queue_code(account, slot, &code, budget, &message)
+            .await?;
+        Ok(CodeSent {
+            phone_masked: mask(phone),
+            resend_after_secs: RESEND_COOLDOWN_SECS,
+        })
+    }
+
+    /// Stores `code` in `slot` (replacing the one before) and queues
+    /// `message`, which carries it, in one transaction; refused while the
+    /// slot cools down or the channel's `budget` is spent, with the time
+    /// to wait.
+    pub(crate) async fn queue_code(
+        &self,
+        account: &Account,
+        slot: &CodeSlot,
+        code: &str,
+        budget: SendBudget,
+        message: &OutgoingMessage,
+    ) -> Result<(), CoreError> {
+        let now = self.clock.now();
         let otp = OtpRecord {
             account_id: account.id,
-            code_mac: self.code_mac(slot, &code),
+            code_mac: self.code_mac(slot, code),
             sent_at: now,
             expires_at: now.plus_secs(CODE_TTL_SECS),
         };
         let cutoff = now.plus_secs(-RESEND_COOLDOWN_SECS);
-        let budget = SendBudget {
-            max: TEXTS_PER_HOUR,
-            window_ms: 3_600_000,
-        };
         let until = match self
             .store
-            .put_otp_and_send(&slot.key(), &otp, cutoff, budget, &message)
+            .put_otp_and_send(&slot.key(), &otp, cutoff, budget, message)
             .await?
         {
             OtpSend::Sent => None,
@@ -111,10 +133,7 @@ impl Core {
             });
         }
         self.wake_outbox();
-        Ok(CodeSent {
-            phone_masked: mask(phone),
-            resend_after_secs: RESEND_COOLDOWN_SECS,
-        })
+        Ok(())
     }
 
     /// Whether `input` is the live code of `slot`; it is used up if so.
@@ -124,8 +143,19 @@ impl Core {
         input: &str,
     ) -> Result<Result<(), &'static str>, CoreError> {
         const WRONG: &str = "That code is not correct, or it expired. Check the latest text message, or ask for a new code.";
+        self.slot_code_matches(slot, input, WRONG).await
+    }
+
+    /// Whether `input` is the live code of `slot` (used up if so), or
+    /// `wrong`.
+    pub(crate) async fn slot_code_matches(
+        &self,
+        slot: &CodeSlot,
+        input: &str,
+        wrong: &'static str,
+    ) -> Result<Result<(), &'static str>, CoreError> {
         let Some(code) = otp::normalize(input) else {
-            return Ok(Err(WRONG));
+            return Ok(Err(wrong));
         };
         let mac = self.code_mac(slot, &code);
         Ok(
@@ -136,7 +166,7 @@ impl Core {
             {
                 Ok(())
             } else {
-                Err(WRONG)
+                Err(wrong)
             },
         )
     }
@@ -153,7 +183,8 @@ impl Core {
         let inv = self.store.inventory(who.account.id).await?;
         inv.may_add_sms()
             .map_err(|m| CoreError::Invalid(m.into()))?;
-        self.require_recent(who, Needs::Recent)?;
+        // Text messages are only ever the first method: 2SV is off here.
+        self.require_recent(who, self.security_needs(false))?;
         let now = self.clock.now();
         self.store
             .set_pending_phone(who.account.id, phone.as_str(), now)

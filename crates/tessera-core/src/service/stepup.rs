@@ -1,5 +1,8 @@
 //! Step-up: security changes need a recent verification. Once two-step
-//! verification is on, only a second step counts.
+//! verification is on, only a second step counts; without it, only an
+//! emailed code does (a password alone proves too little), unless the
+//! server sends no mail (`email.provider = none`), where the password
+//! is accepted instead.
 
 use super::{Access, Authenticated, Core, IssuedSession, RequestContext, SecondStepProof};
 use crate::audit::{AuditKind, NewAuditEvent};
@@ -15,14 +18,19 @@ pub enum Needs {
     Recent,
     /// A verification with a second-step method within the window.
     SecondStep,
+    /// A verification by emailed code (or a second step) within the window.
+    EmailCode,
 }
 
 impl Needs {
     /// The strongest proof the account can give: a second step once
-    /// two-step verification is on, else a recent password.
-    pub fn strongest(two_step_on: bool) -> Needs {
+    /// two-step verification is on, else an emailed code when the server
+    /// sends mail, else a recent password.
+    pub fn strongest(two_step_on: bool, codes_by_mail: bool) -> Needs {
         if two_step_on {
             Needs::SecondStep
+        } else if codes_by_mail {
+            Needs::EmailCode
         } else {
             Needs::Recent
         }
@@ -40,10 +48,17 @@ pub fn step_up_satisfied(
     if now.millis() - session.verified_at.millis() > window_secs * 1000 {
         return Err("Verify it's you again before changing security settings.");
     }
-    if needs == Needs::SecondStep && !session.methods.iter().any(|m| m.is_second_step()) {
+    let second_step = session.methods.iter().any(|m| m.is_second_step());
+    if needs == Needs::SecondStep && !second_step {
         return Err(
             "Verify it's you with one of your two-step verification methods (or your recovery key) first.",
         );
+    }
+    if needs == Needs::EmailCode
+        && !second_step
+        && !session.methods.contains(&AuthMethod::EmailCode)
+    {
+        return Err("Verify it's you with a code sent to your email first.");
     }
     Ok(())
 }
@@ -90,7 +105,13 @@ impl Core {
             return Err(CoreError::Forbidden(TOKEN_CANNOT_STEP_UP));
         }
         let two_step_on = self.two_step_on(&who.account).await?;
-        self.require_recent(who, Needs::strongest(two_step_on))
+        self.require_recent(who, self.security_needs(two_step_on))
+    }
+
+    /// What a security change of an account needs, given whether it has
+    /// two-step verification.
+    pub fn security_needs(&self, two_step_on: bool) -> Needs {
+        Needs::strongest(two_step_on, self.config.email_codes.step_up_by_code())
     }
 
     /// Verifies again and refreshes `verified_at` under a new session token.
@@ -112,6 +133,11 @@ impl Core {
                     "Your account has two-step verification: verify with one of its methods, or your recovery key.",
                 ));
             }
+            StepUpProof::Password(_) if self.config.email_codes.step_up_by_code() => {
+                return Err(CoreError::Forbidden(
+                    "A password alone no longer unlocks security changes: verify with a code sent to your email.",
+                ));
+            }
             StepUpProof::Password(pw) => {
                 let stored = account.password_hash.clone();
                 self.guarded(account, async {
@@ -126,6 +152,23 @@ impl Core {
                     other => other,
                 })?;
                 (AuthMethod::Password, None)
+            }
+            StepUpProof::SecondStep(SecondStepProof::EmailCode(_)) if two_step => {
+                return Err(CoreError::Forbidden(
+                    "Your account has two-step verification: verify with one of its methods, or your recovery key.",
+                ));
+            }
+            StepUpProof::SecondStep(SecondStepProof::EmailCode(_))
+                if !self.config.email_codes.step_up_by_code() =>
+            {
+                return Err(CoreError::Invalid(
+                    "This server sends no mail, so there are no emailed codes: verify with your password."
+                        .into(),
+                ));
+            }
+            StepUpProof::SecondStep(proof @ SecondStepProof::EmailCode(_)) => {
+                self.check_second_step(account, proof, None, Some(who))
+                    .await?
             }
             StepUpProof::SecondStep(_) if !two_step => {
                 return Err(CoreError::Invalid(
@@ -193,7 +236,23 @@ mod tests {
         assert!(step_up_satisfied(&pw, Timestamp(1), 600, Needs::SecondStep).is_err());
         let totp = verified_at(0, vec![AuthMethod::Password, AuthMethod::Totp]);
         assert!(step_up_satisfied(&totp, Timestamp(1), 600, Needs::SecondStep).is_ok());
-        assert_eq!(Needs::strongest(true), Needs::SecondStep);
-        assert_eq!(Needs::strongest(false), Needs::Recent);
+        assert_eq!(Needs::strongest(true, true), Needs::SecondStep);
+        assert_eq!(Needs::strongest(false, true), Needs::EmailCode);
+        assert_eq!(Needs::strongest(false, false), Needs::Recent);
+    }
+
+    #[test]
+    fn without_two_step_only_an_emailed_code_or_a_second_step_unlocks() {
+        let pw = verified_at(0, vec![AuthMethod::Password]);
+        assert!(step_up_satisfied(&pw, Timestamp(1), 600, Needs::EmailCode).is_err());
+        let mailed = verified_at(0, vec![AuthMethod::Password, AuthMethod::EmailCode]);
+        assert!(step_up_satisfied(&mailed, Timestamp(1), 600, Needs::EmailCode).is_ok());
+        assert!(step_up_satisfied(&mailed, Timestamp(600_001), 600, Needs::EmailCode).is_err());
+        assert!(
+            step_up_satisfied(&mailed, Timestamp(1), 600, Needs::SecondStep).is_err(),
+            "an emailed code is not a second step"
+        );
+        let totp = verified_at(0, vec![AuthMethod::Password, AuthMethod::Totp]);
+        assert!(step_up_satisfied(&totp, Timestamp(1), 600, Needs::EmailCode).is_ok());
     }
 }

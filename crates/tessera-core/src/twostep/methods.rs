@@ -45,6 +45,10 @@ pub enum Challenge {
     Sms,
     /// The emergency recovery key.
     RecoveryKey,
+    /// A code mailed to an account without two-step verification, at a
+    /// sign-in from an unknown device and for step-up. Not a method an
+    /// account holds, so [`Inventory::challenges`] never lists it.
+    EmailCode,
 }
 
 crate::account::text_enum!(Challenge {
@@ -52,6 +56,7 @@ crate::account::text_enum!(Challenge {
     Challenge::Totp => "totp",
     Challenge::Sms => "sms",
     Challenge::RecoveryKey => "recovery_key",
+    Challenge::EmailCode => "email_code",
 });
 
 impl MethodKind {

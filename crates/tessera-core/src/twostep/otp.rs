@@ -1,4 +1,4 @@
-//! One-time codes sent by text message: 6 random digits, valid for 10
+//! One-time codes sent by text message or mail: 6 random digits, valid for 10
 //! minutes, single use, and stored only as a keyed hash bound to what the
 //! code is for, so a sign-in code cannot serve as a step-up code.
 
@@ -12,6 +12,10 @@ pub const RESEND_COOLDOWN_SECS: i64 = 30;
 /// enough for a person who retries, not for someone who only holds the
 /// password and wants to run up the bill or flood the phone.
 pub const TEXTS_PER_HOUR: i64 = 10;
+/// How many code mails one account may be sent per hour, all purposes
+/// together, counted apart from texts: a password holder cannot flood the
+/// mailbox, and mail does not use up the phone's budget.
+pub const MAILS_PER_HOUR: i64 = 10;
 
 /// What a code may be used for. It is part of the hashed input, and of the
 /// key under which the code is stored.

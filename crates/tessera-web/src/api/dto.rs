@@ -45,7 +45,9 @@ pub struct SigninComplete {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<String>,
     /// With `second_step`: the methods to choose from, the last-used one
-    /// first: `webauthn`, `totp`, `sms`, and always `recovery_key`.
+    /// first: `webauthn`, `totp`, `sms`, and always `recovery_key`; or,
+    /// for an account without two-step verification signing in from an
+    /// unknown device, only `email_code` (the code was just mailed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -302,8 +304,27 @@ pub struct AuditList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
-    /// The 6-digit code from the authenticator app.
+    /// The 6-digit code: from the authenticator app, a text message or an
+    /// email, as the method says.
     pub code: String,
+}
+
+/// An emailed code is on its way.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeMailedView {
+    /// Always `code_sent`.
+    pub status: &'static str,
+    /// Seconds before another code may be asked for.
+    pub resend_after_secs: i64,
+}
+
+impl From<tessera_core::service::CodeMailed> for CodeMailedView {
+    fn from(sent: tessera_core::service::CodeMailed) -> Self {
+        CodeMailedView {
+            status: "code_sent",
+            resend_after_secs: sent.resend_after_secs,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

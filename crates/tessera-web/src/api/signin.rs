@@ -125,12 +125,15 @@ pub async fn signin_response(
 /// `recovery_key` with `{recovery_key}` (the answer then carries
 /// `new_recovery_key`); `webauthn` with `{}` for a challenge, then
 /// `{credential}`; `sms` with `{}` to text a code (again after the
-/// cooldown), then `{code}`. Wrong proofs count towards the backoff.
+/// cooldown), then `{code}`; `email_code` with `{code}`, the code mailed
+/// when the sign-in answered `second_step` with `methods: ["email_code"]`
+/// (the session is then `aal1` with methods `password` and `email_code`,
+/// and the device becomes known). Wrong proofs count towards the backoff.
 #[utoipa::path(
     post, path = "/api/v1/signin/{flow_id}/{method}", tag = "signin",
     params(
         ("flow_id" = String, Path, description = "From the `second_step` answer"),
-        ("method" = String, Path, description = "`totp`, `webauthn`, `sms` or `recovery_key`"),
+        ("method" = String, Path, description = "`totp`, `webauthn`, `sms`, `recovery_key` or `email_code`"),
     ),
     request_body(content = serde_json::Value, description = "`{\"code\"}`, `{\"recovery_key\"}`, `{\"credential\"}`, or `{}` to get a WebAuthn challenge or a texted code"),
     responses(
@@ -182,6 +185,29 @@ pub async fn continue_sign_in(
     signin_response(&state, jar, outcome).await
 }
 
+/// Mail another sign-in code for a flow that asked for an emailed code.
+/// Only the latest code works. A code can be asked for once per cooldown
+/// (`resend_after_secs`), and an account gets at most 10 code mails an
+/// hour, sign-in and step-up together.
+#[utoipa::path(
+    post, path = "/api/v1/signin/{flow_id}/email_code/resend", tag = "signin",
+    params(("flow_id" = String, Path, description = "From the `second_step` answer")),
+    responses(
+        (status = 200, description = "A new code is on its way", body = super::dto::CodeMailedView, content_type = "application/json"),
+        (status = 400, description = "The account has two-step verification (no emailed codes), or the server sends no mail", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The flow expired, was used, or belongs to another client", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A code was sent less than the cooldown ago, or the account's hourly mail budget is spent; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn resend_email_code(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    Path(flow_id): Path<String>,
+) -> Result<axum::Json<super::dto::CodeMailedView>, ApiError> {
+    let sent = state.core.mail_signin_code(&flow_id, &ctx).await?;
+    Ok(axum::Json(sent.into()))
+}
+
 /// What a second-step request asks for.
 pub enum SecondStepRequest {
     Proof(SecondStepProof),
@@ -198,7 +224,7 @@ pub fn parse_challenge(method: &str) -> Result<Challenge, ApiError> {
             StatusCode::NOT_FOUND,
             "unknown_method",
             format!(
-                "There is no second-step method called {method:?}; use totp, webauthn, sms or recovery_key."
+                "There is no second-step method called {method:?}; use totp, webauthn, sms, recovery_key or email_code."
             ),
         )
     })
@@ -229,6 +255,10 @@ pub fn second_step_request(
             Ok(SecondStepRequest::Proof(SecondStepProof::Webauthn(
                 b.credential,
             )))
+        }
+        Challenge::EmailCode => {
+            let b: CodeBody = serde_json::from_value(body).map_err(parse)?;
+            Ok(SecondStepRequest::Proof(SecondStepProof::EmailCode(b.code)))
         }
         Challenge::Sms if empty => Ok(SecondStepRequest::SendCode),
         Challenge::Sms => {

@@ -33,20 +33,23 @@ pub(super) fn with_rotated(
     (out.jar, axum::Json(body)).into_response()
 }
 
-/// Verify again before a security change: `password` with `{password}`
-/// (only while two-step verification is off), `totp` with `{code}`,
-/// `recovery_key` with `{recovery_key}`, `webauthn` with `{}` for a
-/// challenge then `{credential}`, `sms` with `{}` to text a code then
-/// `{code}`. The session gets a new token.
+/// Verify again before a security change. With two-step verification:
+/// `totp` with `{code}`, `recovery_key` with `{recovery_key}`, `webauthn`
+/// with `{}` for a challenge then `{credential}`, `sms` with `{}` to text a
+/// code then `{code}`. Without it: `email_code` with `{code}`, the code
+/// mailed by `POST /api/v1/step-up/email_code/send`; a `password` step-up
+/// (`{password}`) is accepted only when the server sends no mail
+/// (`email.provider = none`). The session gets a new token.
 #[utoipa::path(
     post, path = "/api/v1/step-up/{method}", tag = "me",
     security(("bearer" = []), ("cookie" = [])),
-    params(("method" = String, Path, description = "`password`, `totp`, `webauthn`, `sms` or `recovery_key`")),
+    params(("method" = String, Path, description = "`totp`, `webauthn`, `sms`, `recovery_key`, `email_code` or `password`")),
     request_body(content = serde_json::Value, description = "`{\"password\"}`, `{\"code\"}`, `{\"recovery_key\"}`, `{\"credential\"}`, or `{}` for a challenge or a texted code"),
     responses(
         (status = 200, description = "Verified (`verified_at` refreshed), or the challenge / `code_sent` to answer", body = TwoStepChanged),
+        (status = 400, description = "Malformed body, a method the account does not have, or an emailed code on a server that sends no mail", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong proof, or no session", body = crate::error::Problem),
-        (status = 403, description = "Password step-up while two-step verification is on", body = crate::error::Problem),
+        (status = 403, description = "A password step-up while two-step verification is on or while the server mails codes, an emailed code while two-step verification is on, or an API token", body = crate::error::Problem),
         (status = 429, description = "Blocked by the backoff; see Retry-After", body = crate::error::Problem),
     )
 )]
@@ -85,6 +88,26 @@ pub async fn step_up(
         ..Default::default()
     };
     Ok(with_rotated(&state, jar, s.via, done.issued, body))
+}
+
+/// Mail a step-up code to the caller's address (accounts without two-step
+/// verification), to send to `POST /api/v1/step-up/email_code`. Only the
+/// latest code works; one per cooldown, at most 10 code mails an hour.
+#[utoipa::path(
+    post, path = "/api/v1/step-up/email_code/send", tag = "me",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "A code is on its way", body = super::dto::CodeMailedView, content_type = "application/json"),
+        (status = 400, description = "The account has two-step verification (step up with a method), or the server sends no mail", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A code was sent less than the cooldown ago, or the account's hourly mail budget is spent; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn send_step_up_email_code(
+    State(state): State<AppState>,
+    s: AnySession,
+) -> Result<axum::Json<super::dto::CodeMailedView>, ApiError> {
+    let sent = state.core.mail_step_up_code(&s.access).await?;
+    Ok(axum::Json(sent.into()))
 }
 
 /// Whether two-step verification is on, and every method: the

@@ -177,6 +177,7 @@ fn method_label(method: Challenge) -> &'static str {
         Challenge::Totp => "Use a code from your authenticator app",
         Challenge::Sms => "Get a code by text message",
         Challenge::RecoveryKey => "Use your emergency recovery key",
+        Challenge::EmailCode => "Get a code by email",
     }
 }
 
@@ -215,6 +216,16 @@ fn flow_expired(state: &AppState, jar: CookieJar) -> Response {
     (jar, render(StatusCode::UNAUTHORIZED, &page)).into_response()
 }
 
+/// The sign-in's second page: a second step, or the emailed code of an
+/// account without two-step verification.
+fn heading_for(methods: &[Challenge]) -> &'static str {
+    if methods == [Challenge::EmailCode] {
+        "Check your email"
+    } else {
+        "Two-step verification"
+    }
+}
+
 /// The second-step page of a sign-in, for one method at a time.
 pub async fn show_verify(
     State(state): State<AppState>,
@@ -231,14 +242,16 @@ pub async fn show_verify(
         Err(e) => return error_page(&e),
     };
     let (jar, csrf) = form_token(&state, jar);
-    let page = VerifyPage::new(
-        "Two-step verification",
+    let mut page = VerifyPage::new(
+        heading_for(&methods),
         &csrf,
         "/login/verify",
         "/login/verify/key",
         &methods,
         q.method,
     );
+    // An emailed code went out with the password's answer.
+    page.code_sent = page.method == Challenge::EmailCode;
     (jar, render(StatusCode::OK, &page)).into_response()
 }
 
@@ -261,15 +274,23 @@ impl VerifyForm {
         match self.method {
             Some(Challenge::RecoveryKey) => SecondStepProof::RecoveryKey(self.recovery_key.clone()),
             Some(Challenge::Sms) => SecondStepProof::Sms(self.code.clone()),
+            Some(Challenge::EmailCode) => SecondStepProof::EmailCode(self.code.clone()),
             _ => SecondStepProof::Totp(self.code.clone()),
         }
     }
     pub(crate) fn method(&self) -> Option<Challenge> {
         self.method
     }
-    /// Whether this asks for a texted code rather than proving one.
+    /// Whether this asks for a texted or emailed code rather than proving
+    /// one.
     pub(crate) fn wants_code(&self) -> bool {
-        self.method == Some(Challenge::Sms) && !self.send.is_empty()
+        matches!(self.method, Some(Challenge::Sms | Challenge::EmailCode)) && !self.send.is_empty()
+    }
+
+    /// Whether the page shows a code field for this method after an answer
+    /// (a code was asked for already).
+    pub(crate) fn code_was_sent(&self) -> bool {
+        matches!(self.method, Some(Challenge::Sms | Challenge::EmailCode))
     }
 }
 
@@ -294,7 +315,7 @@ pub async fn submit_verify(
                     error: Option<String>| {
         let (jar, csrf) = form_token(&state, jar);
         let mut page = VerifyPage::new(
-            "Two-step verification",
+            heading_for(&methods),
             &csrf,
             "/login/verify",
             "/login/verify/key",
@@ -307,17 +328,22 @@ pub async fn submit_verify(
         (jar, render(status, &page)).into_response()
     };
     if form.wants_code() {
-        return match state.core.send_signin_sms(&flow, &ctx).await {
-            Ok(sent) => rerender(
-                jar,
-                StatusCode::OK,
-                true,
-                Some(format!(
+        let sent = if form.method() == Some(Challenge::EmailCode) {
+            state
+                .core
+                .mail_signin_code(&flow, &ctx)
+                .await
+                .map(|_| "We emailed you a new code. It works for 10 minutes.".to_string())
+        } else {
+            state.core.send_signin_sms(&flow, &ctx).await.map(|sent| {
+                format!(
                     "We texted a code to {}. It works for 10 minutes.",
                     sent.phone_masked
-                )),
-                None,
-            ),
+                )
+            })
+        };
+        return match sent {
+            Ok(notice) => rerender(jar, StatusCode::OK, true, Some(notice), None),
             Err(e @ CoreError::RateLimited { .. }) => rerender(
                 jar,
                 StatusCode::TOO_MANY_REQUESTS,
@@ -338,7 +364,7 @@ pub async fn submit_verify(
             rerender(
                 jar,
                 StatusCode::UNAUTHORIZED,
-                form.method() == Some(Challenge::Sms),
+                form.code_was_sent(),
                 None,
                 Some(e.to_string()),
             )

@@ -204,10 +204,15 @@ async fn step_up_page_with(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let methods = match state.core.methods(who.account()).await {
+    let mut methods = match state.core.methods(who.account()).await {
         Ok(inv) => inv.challenges(),
         Err(e) => return error_page(&e),
     };
+    // Without two-step verification: an emailed code, unless the server
+    // sends no mail (then the password).
+    if methods.is_empty() && state.core.config.email_codes.step_up_by_code() {
+        methods.push(Challenge::EmailCode);
+    }
     let (jar, csrf) = form_token(state, jar);
     if !methods.is_empty() {
         let mut page = VerifyPage::new(
@@ -266,20 +271,29 @@ pub async fn submit_step_up(
     CsrfForm(form): CsrfForm<StepUpForm>,
 ) -> Response {
     if form.second.wants_code() {
-        return match state.core.send_step_up_sms(&who).await {
-            Ok(sent) => {
+        let method = form.second.method();
+        let sent = if method == Some(Challenge::EmailCode) {
+            state
+                .core
+                .mail_step_up_code(&who)
+                .await
+                .map(|_| "We emailed you a code. It works for 10 minutes.".to_string())
+        } else {
+            state.core.send_step_up_sms(&who).await.map(|sent| {
+                format!(
+                    "We texted a code to {}. It works for 10 minutes.",
+                    sent.phone_masked
+                )
+            })
+        };
+        return match sent {
+            Ok(notice) => {
                 step_up_page_with(
                     &state,
                     jar,
                     &who,
-                    Some(Challenge::Sms),
-                    (
-                        true,
-                        Some(format!(
-                            "We texted a code to {}. It works for 10 minutes.",
-                            sent.phone_masked
-                        )),
-                    ),
+                    method,
+                    (true, Some(notice)),
                     None,
                     StatusCode::OK,
                 )
@@ -290,7 +304,7 @@ pub async fn submit_step_up(
                     &state,
                     jar,
                     &who,
-                    Some(Challenge::Sms),
+                    method,
                     (true, None),
                     Some(format!("A code was sent moments ago. {e}")),
                     StatusCode::TOO_MANY_REQUESTS,
@@ -325,7 +339,7 @@ pub async fn submit_step_up(
             } else {
                 form.second.method()
             };
-            let sent = method == Some(Challenge::Sms);
+            let sent = !is_password && form.second.code_was_sent();
             step_up_page_with(
                 &state,
                 jar,

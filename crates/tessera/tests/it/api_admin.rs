@@ -334,6 +334,8 @@ async fn openapi_docs_health_and_metrics() {
         "/api/v1/me/two-step/sms",
         "/api/v1/me/two-step/sms/confirm",
         "/api/v1/me/two-step/sms/resend",
+        "/api/v1/signin/{flow_id}/email_code/resend",
+        "/api/v1/step-up/email_code/send",
     ] {
         assert!(doc["paths"][p].is_object(), "{p} missing from OpenAPI");
     }
@@ -344,8 +346,32 @@ async fn openapi_docs_health_and_metrics() {
     assert!(doc["paths"]["/api/v1/me/two-step/totp"]["delete"].is_object());
     let method_doc =
         doc["paths"]["/api/v1/signin/{flow_id}/{method}"]["post"]["parameters"].to_string();
-    for m in ["totp", "webauthn", "sms", "recovery_key"] {
+    for m in ["totp", "webauthn", "sms", "recovery_key", "email_code"] {
         assert!(method_doc.contains(m), "{m} not documented: {method_doc}");
+    }
+    // The emailed-code routes document their answers and content types.
+    for (path, statuses) in [
+        (
+            "/api/v1/signin/{flow_id}/email_code/resend",
+            &["200", "400", "401", "429"][..],
+        ),
+        (
+            "/api/v1/step-up/email_code/send",
+            &["200", "400", "401", "403", "429"][..],
+        ),
+    ] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        for st in statuses {
+            assert!(responses[st].is_object(), "{path} {st}: {responses}");
+        }
+        assert!(
+            responses["200"]["content"]["application/json"].is_object(),
+            "{path}: {responses}"
+        );
+        assert!(
+            responses["429"]["content"]["application/problem+json"].is_object(),
+            "{path}: {responses}"
+        );
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     let docs = reqwest::get(s.url("/api/docs/")).await.unwrap();

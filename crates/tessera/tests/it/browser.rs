@@ -23,27 +23,42 @@ fn ready() -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one suite against a fresh server with `users` (email, role), or
-/// says why it cannot run (a failure in CI).
-fn run_suite(suite: &str, users: &[(&str, &str)]) {
+/// Whether the browser suite can run; says why not (a failure in CI).
+fn can_run() -> bool {
     if let Err(why) = ready() {
         if std::env::var("CI").is_ok() {
             panic!("browser tests cannot run in CI: {why}");
         }
         eprintln!("SKIPPED: browser tests: {why}");
+        return false;
+    }
+    true
+}
+
+/// Runs one suite against a fresh server with `users` (email, role), or
+/// says why it cannot run (a failure in CI).
+fn run_suite(suite: &str, users: &[(&str, &str)]) {
+    if !can_run() {
         return;
     }
     let s = Server::start();
     for (email, role) in users {
         s.create_user(email, role);
     }
-    let out = Command::new("node")
-        .arg(suite)
+    run_node(&s, suite, &[]);
+}
+
+/// Runs `suite` against `s`, with `env` besides the server's address.
+fn run_node(s: &Server, suite: &str, env: &[(&str, String)]) {
+    let mut cmd = Command::new("node");
+    cmd.arg(suite)
         .current_dir(browser_dir())
         .env("BASE_URL", &s.origin)
-        .env("PASSWORD", PASSWORD)
-        .output()
-        .expect("run node");
+        .env("PASSWORD", PASSWORD);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run node");
     println!("{}", String::from_utf8_lossy(&out.stdout));
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser suite {suite} failed");
@@ -76,6 +91,74 @@ fn webauthn_works_in_a_real_browser() {
         &[
             ("keys@example.com", "member"),
             ("passkey@example.com", "member"),
+        ],
+    );
+}
+
+/// Emailed codes, read from a real SMTP server by the suite.
+#[tokio::test]
+async fn emailed_codes_work_in_a_real_browser() {
+    use crate::email_codes::nth_code;
+    use crate::smtp_peer::{READ_MAILDIR, SmtpPeer};
+    use serde_json::{Value, json};
+    if !can_run() || !crate::peers::available() {
+        return;
+    }
+    let Some(smtp) = SmtpPeer::start() else {
+        return;
+    };
+    let s = Server::start_with(Opts {
+        env: vec![
+            ("TESSERA_EMAIL__PROVIDER".into(), "smtp".into()),
+            ("TESSERA_EMAIL__SMTP_URL".into(), smtp.url()),
+            ("TESSERA_EMAIL__FROM".into(), "security@acme.example".into()),
+        ],
+        ..Default::default()
+    });
+    s.create_user("fresh@example.com", "member");
+    s.create_user("twostep@example.com", "member");
+    // twostep@ turns on two-step verification through the API (its first
+    // sign-in, from this unknown client, takes an emailed code).
+    let http = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut r = http.post(s.url(path)).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t.to_string());
+        }
+        async move { r.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let r = post(
+        "/api/v1/signin",
+        None,
+        json!({"email": "twostep@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let flow = r["flow_id"].as_str().unwrap().to_string();
+    let code = nth_code(&smtp, "twostep@example.com", 1).await;
+    let done = post(
+        &format!("/api/v1/signin/{flow}/email_code"),
+        None,
+        json!({"code": code}),
+    )
+    .await;
+    let token = done["session_token"].as_str().unwrap().to_string();
+    let e = post("/api/v1/me/two-step/totp", Some(&token), json!({})).await;
+    let secret = e["secret"].as_str().unwrap();
+    let now = crate::peers::now_secs();
+    let c = post(
+        "/api/v1/me/two-step/totp/confirm",
+        Some(&token),
+        json!({"code": crate::peers::oathtool(secret, now)}),
+    )
+    .await;
+    assert!(c["recovery_key"].is_string(), "{c}");
+    run_node(
+        &s,
+        "emailcode.mjs",
+        &[
+            ("MAILDIR", smtp.maildir.display().to_string()),
+            ("PYTHON", smtp.python.to_string()),
+            ("READ_MAIL", READ_MAILDIR.to_string()),
         ],
     );
 }

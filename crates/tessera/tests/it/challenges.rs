@@ -6,11 +6,10 @@ use crate::support::*;
 use crate::twostep_clock::World;
 use serde_json::{Value, json};
 use tessera_core::account::Role;
-use tessera_core::service::CoreConfig;
 
 #[tokio::test]
 async fn challenges_are_named_in_json_and_unknown_ones_are_refused() {
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     let email = "ch@example.com";
     w.user(email, Role::Member).await;
     let (token, _secret, key) = w.enroll(email).await;
@@ -74,7 +73,7 @@ async fn challenges_are_named_in_json_and_unknown_ones_are_refused() {
 
 #[tokio::test]
 async fn the_verify_page_picks_a_challenge_by_name_and_ignores_unknown_names() {
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     let email = "chp@example.com";
     w.user(email, Role::Member).await;
     w.enroll(email).await;

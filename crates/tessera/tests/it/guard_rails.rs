@@ -165,7 +165,7 @@ pub(crate) fn bearer(token: &str) -> String {
 /// Settings for tests about one account: the client-address budget is
 /// made large so it does not interfere (it has its own test).
 pub(crate) fn one_account() -> CoreConfig {
-    let mut c = CoreConfig::default();
+    let mut c = kit_config();
     c.throttle.address.tolerated = 100_000;
     c
 }
@@ -454,7 +454,7 @@ async fn credential_stuffing(n: Nodes) {
 both_backends!(
     one_address_guessing_across_accounts_is_slowed_on_sqlite,
     one_address_guessing_across_accounts_is_slowed_on_postgres,
-    CoreConfig::default(),
+    kit_config(),
     credential_stuffing
 );
 

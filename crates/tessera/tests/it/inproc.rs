@@ -17,7 +17,7 @@ async fn core(clock: ManualClock) -> (Core, tempfile::TempDir) {
             idle_secs: 600,
             touch_interval_secs: 60,
         },
-        ..CoreConfig::default()
+        ..crate::support::kit_config()
     };
     crate::support::test_core(clock, config).await
 }

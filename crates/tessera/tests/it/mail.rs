@@ -102,7 +102,7 @@ async fn a_notification_arrives_over_smtp_multipart_in_the_operators_template() 
 }
 
 /// The mail worker of an in-process world, sending to `url`.
-fn smtp_worker(w: &World, url: &str) -> OutboxWorker {
+pub(crate) fn smtp_worker(w: &World, url: &str) -> OutboxWorker {
     let channel = EmailChannel::new(
         Arc::new(SmtpMailer::new(SmtpConfig::parse(url, None).unwrap())),
         Arc::new(MailTemplates::builtin()),
@@ -121,7 +121,7 @@ async fn an_smtp_outage_delays_mail_and_it_arrives_exactly_once() {
     let port = free_port();
     let w = World::new(CoreConfig {
         signup_enabled: true,
-        ..CoreConfig::default()
+        ..kit_config()
     })
     .await;
     let worker = smtp_worker(&w, &format!("smtp://127.0.0.1:{port}"));
@@ -315,7 +315,10 @@ fn bad_mail_settings_stop_the_program_with_one_line() {
 #[tokio::test]
 async fn the_file_provider_writes_private_eml_files() {
     let s = Server::start_with(Opts {
-        env: vec![("TESSERA_SIGNUP_ENABLED".into(), "true".into())],
+        env: vec![
+            ("TESSERA_SIGNUP_ENABLED".into(), "true".into()),
+            ("TESSERA_EMAIL__PROVIDER".into(), "file".into()),
+        ],
         ..Default::default()
     });
     s.create_user("owner@example.com", "member");
@@ -355,10 +358,10 @@ async fn a_mail_queued_with_a_code_in_one_transaction_is_delivered() {
     use tessera_core::Clock;
     use tessera_core::email::Email;
     use tessera_core::mail::email_message;
-    use tessera_core::store::{OtpRecord, OtpSend, SendBudget};
+    use tessera_core::store::{OtpRecord, OtpSend, SendBudget, SendChannel};
     // How the emailed-code feature queues its mail: `put_otp_and_send` with
     // an `email_message`, as `service::sms` does for texts.
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     w.user("coded@example.com", Role::Member).await;
     let core = &w.s.core;
     let account = core
@@ -389,6 +392,7 @@ async fn a_mail_queued_with_a_code_in_one_transaction_is_delivered() {
             },
             now.plus_secs(-60),
             SendBudget {
+                channel: SendChannel::Mail,
                 max: 10,
                 window_ms: 3_600_000,
             },

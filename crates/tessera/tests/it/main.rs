@@ -10,6 +10,7 @@ mod browser;
 mod challenges;
 mod cli;
 mod client_address;
+mod email_codes;
 mod flood;
 mod guard_rails;
 mod inproc;

@@ -6,7 +6,7 @@ use crate::support::*;
 use tessera_core::account::{AccountKind, Role};
 use tessera_core::clock::{ManualClock, Timestamp};
 use tessera_core::password::Password;
-use tessera_core::service::{CoreConfig, NewAccountInput, RequestContext, Sysadmin};
+use tessera_core::service::{NewAccountInput, RequestContext, Sysadmin};
 
 const FORGED: &str = "forged-token-forged-token-forged-token";
 
@@ -41,11 +41,7 @@ const ROUTES: &[&str] = &[
 
 #[tokio::test]
 async fn a_forged_form_token_is_refused_on_every_page_route() {
-    let (core, _dir) = test_core(
-        ManualClock::at(Timestamp(1_800_000_000_000)),
-        CoreConfig::default(),
-    )
-    .await;
+    let (core, _dir) = test_core(ManualClock::at(Timestamp(1_800_000_000_000)), kit_config()).await;
     let s = InprocServer::start(core).await;
     s.core
         .create_account(

@@ -15,7 +15,7 @@ const ROUNDS: u64 = 12;
 /// Room for every request of a round to be evaluated: the losers of a
 /// race (a TOTP step already used) count as failures.
 fn config() -> CoreConfig {
-    let mut c = CoreConfig::default();
+    let mut c = crate::support::kit_config();
     c.two_step.backoff.tolerated = 50;
     c
 }

@@ -6,11 +6,11 @@ use crate::support::*;
 use tessera_core::account::{AccountKind, Role};
 use tessera_core::clock::{ManualClock, Timestamp};
 use tessera_core::password::Password;
-use tessera_core::service::{CoreConfig, NewAccountInput, RequestContext, Sysadmin};
+use tessera_core::service::{NewAccountInput, RequestContext, Sysadmin};
 
 #[tokio::test]
 async fn the_required_page_creates_no_enrollment_until_its_form_is_posted() {
-    let mut config = CoreConfig::default();
+    let mut config = kit_config();
     config.two_step.enforce_for_admins = true;
     let (core, _dir) = test_core(ManualClock::at(Timestamp(1_800_000_000_000)), config).await;
     let s = InprocServer::start(core).await;

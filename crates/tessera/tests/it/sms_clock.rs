@@ -8,7 +8,6 @@
 use crate::twostep_clock::{World, retry_after};
 use serde_json::{Value, json};
 use tessera_core::account::Role;
-use tessera_core::service::CoreConfig;
 
 const PHONE: &str = "+447700900123";
 
@@ -72,7 +71,7 @@ impl World {
 
 #[tokio::test]
 async fn phone_numbers_are_validated_and_sms_is_only_a_first_method() {
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(crate::support::kit_config()).await;
     w.user("sms@example.com", Role::Member).await;
     let t = w.signin("sms@example.com").await["session_token"]
         .as_str()
@@ -157,12 +156,12 @@ async fn phone_numbers_are_validated_and_sms_is_only_a_first_method() {
 
 #[tokio::test]
 async fn sms_first_method_rule_holds_under_a_race_with_an_authenticator_app() {
-    first_method_race(World::new(CoreConfig::default()).await).await;
+    first_method_race(World::new(crate::support::kit_config()).await).await;
 }
 
 #[tokio::test]
 async fn sms_first_method_rule_holds_under_a_race_on_postgres() {
-    if let Some(w) = World::on_postgres(CoreConfig::default()).await {
+    if let Some(w) = World::on_postgres(crate::support::kit_config()).await {
         first_method_race(w).await;
     }
 }
@@ -238,12 +237,12 @@ async fn first_method_race(w: World) {
 
 #[tokio::test]
 async fn texted_codes_expire_work_once_and_only_for_their_flow_and_purpose() {
-    codes_for_their_flow_and_purpose(World::new(CoreConfig::default()).await).await;
+    codes_for_their_flow_and_purpose(World::new(crate::support::kit_config()).await).await;
 }
 
 #[tokio::test]
 async fn texted_codes_work_once_and_only_for_their_flow_and_purpose_on_postgres() {
-    if let Some(w) = World::on_postgres(CoreConfig::default()).await {
+    if let Some(w) = World::on_postgres(crate::support::kit_config()).await {
         codes_for_their_flow_and_purpose(w).await;
     }
 }
@@ -326,7 +325,7 @@ async fn codes_for_their_flow_and_purpose(w: World) {
 async fn a_texted_code_expires_within_a_live_step_up_window() {
     // Step-up codes are bound to the session, so the session outlives the
     // code: this isolates the code's own 10-minute life.
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(crate::support::kit_config()).await;
     w.user("expiry@example.com", Role::Member).await;
     let (token, _) = w.enroll_sms("expiry@example.com", PHONE).await;
     let r = w.post("/api/v1/step-up/sms", Some(&token), json!({})).await;
@@ -350,12 +349,12 @@ async fn a_texted_code_expires_within_a_live_step_up_window() {
 
 #[tokio::test]
 async fn a_texted_code_is_accepted_once_under_parallel_submission_and_guesses_back_off() {
-    once_and_backoff(World::new(CoreConfig::default()).await).await;
+    once_and_backoff(World::new(crate::support::kit_config()).await).await;
 }
 
 #[tokio::test]
 async fn a_texted_code_is_accepted_once_and_guesses_back_off_on_postgres() {
-    if let Some(w) = World::on_postgres(CoreConfig::default()).await {
+    if let Some(w) = World::on_postgres(crate::support::kit_config()).await {
         once_and_backoff(w).await;
     }
 }
@@ -491,7 +490,7 @@ impl Provider {
 #[tokio::test]
 async fn a_texted_code_survives_a_provider_outage_and_arrives_exactly_once() {
     use std::sync::Arc;
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(crate::support::kit_config()).await;
     let provider = Provider::start(vec![500, 500]).await;
     let webhook = tessera_notify::WebhookSms::new(
         tessera_notify::WebhookConfig::parse(
@@ -564,7 +563,7 @@ async fn an_account_gets_at_most_ten_texts_an_hour_whatever_the_flow() {
     // Each sign-in has its own 30-second cooldown, so someone who holds
     // only the password could start flow after flow; the account's hourly
     // budget stops that.
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(crate::support::kit_config()).await;
     w.user("budget@example.com", Role::Member).await;
     w.enroll_sms("budget@example.com", PHONE).await; // text 1
     for n in 2..=10 {

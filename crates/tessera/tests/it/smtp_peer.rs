@@ -40,7 +40,7 @@ pub fn free_port() -> u16 {
 /// A running aiosmtpd on 127.0.0.1, killed on drop.
 pub struct SmtpPeer {
     child: Child,
-    python: &'static str,
+    pub python: &'static str,
     pub port: u16,
     pub maildir: PathBuf,
     _dir: tempfile::TempDir,
@@ -130,7 +130,9 @@ impl Drop for SmtpPeer {
     }
 }
 
-const READ_MAILDIR: &str = r#"
+/// A Python program printing every message of the Maildir named by its
+/// first argument as JSON (what [`SmtpPeer::messages`] returns).
+pub const READ_MAILDIR: &str = r#"
 import email, email.policy, json, mailbox, sys
 out = []
 box = mailbox.Maildir(sys.argv[1], factory=None, create=False)

@@ -63,6 +63,12 @@ impl Server {
         if metrics && !opts.env.iter().any(|(k, _)| k == "TESSERA_METRICS__LISTEN") {
             cmd.env("TESSERA_METRICS__LISTEN", "127.0.0.1:0");
         }
+        // Tests not about mail run as an install that sends none: no
+        // emailed code at sign-in, and step-up by password for accounts
+        // without 2SV. Tests about mail or emailed codes set the provider.
+        if !opts.env.iter().any(|(k, _)| k == "TESSERA_EMAIL__PROVIDER") {
+            cmd.env("TESSERA_EMAIL__PROVIDER", "none");
+        }
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -239,6 +245,19 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap()
+}
+
+/// Core's defaults for tests not about emailed codes: like a server whose
+/// `email.provider` is `none` (no code at sign-in, step-up by password for
+/// accounts without 2SV), with `email_code.at_signin = "off"` said too.
+pub fn kit_config() -> tessera_core::service::CoreConfig {
+    tessera_core::service::CoreConfig {
+        email_codes: tessera_core::email_code::EmailCodeConfig {
+            at_signin: tessera_core::email_code::AtSignin::Off,
+            mail_delivered: false,
+        },
+        ..Default::default()
+    }
 }
 
 /// The domain on a fresh SQLite file, with the given clock and settings, for

@@ -153,7 +153,7 @@ async fn backoff_blocks_doubles_and_resets_as_the_clock_moves() {
     if !peers::available() {
         return;
     }
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     w.user("b@example.com", Role::Member).await;
     let (_, secret, _) = w.enroll("b@example.com").await;
     w.next_step();
@@ -224,7 +224,7 @@ async fn flows_expire_after_ten_minutes_and_belong_to_their_client() {
     if !peers::available() {
         return;
     }
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     w.user("f@example.com", Role::Member).await;
     let (_, secret, _) = w.enroll("f@example.com").await;
     w.next_step();
@@ -261,7 +261,7 @@ async fn step_up_windows_and_second_step_rules() {
     if !peers::available() {
         return;
     }
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     w.user("s@example.com", Role::Member).await;
     let t = w.signin("s@example.com").await["session_token"]
         .as_str()
@@ -497,7 +497,7 @@ async fn admins_must_enroll_when_enforcement_is_on() {
     if !peers::available() {
         return;
     }
-    let mut config = CoreConfig::default();
+    let mut config = kit_config();
     config.two_step.enforce_for_admins = true;
     let w = World::new(config).await;
     w.user("adm@example.com", Role::Sysadmin).await;
@@ -569,7 +569,7 @@ async fn legacy_login_skips_the_second_step_loudly() {
     if !peers::available() {
         return;
     }
-    let mut config = CoreConfig::default();
+    let mut config = kit_config();
     config.two_step.legacy_login = true;
     let w = World::new(config).await;
     w.user("l@example.com", Role::Sysadmin).await;
@@ -606,7 +606,7 @@ async fn recovery_unenrollment_by_a_sysadmin() {
     if !peers::available() {
         return;
     }
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     w.user("root@example.com", Role::Sysadmin).await;
     w.user("lost@example.com", Role::Member).await;
     w.user("plain@example.com", Role::Member).await;
@@ -719,7 +719,7 @@ async fn break_glass_and_basic_auth_respect_two_step() {
     if !peers::available() {
         return;
     }
-    let w = World::new(CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     w.user("bg@example.com", Role::Sysadmin).await;
     w.user("script@example.com", Role::Member).await;
     let basic = |email: &str, pw: &str| {
@@ -783,7 +783,7 @@ async fn break_glass_and_basic_auth_respect_two_step() {
 
 #[tokio::test]
 async fn basic_auth_can_be_turned_off_with_an_allowlist() {
-    let mut config = CoreConfig::default();
+    let mut config = kit_config();
     config.basic_auth.password_enabled = false;
     config.basic_auth.allowlist =
         vec![tessera_core::email::Email::parse("ci@example.com").unwrap()];

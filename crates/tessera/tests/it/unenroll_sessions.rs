@@ -6,7 +6,7 @@ use crate::twostep_clock::World;
 use serde_json::json;
 use tessera_core::account::Role;
 use tessera_core::audit::AuditFilter;
-use tessera_core::service::{CoreConfig, Sysadmin};
+use tessera_core::service::Sysadmin;
 
 async fn status_of_session(w: &World, token: &str) -> u16 {
     w.http
@@ -92,7 +92,7 @@ async fn unenrollment_ends_the_targets_sessions_on_sqlite() {
     if !peers::available() {
         return;
     }
-    unenrollment_ends_the_targets_sessions(World::new(CoreConfig::default()).await).await;
+    unenrollment_ends_the_targets_sessions(World::new(crate::support::kit_config()).await).await;
 }
 
 #[tokio::test]
@@ -100,7 +100,7 @@ async fn unenrollment_ends_the_targets_sessions_on_postgres() {
     if !peers::available() {
         return;
     }
-    let Some(w) = World::on_postgres(CoreConfig::default()).await else {
+    let Some(w) = World::on_postgres(crate::support::kit_config()).await else {
         return;
     };
     unenrollment_ends_the_targets_sessions(w).await;

@@ -649,7 +649,7 @@ async fn ceremonies_expire_after_five_minutes_on_a_moved_clock() {
     use crate::twostep_clock::World;
     use tessera_core::account::Role;
     const ORIGIN: &str = "http://localhost:8080";
-    let w = World::new(tessera_core::service::CoreConfig::default()).await;
+    let w = World::new(kit_config()).await;
     w.user("late@example.com", Role::Member).await;
     let api = Api {
         base: w.s.base.clone(),
