@@ -65,6 +65,7 @@ macro_rules! tokens_store {
                 "DELETE FROM sms_phones WHERE account_id = $1",
                 "DELETE FROM sms_pending WHERE account_id = $1",
                 "DELETE FROM otp_codes WHERE account_id = $1",
+                "DELETE FROM sms_send_budget WHERE account_id = $1",
                 "DELETE FROM mail_send_budget WHERE account_id = $1",
                 "DELETE FROM second_step_prefs WHERE account_id = $1",
                 "DELETE FROM known_devices WHERE account_id = $1",

@@ -133,10 +133,16 @@ impl Drop for SmtpPeer {
 /// A Python program printing every message of the Maildir named by its
 /// first argument as JSON (what [`SmtpPeer::messages`] returns).
 pub const READ_MAILDIR: &str = r#"
-import email, email.policy, json, mailbox, sys
+import email, email.policy, json, mailbox, re, sys
 out = []
 box = mailbox.Maildir(sys.argv[1], factory=None, create=False)
-for key in sorted(box.keys()):
+def arrival(key):
+    # "<seconds>.M<microseconds>P<pid>Q<count>.<host>": the microseconds
+    # are not zero-padded, so the names do not sort as text; the count
+    # goes up with every delivery of the one aiosmtpd process.
+    m = re.match(r"(\d+)\.M(\d+)P\d+Q(\d+)", key)
+    return (int(m[1]), int(m[2]), int(m[3])) if m else (0, 0, 0)
+for key in sorted(box.keys(), key=arrival):
     m = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
     parts = {}
     for p in m.walk():
