@@ -682,3 +682,40 @@ fn a_bad_email_code_setting_stops_the_program_with_one_line() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_code_queued_during_an_smtp_outage_arrives_once_when_it_is_back_and_still_works() {
+    let port = crate::smtp_peer::free_port();
+    let w = World::new(product_defaults()).await;
+    let worker = smtp_worker(&w, &format!("smtp://127.0.0.1:{port}"));
+    w.user("a@example.com", Role::Member).await;
+    // The code is queued while nothing listens: it waits.
+    let r = w.signin("a@example.com").await;
+    assert_eq!(r["methods"], json!(["email_code"]), "{r}");
+    let flow = r["flow_id"].as_str().unwrap().to_string();
+    let p = worker.run_once().await.unwrap();
+    assert_eq!((p.claimed, p.retrying, p.delivered), (1, 1, 0), "{p:?}");
+
+    // The server comes back; the retry after the 2 s backoff delivers it.
+    let Some(smtp) = SmtpPeer::start_on(port) else {
+        return;
+    };
+    w.clock.advance_secs(2);
+    assert_eq!(worker.run_once().await.unwrap().delivered, 1);
+    for _ in 0..3 {
+        w.clock.advance_secs(60);
+        assert_eq!(worker.run_once().await.unwrap().delivered, 0);
+    }
+    let mails = code_mails(&smtp, "a@example.com");
+    assert_eq!(mails.len(), 1, "exactly once: {mails:?}");
+    // Still within its 10 minutes: the code from the mail signs in.
+    let code = code_of(&mails[0]);
+    let r = w
+        .post(
+            &format!("/api/v1/signin/{flow}/email_code"),
+            None,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+}
