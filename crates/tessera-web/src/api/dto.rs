@@ -29,6 +29,35 @@ pub enum ClientKindDto {
     Mobile,
 }
 
+/// A role's name, as the API writes and accepts it (documentation of a
+/// string field: the server parses it with the domain's own type).
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+#[allow(dead_code)]
+pub enum RoleName {
+    Member,
+    OrgAdmin,
+    Sysadmin,
+}
+
+/// An account's kind (documentation of a string field).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum KindName {
+    Human,
+    Service,
+}
+
+/// An authenticator assurance level (documentation of a string field).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AalName {
+    Aal1,
+    Aal2,
+}
+
 /// The answer to a sign-in step: `complete` with a session, or
 /// `second_step` with a flow to finish.
 #[derive(Debug, Serialize, ToSchema, Default)]
@@ -98,9 +127,13 @@ impl SignupAccepted {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountSummary {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Email)]
     pub email: String,
+    #[schema(value_type = KindName)]
     pub kind: String,
+    #[schema(value_type = Vec<RoleName>)]
     pub roles: Vec<String>,
 }
 
@@ -113,9 +146,12 @@ pub struct WhoAmI {
     /// Whether the account is an external user of its organization.
     pub external: bool,
     /// `aal1` (password only) or `aal2` (with a second step).
+    #[schema(value_type = AalName)]
     pub aal: String,
     pub methods: Vec<String>,
+    #[schema(value_type = ClientKindDto)]
     pub client: String,
+    #[schema(format = DateTime)]
     pub verified_at: String,
     /// When the session ends unless it is used again (the earlier of its
     /// absolute and idle expiry).
@@ -227,13 +263,18 @@ pub struct PasswordChanged {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Email)]
     pub email: String,
     pub display_name: String,
+    #[schema(value_type = KindName)]
     pub kind: String,
+    #[schema(value_type = RoleName)]
     pub role: String,
     pub active: bool,
     pub has_password: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -268,9 +309,11 @@ pub struct CreateUserBody {
     pub display_name: String,
     /// `human` (default) or `service`.
     #[serde(default)]
+    #[schema(value_type = Option<KindName>)]
     pub kind: Option<String>,
     /// `member` (default), `org-admin` or `sysadmin`.
     #[serde(default)]
+    #[schema(value_type = Option<RoleName>)]
     pub role: Option<String>,
     /// Optional initial password (humans only).
     #[serde(default)]
@@ -280,6 +323,7 @@ pub struct CreateUserBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRoleBody {
+    #[schema(value_type = RoleName)]
     pub role: String,
 }
 

@@ -444,4 +444,24 @@ async fn the_openapi_document_types_every_error_as_a_problem_and_every_body_refu
         }
     }
     assert!(with_body > 20, "only {with_body} operations with a body");
+    // Restricted strings say what they accept.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["RoleName"]["enum"],
+        serde_json::json!(["member", "org-admin", "sysadmin"])
+    );
+    assert_eq!(
+        schemas["KindName"]["enum"],
+        serde_json::json!(["human", "service"])
+    );
+    let user = &schemas["UserView"]["properties"];
+    assert!(
+        user["role"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("/RoleName"),
+        "{user}"
+    );
+    assert_eq!(user["id"]["format"], "uuid");
+    assert_eq!(user["created_at"]["format"], "date-time");
 }
