@@ -25,8 +25,6 @@ use tessera_core::service::{ServiceAccountInput, ServiceAccountUpdate};
     responses(
         (status = 201, description = "Created", body = ServiceAccountView),
         (status = 400, description = "A bad name, description or role", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The body does not match the schema", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create(
@@ -108,8 +106,6 @@ pub async fn get(
         (status = 200, description = "Updated", body = ServiceAccountView),
         (status = 400, description = "Not an account id, or a bad name or description", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such service account", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The body does not match the schema", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn update(
@@ -171,8 +167,6 @@ pub async fn delete(
         (status = 400, description = "Not an account id, a bad label, `expires_in_days` outside 1 to 365, or an unknown scope", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a sysadmin's session, an API token or Basic credentials, or no recent step-up (`step_up_required`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such service account", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The body does not match the schema", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_token(

@@ -39,8 +39,6 @@ fn no_such_token(e: CoreError) -> ApiError {
         (status = 400, description = "A bad label, `expires_in_days` outside 1 to 365, or an unknown scope", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live session", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "No recent step-up (`step_up_required`), or an API token (`token_not_accepted`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The body does not match the schema", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_my_token(

@@ -421,6 +421,11 @@ async fn the_openapi_document_types_every_error_as_a_problem_and_every_body_refu
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
+            // A body that does not fit is a 400; the server never sends 422.
+            assert!(
+                !responses.contains_key("422"),
+                "{method} {path} documents a 422"
+            );
             for (status, response) in responses {
                 if status.starts_with('4') || status.starts_with('5') {
                     let content = response["content"].as_object();
