@@ -92,15 +92,15 @@ pub struct NewSession {
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, new: &NewSession) -> Result<(), StoreError>;
     /// Inserts a session and the audit events that record it, with
-    /// `extras`, in one transaction: one durable commit per sign-in. False
-    /// (and nothing written) if `extras.spend_flow` was already spent, so
+    /// `extras`, in one transaction: one durable commit per sign-in.
+    /// Nothing is written unless the answer is [`SessionStart::Started`]:
     /// of parallel finishes of one flow exactly one starts a session.
     async fn create_session_with_audit(
         &self,
         new: &NewSession,
         events: &[crate::audit::NewAuditEvent],
         extras: &SessionExtras<'_>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<SessionStart, StoreError>;
     /// Inserts many sessions in one transaction (benchmarks, imports).
     async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError>;
     /// The session with this token hash and its account.
@@ -308,6 +308,35 @@ pub struct SessionExtras<'a> {
     pub throttle_success: Option<(&'a str, Option<&'a str>)>,
     /// A device token issued with this sign-in.
     pub new_device: Option<&'a KnownDevice>,
+    /// A second step decided in this commit rather than under a slot
+    /// claimed beforehand.
+    pub second_step: Option<SecondStepCommit<'a>>,
+}
+
+/// A right second-step proof that is settled in the session's commit: the
+/// backoff key must be one a slot could be claimed on now (not blocked,
+/// not locked, a slot free), and then its failures are cleared; the
+/// authenticator step, when given, must not have been used. Either check
+/// failing writes nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct SecondStepCommit<'a> {
+    pub backoff_key: &'a str,
+    pub rule: SlotRule,
+    pub now: Timestamp,
+    pub totp_step: Option<i64>,
+}
+
+/// Whether [`SessionStore::create_session_with_audit`] started the session,
+/// or which of its conditions stopped it (and nothing was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStart {
+    Started,
+    /// The sign-in flow was already spent.
+    FlowSpent,
+    /// The second step's backoff key had no slot to give.
+    NoSlot,
+    /// The authenticator step was already used.
+    StepUsed,
 }
 
 /// A sign-in waiting for its second step.

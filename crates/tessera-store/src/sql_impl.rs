@@ -103,7 +103,7 @@ macro_rules! sql_store {
             use tessera_core::ids::{AccountId, SessionId};
             use tessera_core::session::{Aal, AuthMethod, Session, methods_to_text};
             use tessera_core::store::{
-                AccountStore, AuditStore, DeviceStore, NewSession, SessionExtras, SessionStore,
+                AccountStore, AuditStore, DeviceStore, NewSession, SessionExtras, SessionStart, SessionStore,
                 Store, StoreError,
             };
 
@@ -445,7 +445,7 @@ macro_rules! sql_store {
                     new: &NewSession,
                     events: &[NewAuditEvent],
                     extras: &SessionExtras<'_>,
-                ) -> Result<bool, StoreError> {
+                ) -> Result<SessionStart, StoreError> {
                     let s = &new.session;
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
                     if let Some(flow) = extras.spend_flow {
@@ -456,7 +456,35 @@ macro_rules! sql_store {
                             .map_err(map_err)?;
                         if spent.rows_affected() != 1 {
                             tx.rollback().await.map_err(map_err)?;
-                            return Ok(false);
+                            return Ok(SessionStart::FlowSpent);
+                        }
+                    }
+                    if let Some(step) = &extras.second_step {
+                        let settled: Option<i32> = sqlx::query_scalar(crate::sql_throttle::SETTLE_IN_COMMIT)
+                            .bind(step.backoff_key)
+                            .bind(step.now.millis())
+                            .bind(i64::from(step.rule.tolerated))
+                            .bind(step.rule.ceiling.map_or(i64::MAX, i64::from))
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                        if settled.is_none() {
+                            tx.rollback().await.map_err(map_err)?;
+                            return Ok(SessionStart::NoSlot);
+                        }
+                        if let Some(totp_step) = step.totp_step {
+                            let used = sqlx::query(
+                                "UPDATE totp_credentials SET last_step = $2 WHERE account_id = $1 AND last_step < $2",
+                            )
+                            .bind(s.account_id.to_string())
+                            .bind(totp_step)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                            if used.rows_affected() != 1 {
+                                tx.rollback().await.map_err(map_err)?;
+                                return Ok(SessionStart::StepUsed);
+                            }
                         }
                     }
                     session_insert(new).execute(&mut *tx).await.map_err(map_err)?;
@@ -508,7 +536,7 @@ macro_rules! sql_store {
                         .map_err(map_err)?;
                     }
                     tx.commit().await.map_err(map_err)?;
-                    Ok(true)
+                    Ok(SessionStart::Started)
                 }
 
                 async fn insert_sessions(&self, new: &[NewSession]) -> Result<(), StoreError> {

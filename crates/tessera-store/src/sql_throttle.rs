@@ -16,6 +16,20 @@ pub(crate) const SUCCESS: &str = "UPDATE limiter SET failures = 0, block_ms = 0,
      pending = CASE WHEN key <> $1 THEN pending WHEN pending > 0 THEN pending - 1 ELSE 0 END \
      WHERE key = $1 OR (key = $2 AND (failures > 0 OR blocked_until > 0))";
 
+/// A right proof settled inside another commit (a sign-in's session):
+/// where a slot could be claimed on `$1` at `$2` (not blocked, fewer
+/// failures than the ceiling `$4`, a slot free under the tolerance `$3`:
+/// the rule of `limiter_claim`), forget its failures and answer a row;
+/// otherwise change nothing and answer none. No slot is held, since the
+/// check and its outcome commit together.
+pub(crate) const SETTLE_IN_COMMIT: &str = "INSERT INTO limiter (key) VALUES ($1) \
+     ON CONFLICT (key) DO UPDATE SET failures = 0, block_ms = 0, blocked_until = 0 \
+     WHERE limiter.blocked_until <= $2 \
+       AND limiter.failures < $4 \
+       AND (CASE WHEN limiter.lease_until > $2 THEN limiter.pending ELSE 0 END) < \
+           (CASE WHEN $3 + 1 - limiter.failures > 1 THEN $3 + 1 - limiter.failures ELSE 1 END) \
+     RETURNING 1";
+
 /// Clears one key's run of failures; touches nothing without one, so a
 /// sign-in that clears an untroubled key writes no row.
 pub(crate) const CLEAR: &str = "UPDATE limiter SET failures = 0, block_ms = 0, blocked_until = 0 \

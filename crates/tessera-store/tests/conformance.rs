@@ -11,8 +11,8 @@ use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::{Aal, AuthMethod, ClientKind, Session};
 use tessera_core::store::{
     CeremonyRecord, Claim, FlowRecord, KnownDevice, NewSession, OtpRecord, OtpSend,
-    OutgoingMessage, SendBudget, SendChannel, SessionExtras, SlotRule, Store, StoreError,
-    WebauthnRecord,
+    OutgoingMessage, SecondStepCommit, SendBudget, SendChannel, SessionExtras, SessionStart,
+    SlotRule, Store, StoreError, WebauthnRecord,
 };
 use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::twostep::methods::{Addition, MethodKind, Removal};
@@ -1194,7 +1194,7 @@ macro_rules! conformance {
                     )
                     .await
                     .unwrap();
-                assert!(started);
+                assert_eq!(started, SessionStart::Started);
                 assert_eq!(s.limiter_state("pw-ip:1").await.unwrap().unwrap().0, 0);
                 let email = |e: &str| Email::parse(e).unwrap();
                 let (acct, dev) = s
@@ -1245,7 +1245,7 @@ macro_rules! conformance {
                     )
                     .await
                     .unwrap();
-                assert!(!started);
+                assert_eq!(started, SessionStart::FlowSpent);
                 assert!(!s.known_device(a.id, &[9; 32], Timestamp(20)).await.unwrap());
                 // An account keeps its newest devices only (after a sweep).
                 let limit = tessera_core::store::DEVICES_PER_ACCOUNT as u8;
@@ -1315,6 +1315,115 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn a_second_step_settled_in_the_session_commit_obeys_the_backoff_and_the_step() {
+                let Some(s) = store().await else { return };
+                let a = account("settle@x.io");
+                s.insert_account(&a).await.unwrap();
+                s.set_pending_totp(a.id, b"seed", Timestamp(1)).await.unwrap();
+                assert!(s.activate_totp(a.id, b"seed", 100, Some("rk"), Timestamp(1)).await.unwrap());
+                s.insert_flow(&FlowRecord {
+                    id_hash: b"settle-flow".to_vec(),
+                    account_id: a.id,
+                    client: ClientKind::Mobile,
+                    binding: b"bind".to_vec(),
+                    first_method: AuthMethod::Password,
+                    created_at: Timestamp(1),
+                    expires_at: Timestamp(10_000),
+                }, None)
+                .await
+                .unwrap();
+                let key = "2sv:settle";
+                let strict = SlotRule { tolerated: 0, ceiling: Some(3), lease_ms: 1_000 };
+                let try_at = |now: i64, step: i64, n: u8| {
+                    let s = s.clone();
+                    async move {
+                        s.create_session_with_audit(
+                            &NewSession {
+                                session: session_for(a.id, now),
+                                token_hash: vec![n; 32],
+                            },
+                            &[NewAuditEvent::new(AuditKind::SigninSucceeded)],
+                            &SessionExtras {
+                                spend_flow: Some(b"settle-flow".as_slice()),
+                                second_step: Some(SecondStepCommit {
+                                    backoff_key: key,
+                                    rule: strict,
+                                    now: Timestamp(now),
+                                    totp_step: Some(step),
+                                }),
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                        .unwrap()
+                    }
+                };
+                // Blocked: nothing is written, not even the flow's spending.
+                assert_eq!(s.limiter_count_failure(key).await.unwrap(), 1);
+                s.limiter_settle(key, Some(Timestamp(50))).await.unwrap();
+                assert_eq!(try_at(10, 101, 1).await, SessionStart::NoSlot);
+                assert!(s.flow_by_id_hash(b"settle-flow").await.unwrap().is_some());
+                // A slot in flight, where the rule allows one: no slot.
+                assert_eq!(
+                    s.limiter_claim(key, None, Timestamp(60), strict).await.unwrap(),
+                    Claim::Granted
+                );
+                assert_eq!(try_at(61, 101, 2).await, SessionStart::NoSlot);
+                s.limiter_release(key).await.unwrap();
+                // A used step: nothing written, the failures still counted.
+                assert_eq!(try_at(62, 100, 3).await, SessionStart::StepUsed);
+                assert_eq!(s.limiter_state(key).await.unwrap().unwrap().0, 1);
+                assert!(s.sessions_of(a.id).await.unwrap().is_empty());
+                assert!(s.flow_by_id_hash(b"settle-flow").await.unwrap().is_some());
+                // The right step: one commit spends the flow, uses the step,
+                // clears the failures and starts the session.
+                assert_eq!(try_at(63, 101, 4).await, SessionStart::Started);
+                assert_eq!(s.limiter_state(key).await.unwrap().unwrap(), (0, Timestamp(0)));
+                assert!(!s.consume_totp_step(a.id, 101).await.unwrap());
+                assert!(s.flow_by_id_hash(b"settle-flow").await.unwrap().is_none());
+                assert_eq!(s.sessions_of(a.id).await.unwrap().len(), 1);
+                // At the ceiling the key gives nothing, block over or not.
+                for _ in 0..3 {
+                    s.limiter_count_failure(key).await.unwrap();
+                }
+                s.limiter_settle(key, None).await.unwrap();
+                s.insert_flow(&FlowRecord {
+                    id_hash: b"settle-flow".to_vec(),
+                    account_id: a.id,
+                    client: ClientKind::Mobile,
+                    binding: b"bind".to_vec(),
+                    first_method: AuthMethod::Password,
+                    created_at: Timestamp(1),
+                    expires_at: Timestamp(10_000),
+                }, None)
+                .await
+                .unwrap();
+                assert_eq!(try_at(100_000, 500, 5).await, SessionStart::NoSlot);
+                // A key never seen before is clear.
+                let fresh = account("fresh@x.io");
+                s.insert_account(&fresh).await.unwrap();
+                s.set_pending_totp(fresh.id, b"seed", Timestamp(1)).await.unwrap();
+                s.activate_totp(fresh.id, b"seed", 0, Some("rk"), Timestamp(1)).await.unwrap();
+                let started = s
+                    .create_session_with_audit(
+                        &NewSession { session: session_for(fresh.id, 5), token_hash: vec![9; 32] },
+                        &[],
+                        &SessionExtras {
+                            second_step: Some(SecondStepCommit {
+                                backoff_key: "2sv:fresh",
+                                rule: strict,
+                                now: Timestamp(5),
+                                totp_step: Some(1),
+                            }),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(started, SessionStart::Started);
+            }
+
+            #[tokio::test]
             async fn a_flow_starts_exactly_one_session_under_parallel_finishes() {
                 let Some(s) = store().await else { return };
                 let a = account("spend@x.io");
@@ -1353,7 +1462,7 @@ macro_rules! conformance {
                 }
                 let mut won = 0;
                 for t in tasks {
-                    if t.await.unwrap() {
+                    if t.await.unwrap() == SessionStart::Started {
                         won += 1;
                     }
                 }

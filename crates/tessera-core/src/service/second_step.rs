@@ -10,7 +10,7 @@ use crate::clock::Timestamp;
 use crate::error::CoreError;
 use crate::secrets::{ct_eq, random_token, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind};
-use crate::store::FlowRecord;
+use crate::store::{FlowRecord, SecondStepCommit, SessionStart};
 use crate::twostep::backoff::key_for;
 use crate::twostep::methods::{Challenge, MethodKind};
 use sha2::{Digest, Sha256};
@@ -136,6 +136,11 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<SigninOutcome, CoreError> {
         let (flow, account) = self.live_flow(flow_id, ctx).await?;
+        if let SecondStepProof::Totp(code) = &proof
+            && let Some(done) = self.totp_in_one_commit(&flow, &account, code, ctx).await?
+        {
+            return Ok(done);
+        }
         let (method, new_recovery_key) = self
             .check_second_step(&account, proof, Some(flow_id), None)
             .await?;
@@ -162,6 +167,7 @@ impl Core {
                     spend_flow,
                     device: DeviceCheck::FromRequest,
                     throttle: deferred.as_deref().map(|k| (k, None)),
+                    second_step: None,
                 },
                 ctx,
             )
@@ -179,6 +185,72 @@ impl Core {
             account,
             new_recovery_key,
         })
+    }
+
+    /// The common second step, a right authenticator code from an account
+    /// whose backoff is clear, decided in the commit that starts the
+    /// session: the backoff check, the code's step and the session commit
+    /// together, where the general path commits a slot claim, the step and
+    /// the session one after another. `None` leaves the answer to that
+    /// path (a wrong code, a backoff that is not clear, a step used by a
+    /// parallel request), which then claims its slot and counts as usual.
+    ///
+    /// The code is evaluated before any slot is claimed, but only after
+    /// the backoff was read clear, so a blocked account's codes are still
+    /// not evaluated; and the session starts only if the commit finds a
+    /// slot it could have claimed, as `limiter_claim` would have.
+    async fn totp_in_one_commit(
+        &self,
+        flow: &FlowRecord,
+        account: &Account,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<SigninOutcome>, CoreError> {
+        let key = key_for(account.id);
+        let policy = self.config.two_step.backoff;
+        let now = self.clock.now();
+        if let Some((failures, blocked_until)) = self.store.limiter_state(&key).await?
+            && (blocked_until > now || policy.locked(failures))
+        {
+            return Ok(None);
+        }
+        let Some(rec) = self.store.totp_of(account.id).await? else {
+            return Ok(None);
+        };
+        let secret = self.open_totp(account, &rec.sealed_secret)?;
+        let Some(step) = secret.matching_step(code, now) else {
+            return Ok(None);
+        };
+        let done = self
+            .complete_signin_if(
+                account,
+                Completion {
+                    client: flow.client,
+                    aal: Aal::Aal2,
+                    methods: vec![flow.first_method, AuthMethod::Totp],
+                    restricted: false,
+                    spend_flow: Some(&flow.id_hash),
+                    device: DeviceCheck::FromRequest,
+                    throttle: None,
+                    second_step: Some(SecondStepCommit {
+                        backoff_key: &key,
+                        rule: policy.slot_rule(),
+                        now,
+                        totp_step: Some(step),
+                    }),
+                },
+                ctx,
+            )
+            .await?;
+        match done {
+            Ok(issued) => Ok(Some(SigninOutcome::Complete {
+                issued,
+                account: account.clone(),
+                new_recovery_key: None,
+            })),
+            Err(SessionStart::FlowSpent) => Err(CoreError::FlowExpired),
+            Err(_) => Ok(None),
+        }
     }
 
     /// Checks a second-step proof under the backoff, for a sign-in flow or

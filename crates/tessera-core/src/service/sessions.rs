@@ -7,7 +7,7 @@ use crate::error::CoreError;
 use crate::ids::{AccountId, SessionId};
 use crate::secrets::{random_token, random_uuid, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind, Session, describe_device};
-use crate::store::{NewSession, SessionExtras};
+use crate::store::{NewSession, SessionExtras, SessionStart};
 use crate::twostep::methods::MethodKind;
 
 /// Bytes of randomness in a session token: 256 bits.
@@ -152,7 +152,7 @@ impl Core {
         also: Option<NewAuditEvent>,
         extras: SessionExtras<'_>,
         ctx: &RequestContext,
-    ) -> Result<IssuedSession, CoreError> {
+    ) -> Result<Result<IssuedSession, SessionStart>, CoreError> {
         let now = self.clock.now();
         let token = random_token(self.secrets.as_ref(), SESSION_TOKEN_BYTES);
         let session = Session {
@@ -196,14 +196,14 @@ impl Core {
                 },
             )
             .await?;
-        if !started {
-            return Err(CoreError::FlowExpired);
+        if started != SessionStart::Started {
+            return Ok(Err(started));
         }
-        Ok(IssuedSession {
+        Ok(Ok(IssuedSession {
             token,
             session,
             device_token: None,
-        })
+        }))
     }
 
     /// The session a token belongs to, if it is live and its account active.

@@ -11,7 +11,7 @@ use crate::password::throttle::Budget;
 use crate::secrets::{random_token, token_hash};
 use crate::session::{AuthMethod, ClientKind, methods_to_text};
 use crate::signin::{FirstFactor, SigninFacts, SigninStep, after_first_factor};
-use crate::store::{KnownDevice, SessionExtras};
+use crate::store::{KnownDevice, SecondStepCommit, SessionExtras, SessionStart};
 use crate::twostep::methods::Challenge;
 
 /// Bytes of randomness in a device token: 256 bits.
@@ -50,6 +50,9 @@ pub(crate) struct Completion<'a> {
     /// password throttle's claimed key and its second key, or the second
     /// step's).
     pub throttle: Option<(&'a str, Option<&'a str>)>,
+    /// A second step settled in the session's commit (see
+    /// [`SecondStepCommit`]).
+    pub second_step: Option<SecondStepCommit<'a>>,
 }
 
 impl Core {
@@ -240,6 +243,7 @@ impl Core {
                             spend_flow: None,
                             device,
                             throttle: Some((budget.claimed(), budget.also_reset())),
+                            second_step: None,
                         },
                         ctx,
                     )
@@ -278,6 +282,7 @@ impl Core {
                 spend_flow,
                 device: DeviceCheck::FromRequest,
                 throttle: None,
+                second_step: None,
             },
             ctx,
         )
@@ -293,6 +298,21 @@ impl Core {
         done: Completion<'_>,
         ctx: &RequestContext,
     ) -> Result<super::IssuedSession, CoreError> {
+        // Without a second step settled in the commit, the only condition
+        // that can stop it is a flow spent by a parallel finish.
+        self.complete_signin_if(account, done, ctx)
+            .await?
+            .map_err(|_| CoreError::FlowExpired)
+    }
+
+    /// Like [`Core::complete_signin`], but says which condition of the
+    /// commit stopped it (and nothing was written).
+    pub(crate) async fn complete_signin_if(
+        &self,
+        account: &Account,
+        done: Completion<'_>,
+        ctx: &RequestContext,
+    ) -> Result<Result<super::IssuedSession, SessionStart>, CoreError> {
         let now = self.clock.now();
         let known = match done.device {
             DeviceCheck::Known => true,
@@ -332,6 +352,7 @@ impl Core {
             spend_flow: done.spend_flow,
             throttle_success: done.throttle,
             new_device: new_device.as_ref().map(|(_, d)| d),
+            second_step: done.second_step,
         };
         let mut issued = self
             .start_session(
@@ -345,7 +366,9 @@ impl Core {
                 ctx,
             )
             .await?;
-        issued.device_token = new_device.map(|(t, _)| t);
+        if let Ok(issued) = &mut issued {
+            issued.device_token = new_device.map(|(t, _)| t);
+        }
         Ok(issued)
     }
 

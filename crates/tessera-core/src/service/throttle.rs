@@ -9,7 +9,7 @@ use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::ids::AccountId;
 use crate::password::throttle::{Budget, account_key, device_prefix};
-use crate::store::{Claim, SlotRule};
+use crate::store::Claim;
 use crate::twostep::backoff::{BackoffPolicy, key_for};
 use std::time::Duration;
 
@@ -27,11 +27,7 @@ impl Core {
         policy: &BackoffPolicy,
     ) -> Result<(), CoreError> {
         let now = self.clock.now();
-        let rule = SlotRule {
-            tolerated: policy.tolerated,
-            ceiling: policy.ceiling,
-            lease_ms: policy.lease_ms,
-        };
+        let rule = policy.slot_rule();
         let retry_after = match self.store.limiter_claim(key, guard, now, rule).await? {
             Claim::Granted => return Ok(()),
             Claim::BlockedUntil(until) => {

@@ -77,6 +77,15 @@ impl BackoffPolicy {
         self.ceiling.is_some_and(|c| failures >= c)
     }
 
+    /// What the store needs to hand out evaluation slots under this policy.
+    pub fn slot_rule(&self) -> crate::store::SlotRule {
+        crate::store::SlotRule {
+            tolerated: self.tolerated,
+            ceiling: self.ceiling,
+            lease_ms: self.lease_ms,
+        }
+    }
+
     /// The same policy without a ceiling: for the recovery key, which must
     /// still work when an attacker has used up the account's attempts.
     pub fn without_ceiling(self) -> Self {
