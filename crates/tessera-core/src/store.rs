@@ -367,8 +367,26 @@ pub trait FlowStore: Send + Sync {
         &self,
         id_hash: &[u8],
     ) -> Result<Option<(FlowRecord, Account)>, StoreError>;
+    /// The flow with what its second step reads, in one read: its
+    /// account, the account's authenticator app, and the backoff state
+    /// kept under `backoff_prefix` followed by the account id.
+    async fn flow_context(
+        &self,
+        id_hash: &[u8],
+        backoff_prefix: &str,
+    ) -> Result<Option<FlowContext>, StoreError>;
     /// Deletes the flow; true for exactly one caller.
     async fn delete_flow(&self, id_hash: &[u8]) -> Result<bool, StoreError>;
+}
+
+/// A flow and what finishing it needs (see [`FlowStore::flow_context`]).
+#[derive(Debug, Clone)]
+pub struct FlowContext {
+    pub flow: FlowRecord,
+    pub account: Account,
+    pub totp: Option<TotpRecord>,
+    /// Consecutive failures and the end of the block, if the key exists.
+    pub backoff: Option<(u32, Timestamp)>,
 }
 
 /// A message waiting to be delivered.

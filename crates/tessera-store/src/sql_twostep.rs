@@ -22,12 +22,29 @@ macro_rules! twostep_store {
             use tessera_core::clock::Timestamp;
             use tessera_core::ids::AccountId;
             use tessera_core::store::{
-                FlowRecord, FlowStore, KeyCheckStore, OutboxMessage,
+                FlowContext, FlowRecord, FlowStore, KeyCheckStore, OutboxMessage,
                 OutboxStore, StoreError, TotpRecord, TwoStepStore, OUTBOX_NEVER,
             };
 
             const OUTBOX_COLUMNS: &str =
                 "id, channel, recipient, subject, body, created_at, attempts, next_attempt_at, delivered_at, last_error";
+
+            /// A flow from the first seven columns of a row.
+            fn flow_at(r: &<$db as sqlx::Database>::Row) -> Result<FlowRecord, StoreError> {
+                let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("flow {what}: {e}"));
+                let account: String = r.try_get(1).map_err(map_err)?;
+                let client: String = r.try_get(2).map_err(map_err)?;
+                let method: String = r.try_get(4).map_err(map_err)?;
+                Ok(FlowRecord {
+                    id_hash: r.try_get(0).map_err(map_err)?,
+                    account_id: account.parse().map_err(|e: uuid::Error| corrupt("account", e.to_string()))?,
+                    client: client.parse().map_err(|e| corrupt("client", e))?,
+                    binding: r.try_get(3).map_err(map_err)?,
+                    first_method: method.parse().map_err(|e| corrupt("method", e))?,
+                    created_at: Timestamp(r.try_get(5).map_err(map_err)?),
+                    expires_at: Timestamp(r.try_get(6).map_err(map_err)?),
+                })
+            }
 
             fn outbox_row(r: &<$db as sqlx::Database>::Row) -> Result<OutboxMessage, StoreError> {
                 let attempts: i64 = r.try_get(6).map_err(map_err)?;
@@ -293,20 +310,45 @@ macro_rules! twostep_store {
                         .await
                         .map_err(map_err)?;
                     let Some(r) = row else { return Ok(None) };
-                    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("flow {what}: {e}"));
-                    let account: String = r.try_get(1).map_err(map_err)?;
-                    let client: String = r.try_get(2).map_err(map_err)?;
-                    let method: String = r.try_get(4).map_err(map_err)?;
-                    let flow = FlowRecord {
-                        id_hash: r.try_get(0).map_err(map_err)?,
-                        account_id: account.parse().map_err(|e: uuid::Error| corrupt("account", e.to_string()))?,
-                        client: client.parse().map_err(|e| corrupt("client", e))?,
-                        binding: r.try_get(3).map_err(map_err)?,
-                        first_method: method.parse().map_err(|e| corrupt("method", e))?,
-                        created_at: Timestamp(r.try_get(5).map_err(map_err)?),
-                        expires_at: Timestamp(r.try_get(6).map_err(map_err)?),
-                    };
-                    Ok(Some((flow, account_at(&r, 7)?)))
+                    Ok(Some((flow_at(&r)?, account_at(&r, 7)?)))
+                }
+
+                async fn flow_context(
+                    &self,
+                    id_hash: &[u8],
+                    backoff_prefix: &str,
+                ) -> Result<Option<FlowContext>, StoreError> {
+                    let sql = format!(
+                        "SELECT f.id_hash, f.account_id, f.client, f.binding, f.first_method, f.created_at, \
+                         f.expires_at, t.sealed_secret, t.last_step, l.failures, l.blocked_until, {ACCOUNT_COLS} \
+                         FROM signin_flows f JOIN accounts a ON a.id = f.account_id \
+                         LEFT JOIN totp_credentials t ON t.account_id = f.account_id \
+                         LEFT JOIN limiter l ON l.key = $2 || f.account_id \
+                         WHERE f.id_hash = $1"
+                    );
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id_hash)
+                        .bind(backoff_prefix)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let flow = flow_at(&r)?;
+                    let sealed: Option<Vec<u8>> = r.try_get(7).map_err(map_err)?;
+                    let last_step: Option<i64> = r.try_get(8).map_err(map_err)?;
+                    let failures: Option<i64> = r.try_get(9).map_err(map_err)?;
+                    let blocked: Option<i64> = r.try_get(10).map_err(map_err)?;
+                    Ok(Some(FlowContext {
+                        flow,
+                        account: account_at(&r, 11)?,
+                        totp: sealed.zip(last_step).map(|(sealed_secret, last_step)| TotpRecord {
+                            sealed_secret,
+                            last_step,
+                        }),
+                        backoff: failures
+                            .zip(blocked)
+                            .map(|(f, b)| (f.clamp(0, i64::from(u32::MAX)) as u32, Timestamp(b))),
+                    }))
                 }
 
                 async fn delete_flow(&self, id_hash: &[u8]) -> Result<bool, StoreError> {

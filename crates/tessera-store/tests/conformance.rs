@@ -1424,6 +1424,41 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn a_flow_is_read_with_its_account_authenticator_and_backoff() {
+                let Some(s) = store().await else { return };
+                let a = account("ctx@x.io");
+                s.insert_account(&a).await.unwrap();
+                let f = FlowRecord {
+                    id_hash: b"ctx-flow".to_vec(),
+                    account_id: a.id,
+                    client: ClientKind::Web,
+                    binding: b"bind".to_vec(),
+                    first_method: AuthMethod::Password,
+                    created_at: Timestamp(1),
+                    expires_at: Timestamp(2),
+                };
+                s.insert_flow(&f, None).await.unwrap();
+                let bare = s.flow_context(b"ctx-flow", "pre:").await.unwrap().unwrap();
+                assert_eq!(bare.flow, f);
+                assert_eq!(bare.account.id, a.id);
+                assert!(bare.totp.is_none());
+                assert!(bare.backoff.is_none());
+                s.set_pending_totp(a.id, b"seed", Timestamp(1)).await.unwrap();
+                s.activate_totp(a.id, b"seed", 42, Some("rk"), Timestamp(1)).await.unwrap();
+                let key = format!("pre:{}", a.id);
+                s.limiter_count_failure(&key).await.unwrap();
+                s.limiter_settle(&key, Some(Timestamp(77))).await.unwrap();
+                // Another account's key with the same prefix is not read.
+                s.limiter_count_failure("pre:someone-else").await.unwrap();
+                let full = s.flow_context(b"ctx-flow", "pre:").await.unwrap().unwrap();
+                let totp = full.totp.unwrap();
+                assert_eq!((totp.sealed_secret.as_slice(), totp.last_step), (b"seed".as_slice(), 42));
+                assert_eq!(full.backoff, Some((1, Timestamp(77))));
+                assert!(s.flow_context(b"ctx-flow", "other:").await.unwrap().unwrap().backoff.is_none());
+                assert!(s.flow_context(b"no-flow", "pre:").await.unwrap().is_none());
+            }
+
+            #[tokio::test]
             async fn a_flow_starts_exactly_one_session_under_parallel_finishes() {
                 let Some(s) = store().await else { return };
                 let a = account("spend@x.io");

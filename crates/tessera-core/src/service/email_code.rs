@@ -37,7 +37,7 @@ impl Core {
         flow_id: &str,
         ctx: &RequestContext,
     ) -> Result<CodeMailed, CoreError> {
-        let (_, account) = self.live_flow(flow_id, ctx).await?;
+        let account = self.live_flow(flow_id, ctx).await?.account;
         self.may_mail_code(&account).await?;
         self.mail_code(&account, &signin_slot(flow_id, &account))
             .await

@@ -466,7 +466,7 @@ impl Core {
         flow_id: &str,
         ctx: &RequestContext,
     ) -> Result<Value, CoreError> {
-        let (_, account) = self.live_flow(flow_id, ctx).await?;
+        let account = self.live_flow(flow_id, ctx).await?.account;
         self.key_challenge(&account, &flow_ceremony_key(flow_id))
             .await
     }

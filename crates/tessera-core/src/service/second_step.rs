@@ -10,8 +10,8 @@ use crate::clock::Timestamp;
 use crate::error::CoreError;
 use crate::secrets::{ct_eq, random_token, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind};
-use crate::store::{FlowRecord, SecondStepCommit, SessionStart};
-use crate::twostep::backoff::key_for;
+use crate::store::{FlowContext, FlowRecord, SecondStepCommit, SessionStart};
+use crate::twostep::backoff::{KEY_PREFIX, key_for};
 use crate::twostep::methods::{Challenge, MethodKind};
 use sha2::{Digest, Sha256};
 
@@ -92,24 +92,30 @@ impl Core {
 
     /// The account a live flow belongs to, if `flow_id` is one and this
     /// client started it.
+    /// (Read with what its second step needs: see [`FlowContext`].)
     pub(crate) async fn live_flow(
         &self,
         flow_id: &str,
         ctx: &RequestContext,
-    ) -> Result<(FlowRecord, Account), CoreError> {
+    ) -> Result<FlowContext, CoreError> {
         if flow_id.is_empty() || flow_id.len() > 128 {
             return Err(CoreError::FlowExpired);
         }
-        let Some((flow, account)) = self.store.flow_by_id_hash(&token_hash(flow_id)).await? else {
+        let Some(found) = self
+            .store
+            .flow_context(&token_hash(flow_id), KEY_PREFIX)
+            .await?
+        else {
             return Err(CoreError::FlowExpired);
         };
+        let (flow, account) = (&found.flow, &found.account);
         if self.clock.now() >= flow.expires_at
             || !ct_eq(&flow.binding, &binding(flow.client, ctx))
             || !account.active
         {
             return Err(CoreError::FlowExpired);
         }
-        Ok((flow, account))
+        Ok(found)
     }
 
     /// The challenges a live flow's account can answer, the last-used one
@@ -119,7 +125,7 @@ impl Core {
         flow_id: &str,
         ctx: &RequestContext,
     ) -> Result<Vec<Challenge>, CoreError> {
-        let (_, account) = self.live_flow(flow_id, ctx).await?;
+        let account = self.live_flow(flow_id, ctx).await?.account;
         let challenges = self.store.inventory(account.id).await?.challenges();
         // Without 2SV, a flow exists only for an emailed code.
         if challenges.is_empty() {
@@ -135,12 +141,13 @@ impl Core {
         proof: SecondStepProof,
         ctx: &RequestContext,
     ) -> Result<SigninOutcome, CoreError> {
-        let (flow, account) = self.live_flow(flow_id, ctx).await?;
+        let found = self.live_flow(flow_id, ctx).await?;
         if let SecondStepProof::Totp(code) = &proof
-            && let Some(done) = self.totp_in_one_commit(&flow, &account, code, ctx).await?
+            && let Some(done) = self.totp_in_one_commit(&found, code, ctx).await?
         {
             return Ok(done);
         }
+        let FlowContext { flow, account, .. } = found;
         let (method, new_recovery_key) = self
             .check_second_step(&account, proof, Some(flow_id), None)
             .await?;
@@ -201,20 +208,20 @@ impl Core {
     /// slot it could have claimed, as `limiter_claim` would have.
     async fn totp_in_one_commit(
         &self,
-        flow: &FlowRecord,
-        account: &Account,
+        found: &FlowContext,
         code: &str,
         ctx: &RequestContext,
     ) -> Result<Option<SigninOutcome>, CoreError> {
+        let (flow, account) = (&found.flow, &found.account);
         let key = key_for(account.id);
         let policy = self.config.two_step.backoff;
         let now = self.clock.now();
-        if let Some((failures, blocked_until)) = self.store.limiter_state(&key).await?
+        if let Some((failures, blocked_until)) = found.backoff
             && (blocked_until > now || policy.locked(failures))
         {
             return Ok(None);
         }
-        let Some(rec) = self.store.totp_of(account.id).await? else {
+        let Some(rec) = &found.totp else {
             return Ok(None);
         };
         let secret = self.open_totp(account, &rec.sealed_secret)?;

@@ -268,7 +268,7 @@ impl Core {
         flow_id: &str,
         ctx: &RequestContext,
     ) -> Result<CodeSent, CoreError> {
-        let (_, account) = self.live_flow(flow_id, ctx).await?;
+        let account = self.live_flow(flow_id, ctx).await?.account;
         let phone = self.phone_of(&account).await?;
         self.send_code(&account, &phone, &signin_slot(flow_id))
             .await

@@ -96,9 +96,13 @@ impl BackoffPolicy {
     }
 }
 
+/// What the backoff keys of verifications start with; the account id
+/// follows.
+pub const KEY_PREFIX: &str = "verify:";
+
 /// Where the backoff state of an account's verifications is kept.
 pub fn key_for(account: crate::ids::AccountId) -> String {
-    format!("verify:{account}")
+    format!("{KEY_PREFIX}{account}")
 }
 
 #[cfg(test)]
