@@ -308,22 +308,23 @@ pub struct SessionExtras<'a> {
     pub throttle_success: Option<(&'a str, Option<&'a str>)>,
     /// A device token issued with this sign-in.
     pub new_device: Option<&'a KnownDevice>,
-    /// A second step decided in this commit rather than under a slot
-    /// claimed beforehand.
-    pub second_step: Option<SecondStepCommit<'a>>,
+    /// An authenticator code decided in this commit rather than under a
+    /// slot claimed beforehand.
+    pub totp: Option<TotpCommit<'a>>,
 }
 
-/// A right second-step proof that is settled in the session's commit: the
-/// backoff key must be one a slot could be claimed on now (not blocked,
-/// not locked, a slot free), and then its failures are cleared; the
-/// authenticator step, when given, must not have been used. Either check
-/// failing writes nothing.
+/// A right authenticator code settled in the session's commit: its step
+/// is used only if it was not used before and a slot could be claimed on
+/// the backoff key now (not blocked, not locked, a slot free: the rule of
+/// `limiter_claim`); otherwise nothing at all is written.
 #[derive(Debug, Clone, Copy)]
-pub struct SecondStepCommit<'a> {
+pub struct TotpCommit<'a> {
+    pub step: i64,
     pub backoff_key: &'a str,
     pub rule: SlotRule,
     pub now: Timestamp,
-    pub totp_step: Option<i64>,
+    /// The key had failures when it was read: clear them in this commit.
+    pub clear_failures: bool,
 }
 
 /// Whether [`SessionStore::create_session_with_audit`] started the session,
@@ -333,10 +334,9 @@ pub enum SessionStart {
     Started,
     /// The sign-in flow was already spent.
     FlowSpent,
-    /// The second step's backoff key had no slot to give.
-    NoSlot,
-    /// The authenticator step was already used.
-    StepUsed,
+    /// The authenticator step was already used, or its backoff key had
+    /// no slot to give.
+    TotpRefused,
 }
 
 /// A sign-in waiting for its second step.

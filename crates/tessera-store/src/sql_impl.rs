@@ -459,32 +459,27 @@ macro_rules! sql_store {
                             return Ok(SessionStart::FlowSpent);
                         }
                     }
-                    if let Some(step) = &extras.second_step {
-                        let settled: Option<i32> = sqlx::query_scalar(crate::sql_throttle::SETTLE_IN_COMMIT)
-                            .bind(step.backoff_key)
-                            .bind(step.now.millis())
-                            .bind(i64::from(step.rule.tolerated))
-                            .bind(step.rule.ceiling.map_or(i64::MAX, i64::from))
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(map_err)?;
-                        if settled.is_none() {
-                            tx.rollback().await.map_err(map_err)?;
-                            return Ok(SessionStart::NoSlot);
-                        }
-                        if let Some(totp_step) = step.totp_step {
-                            let used = sqlx::query(
-                                "UPDATE totp_credentials SET last_step = $2 WHERE account_id = $1 AND last_step < $2",
-                            )
+                    if let Some(totp) = &extras.totp {
+                        let used = sqlx::query(crate::sql_throttle::USE_TOTP_STEP_IF_CLEAR)
                             .bind(s.account_id.to_string())
-                            .bind(totp_step)
+                            .bind(totp.step)
+                            .bind(totp.backoff_key)
+                            .bind(totp.now.millis())
+                            .bind(i64::from(totp.rule.tolerated))
+                            .bind(totp.rule.ceiling.map_or(i64::MAX, i64::from))
                             .execute(&mut *tx)
                             .await
                             .map_err(map_err)?;
-                            if used.rows_affected() != 1 {
-                                tx.rollback().await.map_err(map_err)?;
-                                return Ok(SessionStart::StepUsed);
-                            }
+                        if used.rows_affected() != 1 {
+                            tx.rollback().await.map_err(map_err)?;
+                            return Ok(SessionStart::TotpRefused);
+                        }
+                        if totp.clear_failures {
+                            sqlx::query(crate::sql_throttle::CLEAR)
+                                .bind(totp.backoff_key)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(map_err)?;
                         }
                     }
                     session_insert(new).execute(&mut *tx).await.map_err(map_err)?;

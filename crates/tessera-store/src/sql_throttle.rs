@@ -16,19 +16,19 @@ pub(crate) const SUCCESS: &str = "UPDATE limiter SET failures = 0, block_ms = 0,
      pending = CASE WHEN key <> $1 THEN pending WHEN pending > 0 THEN pending - 1 ELSE 0 END \
      WHERE key = $1 OR (key = $2 AND (failures > 0 OR blocked_until > 0))";
 
-/// A right proof settled inside another commit (a sign-in's session):
-/// where a slot could be claimed on `$1` at `$2` (not blocked, fewer
-/// failures than the ceiling `$4`, a slot free under the tolerance `$3`:
-/// the rule of `limiter_claim`), forget its failures and answer a row;
-/// otherwise change nothing and answer none. No slot is held, since the
-/// check and its outcome commit together.
-pub(crate) const SETTLE_IN_COMMIT: &str = "INSERT INTO limiter (key) VALUES ($1) \
-     ON CONFLICT (key) DO UPDATE SET failures = 0, block_ms = 0, blocked_until = 0 \
-     WHERE limiter.blocked_until <= $2 \
-       AND limiter.failures < $4 \
-       AND (CASE WHEN limiter.lease_until > $2 THEN limiter.pending ELSE 0 END) < \
-           (CASE WHEN $3 + 1 - limiter.failures > 1 THEN $3 + 1 - limiter.failures ELSE 1 END) \
-     RETURNING 1";
+/// Uses authenticator step `$2` of account `$1`, if it is newer than the
+/// last one used and a slot could be claimed on backoff key `$3` at `$4`
+/// (the rule of `limiter_claim`: not blocked, fewer failures than the
+/// ceiling `$6`, a slot free under the tolerance `$5`). A key never
+/// counted is clear. No slot is held: the check and its outcome commit
+/// together.
+pub(crate) const USE_TOTP_STEP_IF_CLEAR: &str = "UPDATE totp_credentials SET last_step = $2 \
+     WHERE account_id = $1 AND last_step < $2 \
+       AND NOT EXISTS (SELECT 1 FROM limiter l WHERE l.key = $3 AND NOT ( \
+         l.blocked_until <= $4 \
+         AND l.failures < $6 \
+         AND (CASE WHEN l.lease_until > $4 THEN l.pending ELSE 0 END) < \
+             (CASE WHEN $5 + 1 - l.failures > 1 THEN $5 + 1 - l.failures ELSE 1 END)))";
 
 /// Clears one key's run of failures; touches nothing without one, so a
 /// sign-in that clears an untroubled key writes no row.

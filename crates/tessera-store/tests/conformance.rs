@@ -11,8 +11,8 @@ use tessera_core::ids::{AccountId, SessionId};
 use tessera_core::session::{Aal, AuthMethod, ClientKind, Session};
 use tessera_core::store::{
     CeremonyRecord, Claim, FlowRecord, KnownDevice, NewSession, OtpRecord, OtpSend,
-    OutgoingMessage, SecondStepCommit, SendBudget, SendChannel, SessionExtras, SessionStart,
-    SlotRule, Store, StoreError, WebauthnRecord,
+    OutgoingMessage, SendBudget, SendChannel, SessionExtras, SessionStart, SlotRule, Store,
+    StoreError, TotpCommit, WebauthnRecord,
 };
 use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::twostep::methods::{Addition, MethodKind, Removal};
@@ -1345,11 +1345,12 @@ macro_rules! conformance {
                             &[NewAuditEvent::new(AuditKind::SigninSucceeded)],
                             &SessionExtras {
                                 spend_flow: Some(b"settle-flow".as_slice()),
-                                second_step: Some(SecondStepCommit {
+                                totp: Some(TotpCommit {
+                                    step,
                                     backoff_key: key,
                                     rule: strict,
                                     now: Timestamp(now),
-                                    totp_step: Some(step),
+                                    clear_failures: true,
                                 }),
                                 ..Default::default()
                             },
@@ -1361,17 +1362,17 @@ macro_rules! conformance {
                 // Blocked: nothing is written, not even the flow's spending.
                 assert_eq!(s.limiter_count_failure(key).await.unwrap(), 1);
                 s.limiter_settle(key, Some(Timestamp(50))).await.unwrap();
-                assert_eq!(try_at(10, 101, 1).await, SessionStart::NoSlot);
+                assert_eq!(try_at(10, 101, 1).await, SessionStart::TotpRefused);
                 assert!(s.flow_by_id_hash(b"settle-flow").await.unwrap().is_some());
                 // A slot in flight, where the rule allows one: no slot.
                 assert_eq!(
                     s.limiter_claim(key, None, Timestamp(60), strict).await.unwrap(),
                     Claim::Granted
                 );
-                assert_eq!(try_at(61, 101, 2).await, SessionStart::NoSlot);
+                assert_eq!(try_at(61, 101, 2).await, SessionStart::TotpRefused);
                 s.limiter_release(key).await.unwrap();
                 // A used step: nothing written, the failures still counted.
-                assert_eq!(try_at(62, 100, 3).await, SessionStart::StepUsed);
+                assert_eq!(try_at(62, 100, 3).await, SessionStart::TotpRefused);
                 assert_eq!(s.limiter_state(key).await.unwrap().unwrap().0, 1);
                 assert!(s.sessions_of(a.id).await.unwrap().is_empty());
                 assert!(s.flow_by_id_hash(b"settle-flow").await.unwrap().is_some());
@@ -1398,7 +1399,8 @@ macro_rules! conformance {
                 }, None)
                 .await
                 .unwrap();
-                assert_eq!(try_at(100_000, 500, 5).await, SessionStart::NoSlot);
+                assert_eq!(try_at(100_000, 500, 5).await, SessionStart::TotpRefused);
+                assert!(s.consume_totp_step(a.id, 500).await.unwrap(), "the step was not used");
                 // A key never seen before is clear.
                 let fresh = account("fresh@x.io");
                 s.insert_account(&fresh).await.unwrap();
@@ -1409,11 +1411,12 @@ macro_rules! conformance {
                         &NewSession { session: session_for(fresh.id, 5), token_hash: vec![9; 32] },
                         &[],
                         &SessionExtras {
-                            second_step: Some(SecondStepCommit {
+                            totp: Some(TotpCommit {
+                                step: 1,
                                 backoff_key: "2sv:fresh",
                                 rule: strict,
                                 now: Timestamp(5),
-                                totp_step: Some(1),
+                                clear_failures: false,
                             }),
                             ..Default::default()
                         },

@@ -10,7 +10,7 @@ use crate::clock::Timestamp;
 use crate::error::CoreError;
 use crate::secrets::{ct_eq, random_token, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind};
-use crate::store::{FlowContext, FlowRecord, SecondStepCommit, SessionStart};
+use crate::store::{FlowContext, FlowRecord, SessionStart, TotpCommit};
 use crate::twostep::backoff::{KEY_PREFIX, key_for};
 use crate::twostep::methods::{Challenge, MethodKind};
 use sha2::{Digest, Sha256};
@@ -174,7 +174,7 @@ impl Core {
                     spend_flow,
                     device: DeviceCheck::FromRequest,
                     throttle: deferred.as_deref().map(|k| (k, None)),
-                    second_step: None,
+                    totp: None,
                 },
                 ctx,
             )
@@ -239,11 +239,12 @@ impl Core {
                     spend_flow: Some(&flow.id_hash),
                     device: DeviceCheck::FromRequest,
                     throttle: None,
-                    second_step: Some(SecondStepCommit {
+                    totp: Some(TotpCommit {
+                        step,
                         backoff_key: &key,
                         rule: policy.slot_rule(),
                         now,
-                        totp_step: Some(step),
+                        clear_failures: found.backoff.is_some_and(|(failures, _)| failures > 0),
                     }),
                 },
                 ctx,

@@ -11,7 +11,7 @@ use crate::password::throttle::Budget;
 use crate::secrets::{random_token, token_hash};
 use crate::session::{AuthMethod, ClientKind, methods_to_text};
 use crate::signin::{FirstFactor, SigninFacts, SigninStep, after_first_factor};
-use crate::store::{KnownDevice, SecondStepCommit, SessionExtras, SessionStart};
+use crate::store::{KnownDevice, SessionExtras, SessionStart, TotpCommit};
 use crate::twostep::methods::Challenge;
 
 /// Bytes of randomness in a device token: 256 bits.
@@ -50,9 +50,9 @@ pub(crate) struct Completion<'a> {
     /// password throttle's claimed key and its second key, or the second
     /// step's).
     pub throttle: Option<(&'a str, Option<&'a str>)>,
-    /// A second step settled in the session's commit (see
-    /// [`SecondStepCommit`]).
-    pub second_step: Option<SecondStepCommit<'a>>,
+    /// An authenticator code settled in the session's commit (see
+    /// [`TotpCommit`]).
+    pub totp: Option<TotpCommit<'a>>,
 }
 
 impl Core {
@@ -243,7 +243,7 @@ impl Core {
                             spend_flow: None,
                             device,
                             throttle: Some((budget.claimed(), budget.also_reset())),
-                            second_step: None,
+                            totp: None,
                         },
                         ctx,
                     )
@@ -282,7 +282,7 @@ impl Core {
                 spend_flow,
                 device: DeviceCheck::FromRequest,
                 throttle: None,
-                second_step: None,
+                totp: None,
             },
             ctx,
         )
@@ -352,7 +352,7 @@ impl Core {
             spend_flow: done.spend_flow,
             throttle_success: done.throttle,
             new_device: new_device.as_ref().map(|(_, d)| d),
-            second_step: done.second_step,
+            totp: done.totp,
         };
         let mut issued = self
             .start_session(
