@@ -29,8 +29,17 @@ impl Drop for Proc {
     }
 }
 
-/// Builds `tessera` in this harness's profile and returns its path.
+/// Builds `tessera` in this harness's profile and returns its path, or
+/// takes the binary `BENCH_TESSERA_BIN` names, already built (so a run
+/// that pauses other work on the machine need not wait for cargo's locks).
 pub fn tessera_binary() -> anyhow::Result<PathBuf> {
+    if let Some(given) = std::env::var_os("BENCH_TESSERA_BIN") {
+        let bin = PathBuf::from(given);
+        if !bin.is_file() {
+            bail!("BENCH_TESSERA_BIN={} is not a file", bin.display());
+        }
+        return Ok(bin);
+    }
     let release = !cfg!(debug_assertions);
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args(["build", "--quiet", "-p", "tessera", "--bin", "tessera"]);
