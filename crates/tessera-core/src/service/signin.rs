@@ -50,6 +50,9 @@ pub(crate) struct Completion<'a> {
     /// password throttle's claimed key and its second key, or the second
     /// step's).
     pub throttle: Option<(&'a str, Option<&'a str>)>,
+    /// A recovery key used up by this sign-in: its replacement, audit
+    /// record and notice ride in the same commit.
+    pub recovery: Option<&'a crate::store::Effects>,
 }
 
 impl Core {
@@ -240,6 +243,7 @@ impl Core {
                             spend_flow: None,
                             device,
                             throttle: Some((budget.claimed(), budget.also_reset())),
+                            recovery: None,
                         },
                         ctx,
                     )
@@ -278,6 +282,7 @@ impl Core {
                 spend_flow,
                 device: DeviceCheck::FromRequest,
                 throttle: None,
+                recovery: None,
             },
             ctx,
         )
@@ -332,7 +337,13 @@ impl Core {
             spend_flow: done.spend_flow,
             throttle_success: done.throttle,
             new_device: new_device.as_ref().map(|(_, d)| d),
+            use_recovery_key: done.recovery.and_then(|r| r.use_recovery_key.as_ref()),
+            mail: done.recovery.map_or(&[], |r| r.mail.as_slice()),
         };
+        let mut also = vec![succeeded];
+        if let Some(r) = done.recovery {
+            also.extend(r.audit.iter().cloned());
+        }
         let mut issued = self
             .start_session(
                 account.id,
@@ -340,7 +351,7 @@ impl Core {
                 done.aal,
                 done.methods,
                 done.restricted,
-                Some(succeeded),
+                also,
                 extras,
                 ctx,
             )
