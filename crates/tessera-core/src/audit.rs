@@ -122,6 +122,26 @@ impl NewAuditEvent {
         self.detail = d.to_string();
         self
     }
+
+    /// The same event with `sessions_ended` and `tokens_revoked` added to
+    /// its details (each when given): counts only the transaction that
+    /// removed them knows (see [`crate::store::Effects::count_in_audit`]).
+    pub fn with_counts(&self, sessions_ended: Option<u64>, tokens_revoked: Option<u64>) -> Self {
+        let mut detail = match serde_json::from_str::<serde_json::Value>(&self.detail) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        if let Some(n) = sessions_ended {
+            detail.insert("sessions_ended".into(), n.into());
+        }
+        if let Some(n) = tokens_revoked {
+            detail.insert("tokens_revoked".into(), n.into());
+        }
+        NewAuditEvent {
+            detail: serde_json::Value::Object(detail).to_string(),
+            ..self.clone()
+        }
+    }
 }
 
 /// A recorded event.

@@ -45,10 +45,27 @@ pub enum CoreError {
     Overloaded { retry_after: Duration },
     /// Storage failed; the cause is logged, never shown.
     #[error("storage error")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[source] crate::store::StoreError),
     #[error("internal error")]
     Internal(String),
 }
+
+/// A change refused because a condition it depended on no longer held
+/// reads as what changed: the session ended (signed out), or the recovery
+/// key was used by a parallel request.
+impl From<crate::store::StoreError> for CoreError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::{Stale, StoreError};
+        match e {
+            StoreError::Stale(Stale::Session) => CoreError::Unauthenticated,
+            StoreError::Stale(Stale::RecoveryKey) => CoreError::WrongProof(RECOVERY_KEY_USED),
+            other => CoreError::Store(other),
+        }
+    }
+}
+
+/// The one answer to a recovery key that is wrong or already used.
+pub const RECOVERY_KEY_USED: &str = "That recovery key is not correct, or it was already used.";
 
 impl CoreError {
     /// A stable, machine-readable code.

@@ -23,14 +23,161 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A condition the change depended on no longer held, so nothing of
+    /// it was written (see [`Effects`]).
+    #[error("stale: {0:?}")]
+    Stale(Stale),
     #[error("database error: {0}")]
     Other(String),
+}
+
+/// Which condition of a change no longer held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// The session to re-issue ended meanwhile.
+    Session,
+    /// The recovery key being used was used (replaced) meanwhile.
+    RecoveryKey,
+}
+
+/// The rest of a change, written in the change's own transaction: its
+/// audit records, the mail that tells the account's owner, the sessions it
+/// ends and the caller's session under a new token. A crash, or a request
+/// dropped half way, then leaves all of it or none of it: never a method
+/// without its audit event, or 2SV on with the other sessions still in.
+///
+/// The store applies the parts in this order, after the change itself and
+/// only when it was made: `use_recovery_key`, `rotate` (either refusal
+/// rolls everything back with [`StoreError::Stale`]), `end_sessions`,
+/// `revoke_tokens`, `last_method`, `audit`, `mail`.
+#[derive(Debug, Clone)]
+pub struct Effects {
+    /// The time of the audit records.
+    pub at: Timestamp,
+    pub audit: Vec<NewAuditEvent>,
+    /// Messages for the outbox.
+    pub mail: Vec<OutgoingMessage>,
+    /// Ends the account's sessions, all but `keep` when given.
+    pub end_sessions: Option<(AccountId, Option<SessionId>)>,
+    /// Deletes the account's API tokens.
+    pub revoke_tokens: Option<AccountId>,
+    /// Adds `sessions_ended` and `tokens_revoked` (what the two above
+    /// removed) to the details of every audit record.
+    pub count_in_audit: bool,
+    /// Gives the caller's session a new token and assurance.
+    pub rotate: Option<Rotation>,
+    /// Remembers the method that last completed a second step.
+    pub last_method: Option<(AccountId, MethodKind)>,
+    /// Uses a recovery key up: replaces its hash only where it is still
+    /// the one that was verified.
+    pub use_recovery_key: Option<RecoveryUse>,
+}
+
+impl Effects {
+    /// Nothing but the change itself (seeding, store tests).
+    pub fn none() -> Self {
+        Effects::at(Timestamp(0))
+    }
+
+    /// Nothing yet; records are stamped `at`.
+    pub fn at(at: Timestamp) -> Self {
+        Effects {
+            at,
+            audit: Vec::new(),
+            mail: Vec::new(),
+            end_sessions: None,
+            revoke_tokens: None,
+            count_in_audit: false,
+            rotate: None,
+            last_method: None,
+            use_recovery_key: None,
+        }
+    }
+
+    pub fn audit(mut self, event: NewAuditEvent) -> Self {
+        self.audit.push(event);
+        self
+    }
+
+    /// Queues `mail` when there is one (a template that failed to render
+    /// was logged where it failed; the change goes ahead without it).
+    pub fn mail(mut self, mail: Option<OutgoingMessage>) -> Self {
+        self.mail.extend(mail);
+        self
+    }
+
+    pub fn end_sessions(mut self, account: AccountId, keep: Option<SessionId>) -> Self {
+        self.end_sessions = Some((account, keep));
+        self
+    }
+
+    pub fn rotate(mut self, rotation: Rotation) -> Self {
+        self.rotate = Some(rotation);
+        self
+    }
+}
+
+/// What a change's effects removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub sessions_ended: u64,
+    pub tokens_revoked: u64,
+}
+
+/// The effects of adding a method, by whether it turned out to be the
+/// account's first: the store decides that under the account's lock.
+#[derive(Debug, Clone)]
+pub struct IfFirst {
+    pub first: Effects,
+    pub otherwise: Effects,
+}
+
+impl IfFirst {
+    /// No effects either way (seeding, store tests).
+    pub fn none() -> Self {
+        IfFirst {
+            first: Effects::none(),
+            otherwise: Effects::none(),
+        }
+    }
+
+    pub fn pick(&self, first: bool) -> &Effects {
+        if first { &self.first } else { &self.otherwise }
+    }
+}
+
+/// A session continuing under a new token (see [`SessionStore::rotate_session`]).
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub session: SessionId,
+    pub token_hash: Vec<u8>,
+    pub aal: Aal,
+    pub methods: Vec<AuthMethod>,
+    pub verified_at: Timestamp,
+    pub restricted: bool,
+}
+
+/// A recovery key used up: `old_hash` (the one verified) becomes
+/// `new_hash` (its successor's), unless a parallel use replaced it first.
+#[derive(Debug, Clone)]
+pub struct RecoveryUse {
+    pub account: AccountId,
+    pub old_hash: String,
+    pub new_hash: String,
 }
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Inserts; `Conflict` if the email is taken.
-    async fn insert_account(&self, account: &Account) -> Result<(), StoreError>;
+    async fn insert_account(&self, account: &Account) -> Result<(), StoreError> {
+        self.insert_account_with(account, &Effects::none()).await
+    }
+    /// Inserts with its effects, in one transaction.
+    async fn insert_account_with(
+        &self,
+        account: &Account,
+        effects: &Effects,
+    ) -> Result<(), StoreError>;
     /// Inserts many accounts in one transaction (imports, benchmarks):
     /// all or none.
     async fn insert_accounts(&self, accounts: &[Account]) -> Result<(), StoreError>;
@@ -45,6 +192,18 @@ pub trait AccountStore: Send + Sync {
         id: AccountId,
         hash: &str,
         now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.set_password_hash_with(id, hash, now, &Effects::none())
+            .await
+    }
+    /// As [`set_password_hash`](AccountStore::set_password_hash), with its
+    /// effects in the same transaction (only when the account exists).
+    async fn set_password_hash_with(
+        &self,
+        id: AccountId,
+        hash: &str,
+        now: Timestamp,
+        effects: &Effects,
     ) -> Result<bool, StoreError>;
     /// Replaces the hash only if it is still `old`: a rehash at sign-in
     /// must not overwrite a password changed meanwhile.
@@ -55,13 +214,39 @@ pub trait AccountStore: Send + Sync {
         new: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
-    async fn set_role(&self, id: AccountId, role: Role, now: Timestamp)
-    -> Result<bool, StoreError>;
+    async fn set_role(
+        &self,
+        id: AccountId,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.set_role_with(id, role, now, &Effects::none()).await
+    }
+    /// Changes the role with its effects, in one transaction; false (and
+    /// nothing written) if there is no such account.
+    async fn set_role_with(
+        &self,
+        id: AccountId,
+        role: Role,
+        now: Timestamp,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
     async fn set_active(
         &self,
         id: AccountId,
         active: bool,
         now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.set_active_with(id, active, now, &Effects::none())
+            .await
+    }
+    /// As [`set_role_with`](AccountStore::set_role_with), for activation.
+    async fn set_active_with(
+        &self,
+        id: AccountId,
+        active: bool,
+        now: Timestamp,
+        effects: &Effects,
     ) -> Result<bool, StoreError>;
     /// Stores a one-time break-glass password hash, replacing any earlier one.
     async fn set_break_glass(
@@ -69,6 +254,17 @@ pub trait AccountStore: Send + Sync {
         id: AccountId,
         hash: &str,
         expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.set_break_glass_with(id, hash, expires_at, &Effects::none())
+            .await
+    }
+    /// As [`set_break_glass`](AccountStore::set_break_glass), with effects.
+    async fn set_break_glass_with(
+        &self,
+        id: AccountId,
+        hash: &str,
+        expires_at: Timestamp,
+        effects: &Effects,
     ) -> Result<bool, StoreError>;
     /// The pending break-glass hash, if any and not expired.
     async fn break_glass(
@@ -171,8 +367,9 @@ pub trait TwoStepStore: Send + Sync {
     ) -> Result<Option<(Vec<u8>, Timestamp)>, StoreError>;
     /// In one transaction: the pending seed `sealed_secret` becomes the
     /// account's only authenticator app with `step` already used, and, if
-    /// given and the account had no method before, `recovery_hash` becomes
-    /// its recovery key. False if the pending enrollment changed meanwhile.
+    /// the account had no method before, `recovery_hash` becomes its
+    /// recovery key. False if the pending enrollment changed meanwhile, or
+    /// if this would be the first method and no recovery key came with it.
     async fn activate_totp(
         &self,
         account: AccountId,
@@ -180,7 +377,32 @@ pub trait TwoStepStore: Send + Sync {
         step: i64,
         recovery_hash: Option<&str>,
         now: Timestamp,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .activate_totp_with(
+                account,
+                sealed_secret,
+                step,
+                recovery_hash,
+                now,
+                &IfFirst::none(),
+            )
+            .await?;
+        Ok(matches!(done, Addition::Added { .. }))
+    }
+    /// As [`activate_totp`](TwoStepStore::activate_totp), with the effects
+    /// of a first or a further method in the same transaction.
+    /// [`Addition::PendingChanged`] and [`Addition::NeedsRecoveryKey`]
+    /// write nothing.
+    async fn activate_totp_with(
+        &self,
+        account: AccountId,
+        sealed_secret: &[u8],
+        step: i64,
+        recovery_hash: Option<&str>,
+        now: Timestamp,
+        effects: &IfFirst,
+    ) -> Result<Addition, StoreError>;
     /// Marks `step` used if no later or equal step was: the replay guard.
     /// Exactly one of many parallel callers with the same step gets `true`.
     async fn consume_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError>;
@@ -194,10 +416,32 @@ pub trait TwoStepStore: Send + Sync {
         old: Option<&str>,
         new_hash: &str,
         now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.replace_recovery_key_with(account, old, new_hash, now, &Effects::none())
+            .await
+    }
+    /// As [`replace_recovery_key`](TwoStepStore::replace_recovery_key), with
+    /// effects written only when the key was replaced.
+    async fn replace_recovery_key_with(
+        &self,
+        account: AccountId,
+        old: Option<&str>,
+        new_hash: &str,
+        now: Timestamp,
+        effects: &Effects,
     ) -> Result<bool, StoreError>;
     /// Removes the authenticator app, any pending enrollment and the
     /// recovery key. True if two-step verification was on.
-    async fn disable_two_step(&self, account: AccountId) -> Result<bool, StoreError>;
+    async fn disable_two_step(&self, account: AccountId) -> Result<bool, StoreError> {
+        self.disable_two_step_with(account, &Effects::none()).await
+    }
+    /// As [`disable_two_step`](TwoStepStore::disable_two_step), with effects
+    /// written only when two-step verification was on.
+    async fn disable_two_step_with(
+        &self,
+        account: AccountId,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
 }
 
 /// What a backoff slot claim found.
@@ -311,6 +555,13 @@ pub struct SessionExtras<'a> {
     /// An authenticator code decided in this commit rather than under a
     /// slot claimed beforehand.
     pub totp: Option<TotpCommit<'a>>,
+    /// A recovery key used up by this sign-in: its successor, shown in
+    /// the answer, is stored in the same commit as the session it starts,
+    /// so neither exists without the other. A parallel use that won fails
+    /// this one with [`StoreError::Stale`] and nothing written.
+    pub use_recovery_key: Option<&'a RecoveryUse>,
+    /// Mail queued in the same commit (the recovery-key notice).
+    pub mail: &'a [OutgoingMessage],
 }
 
 /// A right authenticator code settled in the session's commit: its step
@@ -515,12 +766,25 @@ pub trait MethodStore: Send + Sync {
         credential_id: &[u8],
     ) -> Result<Option<WebauthnRecord>, StoreError>;
     /// Stores the credential; if it is the account's first method, also
-    /// `recovery_hash` (when given) as its recovery key.
+    /// `recovery_hash` as its recovery key ([`Addition::NeedsRecoveryKey`],
+    /// and nothing stored, without one).
     async fn add_webauthn(
         &self,
         rec: &WebauthnRecord,
         recovery_hash: Option<&str>,
         now: Timestamp,
+    ) -> Result<Addition, StoreError> {
+        self.add_webauthn_with(rec, recovery_hash, now, &IfFirst::none())
+            .await
+    }
+    /// As [`add_webauthn`](MethodStore::add_webauthn), with the effects of
+    /// a first or a further method in the same transaction.
+    async fn add_webauthn_with(
+        &self,
+        rec: &WebauthnRecord,
+        recovery_hash: Option<&str>,
+        now: Timestamp,
+        effects: &IfFirst,
     ) -> Result<Addition, StoreError>;
     /// False if the account has no such credential.
     async fn rename_webauthn(
@@ -543,11 +807,35 @@ pub trait MethodStore: Send + Sync {
         &self,
         account: AccountId,
         id: uuid::Uuid,
+    ) -> Result<Removal, StoreError> {
+        self.remove_webauthn_with(account, id, &Effects::none())
+            .await
+    }
+    /// Removes a key (not the last method); `effects` only if it was.
+    async fn remove_webauthn_with(
+        &self,
+        account: AccountId,
+        id: uuid::Uuid,
+        effects: &Effects,
     ) -> Result<Removal, StoreError>;
     /// Removes the authenticator app (not the last method).
-    async fn remove_totp(&self, account: AccountId) -> Result<Removal, StoreError>;
+    async fn remove_totp(&self, account: AccountId) -> Result<Removal, StoreError> {
+        self.remove_totp_with(account, &Effects::none()).await
+    }
+    async fn remove_totp_with(
+        &self,
+        account: AccountId,
+        effects: &Effects,
+    ) -> Result<Removal, StoreError>;
     /// Removes the phone number (not the last method).
-    async fn remove_sms(&self, account: AccountId) -> Result<Removal, StoreError>;
+    async fn remove_sms(&self, account: AccountId) -> Result<Removal, StoreError> {
+        self.remove_sms_with(account, &Effects::none()).await
+    }
+    async fn remove_sms_with(
+        &self,
+        account: AccountId,
+        effects: &Effects,
+    ) -> Result<Removal, StoreError>;
     /// Stores (replacing) a phone number waiting for its confirming code.
     async fn set_pending_phone(
         &self,
@@ -568,6 +856,18 @@ pub trait MethodStore: Send + Sync {
         phone: &str,
         recovery_hash: &str,
         now: Timestamp,
+    ) -> Result<Addition, StoreError> {
+        self.activate_sms_with(account, phone, recovery_hash, now, &Effects::none())
+            .await
+    }
+    /// As [`activate_sms`](MethodStore::activate_sms), with effects.
+    async fn activate_sms_with(
+        &self,
+        account: AccountId,
+        phone: &str,
+        recovery_hash: &str,
+        now: Timestamp,
+        effects: &Effects,
     ) -> Result<Addition, StoreError>;
     /// Remembers the method that last completed a second step.
     async fn set_last_method(&self, account: AccountId, kind: MethodKind)
@@ -685,6 +985,17 @@ pub trait ApiTokenStore: Send + Sync {
         &self,
         token: &crate::apitoken::ApiToken,
         token_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        self.insert_api_token_with(token, token_hash, &Effects::none())
+            .await
+    }
+    /// Inserts the token with its effects (its audit record), in one
+    /// transaction.
+    async fn insert_api_token_with(
+        &self,
+        token: &crate::apitoken::ApiToken,
+        token_hash: &[u8],
+        effects: &Effects,
     ) -> Result<(), StoreError>;
     /// The token with this hash and its account (who-am-I hot path: cached
     /// like sessions).
@@ -716,6 +1027,17 @@ pub trait ApiTokenStore: Send + Sync {
         &self,
         id: crate::apitoken::ApiTokenId,
         account: Option<AccountId>,
+    ) -> Result<bool, StoreError> {
+        self.delete_api_token_with(id, account, &Effects::none())
+            .await
+    }
+    /// As [`delete_api_token`](ApiTokenStore::delete_api_token), with
+    /// effects written only when a token was deleted.
+    async fn delete_api_token_with(
+        &self,
+        id: crate::apitoken::ApiTokenId,
+        account: Option<AccountId>,
+        effects: &Effects,
     ) -> Result<bool, StoreError>;
     /// Deletes every token of the account; returns how many.
     async fn delete_api_tokens_of(&self, account: AccountId) -> Result<u64, StoreError>;
@@ -732,10 +1054,40 @@ pub trait ApiTokenStore: Send + Sync {
         name: Option<&str>,
         description: Option<&str>,
         now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.update_service_account_with(id, name, description, now, &Effects::none())
+            .await
+    }
+    /// As [`update_service_account`](ApiTokenStore::update_service_account),
+    /// with effects written only when there was such an account.
+    async fn update_service_account_with(
+        &self,
+        id: AccountId,
+        name: Option<&str>,
+        description: Option<&str>,
+        now: Timestamp,
+        effects: &Effects,
     ) -> Result<bool, StoreError>;
+    /// Inserts a service account with its description and effects, in one
+    /// transaction; `Conflict` if the email is taken.
+    async fn insert_service_account(
+        &self,
+        account: &Account,
+        description: &str,
+        effects: &Effects,
+    ) -> Result<(), StoreError>;
     /// Deletes a service account with its tokens. False if there is no
     /// such service account (a person's account is never deleted here).
-    async fn delete_service_account(&self, id: AccountId) -> Result<bool, StoreError>;
+    async fn delete_service_account(&self, id: AccountId) -> Result<bool, StoreError> {
+        self.delete_service_account_with(id, &Effects::none()).await
+    }
+    /// As [`delete_service_account`](ApiTokenStore::delete_service_account),
+    /// with effects written only when it was deleted.
+    async fn delete_service_account_with(
+        &self,
+        id: AccountId,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
     /// In one transaction: a person's account becomes a service account.
     /// It keeps its id, name, role and tokens; its password, break-glass
     /// password, second-step methods, recovery key, sessions, sign-in
@@ -746,6 +1098,18 @@ pub trait ApiTokenStore: Send + Sync {
         id: AccountId,
         description: &str,
         now: Timestamp,
+    ) -> Result<Conversion, StoreError> {
+        self.convert_to_service_with(id, description, now, &Effects::none())
+            .await
+    }
+    /// As [`convert_to_service`](ApiTokenStore::convert_to_service), with
+    /// effects written only when it was converted.
+    async fn convert_to_service_with(
+        &self,
+        id: AccountId,
+        description: &str,
+        now: Timestamp,
+        effects: &Effects,
     ) -> Result<Conversion, StoreError>;
 }
 
@@ -779,4 +1143,9 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Writes `effects` alone, in one transaction: for changes that are
+    /// nothing but effects (a step-up is a rotation and its audit record).
+    async fn apply(&self, effects: &Effects) -> Result<Applied, StoreError>;
+    /// The connection pool: (open connections, idle ones), for metrics.
+    fn pool_state(&self) -> (u32, u32);
 }

@@ -22,6 +22,9 @@ pub struct PgStore {
     scope: Arc<str>,
 }
 
+/// How long a request waits for a database connection.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The channel on which nodes tell each other which cached sessions died.
 pub(crate) const CHANNEL: &str = "tessera_sessions";
 
@@ -35,7 +38,12 @@ impl PgStore {
         let listener_options = options.clone().application_name("tessera-listener");
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            // While the database is down, connecting fails and the pool
+            // retries until this deadline: it bounds how long a request
+            // waits before it answers 503 (well under 5 s, hashing
+            // included). Under load a 3 s wait for a connection is an
+            // overload too, and 503 its honest answer.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(map_err)?;

@@ -103,8 +103,8 @@ macro_rules! sql_store {
             use tessera_core::ids::{AccountId, SessionId};
             use tessera_core::session::{Aal, AuthMethod, Session, methods_to_text};
             use tessera_core::store::{
-                AccountStore, AuditStore, DeviceStore, NewSession, SessionExtras, SessionStart, SessionStore,
-                Store, StoreError,
+                AccountStore, AuditStore, DeviceStore, Effects, NewSession, SessionExtras, SessionStart,
+                SessionStore, Stale, Store, StoreError,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -182,6 +182,156 @@ macro_rules! sql_store {
                 .bind(s.restricted)
             }
 
+            /// The one UPDATE that re-issues a session, shared by every writer.
+            const ROTATE_SESSION: &str = "UPDATE sessions SET token_hash = $1, aal = $2, methods = $3, \
+                 verified_at = $4, last_seen_at = $4, restricted = $6 WHERE id = $5";
+
+            /// Audit records in one statement: one round trip.
+            async fn insert_audit(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                at: Timestamp,
+                events: &[NewAuditEvent],
+            ) -> Result<(), StoreError> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                    "INSERT INTO audit_events (at, kind, actor_id, subject_id, ip, detail) ",
+                );
+                q.push_values(events, |mut b, e| {
+                    b.push_bind(at.millis())
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.actor.map(|a| a.to_string()))
+                        .push_bind(e.subject.map(|a| a.to_string()))
+                        .push_bind(e.ip.clone())
+                        .push_bind(e.detail.clone());
+                });
+                q.build().execute(&mut **tx).await.map_err(map_err)?;
+                Ok(())
+            }
+
+            /// Messages for the outbox, due at once.
+            pub(crate) async fn insert_mail(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                at: Timestamp,
+                mail: &[tessera_core::store::OutgoingMessage],
+            ) -> Result<(), StoreError> {
+                for m in mail {
+                    sqlx::query(
+                        "INSERT INTO outbox (channel, recipient, subject, body, created_at, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(&m.channel)
+                    .bind(&m.recipient)
+                    .bind(&m.subject)
+                    .bind(&m.body)
+                    .bind(at.millis())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                Ok(())
+            }
+
+            /// Uses a recovery key up inside `tx`: [`Stale::RecoveryKey`]
+            /// if a parallel use replaced it first.
+            async fn use_recovery_key(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                at: Timestamp,
+                u: &tessera_core::store::RecoveryUse,
+            ) -> Result<(), StoreError> {
+                let r = sqlx::query(
+                    "UPDATE recovery_keys SET key_hash = $3, created_at = $4 \
+                     WHERE account_id = $1 AND key_hash = $2",
+                )
+                .bind(u.account.to_string())
+                .bind(&u.old_hash)
+                .bind(&u.new_hash)
+                .bind(at.millis())
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                if r.rows_affected() != 1 {
+                    return Err(StoreError::Stale(Stale::RecoveryKey));
+                }
+                Ok(())
+            }
+
+            /// Writes a change's [`Effects`] inside its transaction, in the
+            /// order documented there. A refusal returns before anything
+            /// else is written; the caller drops `tx`, which rolls it back.
+            pub(crate) async fn apply_effects(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                e: &Effects,
+            ) -> Result<tessera_core::store::Applied, StoreError> {
+                if let Some(u) = &e.use_recovery_key {
+                    use_recovery_key(tx, e.at, u).await?;
+                }
+                if let Some(r) = &e.rotate {
+                    let n = sqlx::query(ROTATE_SESSION)
+                        .bind(r.token_hash.as_slice())
+                        .bind(r.aal.as_str())
+                        .bind(methods_to_text(&r.methods))
+                        .bind(r.verified_at.millis())
+                        .bind(r.session.to_string())
+                        .bind(r.restricted)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                    if n != 1 {
+                        return Err(StoreError::Stale(Stale::Session));
+                    }
+                }
+                let mut sessions_ended = None;
+                if let Some((account, keep)) = &e.end_sessions {
+                    let n = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
+                        .bind(account.to_string())
+                        .bind(keep.map(|k| k.to_string()).unwrap_or_default())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                    sessions_ended = Some(n);
+                }
+                let mut tokens_revoked = None;
+                if let Some(account) = &e.revoke_tokens {
+                    let n = sqlx::query("DELETE FROM api_tokens WHERE account_id = $1")
+                        .bind(account.to_string())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                    tokens_revoked = Some(n);
+                }
+                if let Some((account, kind)) = &e.last_method {
+                    sqlx::query(
+                        "INSERT INTO second_step_prefs (account_id, last_method) VALUES ($1, $2) \
+                         ON CONFLICT (account_id) DO UPDATE SET last_method = excluded.last_method",
+                    )
+                    .bind(account.to_string())
+                    .bind(kind.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                if e.count_in_audit {
+                    let counted: Vec<NewAuditEvent> = e
+                        .audit
+                        .iter()
+                        .map(|a| a.with_counts(sessions_ended, tokens_revoked))
+                        .collect();
+                    insert_audit(tx, e.at, &counted).await?;
+                } else {
+                    insert_audit(tx, e.at, &e.audit).await?;
+                }
+                insert_mail(tx, e.at, &e.mail).await?;
+                Ok(tessera_core::store::Applied {
+                    sessions_ended: sessions_ended.unwrap_or(0),
+                    tokens_revoked: tokens_revoked.unwrap_or(0),
+                })
+            }
+
             fn account_select(where_clause: &str) -> String {
                 format!("SELECT {ACCOUNT_COLS} FROM accounts a {where_clause}")
             }
@@ -204,11 +354,61 @@ macro_rules! sql_store {
                     self.cache.clear();
                     self.broadcast("*").await;
                 }
+
+                /// The evictions a change's effects call for.
+                pub(crate) async fn forget_effects(&self, e: &Effects) {
+                    if let Some(r) = &e.rotate {
+                        self.forget_session(r.session).await;
+                    }
+                    if let Some((a, _)) = e.end_sessions {
+                        self.forget_account(a).await;
+                    }
+                    if let Some(a) = e.revoke_tokens
+                        && e.end_sessions.map(|(b, _)| b) != Some(a)
+                    {
+                        self.forget_account(a).await;
+                    }
+                }
+
+                /// Runs `sql` (bound to `$1.. = binds`) as the change of a
+                /// transaction whose effects follow when it touched a row:
+                /// false, and nothing written, when it touched none.
+                async fn update_with(
+                    &self,
+                    sql: &'static str,
+                    binds: Vec<Bind>,
+                    effects: &Effects,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    let mut q = sqlx::query(sql);
+                    for b in binds {
+                        q = match b {
+                            Bind::Text(t) => q.bind(t),
+                            Bind::Int(i) => q.bind(i),
+                            Bind::Bool(v) => q.bind(v),
+                        };
+                    }
+                    let n = q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+                    if n != 1 {
+                        return Ok(false);
+                    }
+                    apply_effects(&mut tx, effects).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(true)
+                }
+            }
+
+            /// A value bound to [`update_with`]'s statement.
+            enum Bind {
+                Text(String),
+                Int(i64),
+                Bool(bool),
             }
 
             #[async_trait]
             impl AccountStore for $store {
-                async fn insert_account(&self, a: &Account) -> Result<(), StoreError> {
+                async fn insert_account_with(&self, a: &Account, effects: &Effects) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
                     sqlx::query(
                         "INSERT INTO accounts (id, email, display_name, kind, role, active, \
                          password_hash, created_at, updated_at) \
@@ -222,9 +422,11 @@ macro_rules! sql_store {
                     .bind(a.active)
                     .bind(a.password_hash.as_deref())
                     .bind(a.created_at.millis())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
+                    apply_effects(&mut tx, effects).await?;
+                    tx.commit().await.map_err(map_err)?;
                     Ok(())
                 }
 
@@ -291,18 +493,17 @@ macro_rules! sql_store {
                     Ok(n.max(0) as u64)
                 }
 
-                async fn set_password_hash(&self, id: AccountId, hash: &str, now: Timestamp) -> Result<bool, StoreError> {
-                    let r = sqlx::query(
-                        "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3",
-                    )
-                    .bind(hash)
-                    .bind(now.millis())
-                    .bind(id.to_string())
-                    .execute(&self.pool)
-                    .await;
+                async fn set_password_hash_with(&self, id: AccountId, hash: &str, now: Timestamp, effects: &Effects) -> Result<bool, StoreError> {
+                    let r = self
+                        .update_with(
+                            "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3",
+                            vec![Bind::Text(hash.into()), Bind::Int(now.millis()), Bind::Text(id.to_string())],
+                            effects,
+                        )
+                        .await;
                     self.forget_account(id).await;
-                    let r = r.map_err(map_err)?;
-                    Ok(r.rows_affected() == 1)
+                    self.forget_effects(effects).await;
+                    r
                 }
 
                 async fn replace_password_hash(&self, id: AccountId, old: &str, new: &str, now: Timestamp) -> Result<bool, StoreError> {
@@ -321,42 +522,42 @@ macro_rules! sql_store {
                     Ok(r.rows_affected() == 1)
                 }
 
-                async fn set_role(&self, id: AccountId, role: Role, now: Timestamp) -> Result<bool, StoreError> {
-                    let r = sqlx::query("UPDATE accounts SET role = $1, updated_at = $2 WHERE id = $3")
-                        .bind(role.as_str())
-                        .bind(now.millis())
-                        .bind(id.to_string())
-                        .execute(&self.pool)
+                async fn set_role_with(&self, id: AccountId, role: Role, now: Timestamp, effects: &Effects) -> Result<bool, StoreError> {
+                    let r = self
+                        .update_with(
+                            "UPDATE accounts SET role = $1, updated_at = $2 WHERE id = $3",
+                            vec![Bind::Text(role.as_str().into()), Bind::Int(now.millis()), Bind::Text(id.to_string())],
+                            effects,
+                        )
                         .await;
                     self.forget_account(id).await;
-                    let r = r.map_err(map_err)?;
-                    Ok(r.rows_affected() == 1)
+                    self.forget_effects(effects).await;
+                    r
                 }
 
-                async fn set_active(&self, id: AccountId, active: bool, now: Timestamp) -> Result<bool, StoreError> {
-                    let r = sqlx::query("UPDATE accounts SET active = $1, updated_at = $2 WHERE id = $3")
-                        .bind(active)
-                        .bind(now.millis())
-                        .bind(id.to_string())
-                        .execute(&self.pool)
+                async fn set_active_with(&self, id: AccountId, active: bool, now: Timestamp, effects: &Effects) -> Result<bool, StoreError> {
+                    let r = self
+                        .update_with(
+                            "UPDATE accounts SET active = $1, updated_at = $2 WHERE id = $3",
+                            vec![Bind::Bool(active), Bind::Int(now.millis()), Bind::Text(id.to_string())],
+                            effects,
+                        )
                         .await;
                     self.forget_account(id).await;
-                    let r = r.map_err(map_err)?;
-                    Ok(r.rows_affected() == 1)
+                    self.forget_effects(effects).await;
+                    r
                 }
 
-                async fn set_break_glass(&self, id: AccountId, hash: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
-                    let r = sqlx::query(
-                        "UPDATE accounts SET break_glass_hash = $1, break_glass_expires_at = $2 \
-                         WHERE id = $3",
-                    )
-                    .bind(hash)
-                    .bind(expires_at.millis())
-                    .bind(id.to_string())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                    Ok(r.rows_affected() == 1)
+                async fn set_break_glass_with(&self, id: AccountId, hash: &str, expires_at: Timestamp, effects: &Effects) -> Result<bool, StoreError> {
+                    let r = self
+                        .update_with(
+                            "UPDATE accounts SET break_glass_hash = $1, break_glass_expires_at = $2 WHERE id = $3",
+                            vec![Bind::Text(hash.into()), Bind::Int(expires_at.millis()), Bind::Text(id.to_string())],
+                            effects,
+                        )
+                        .await;
+                    self.forget_effects(effects).await;
+                    r
                 }
 
                 async fn break_glass(&self, id: AccountId, now: Timestamp) -> Result<Option<String>, StoreError> {
@@ -482,22 +683,12 @@ macro_rules! sql_store {
                                 .map_err(map_err)?;
                         }
                     }
-                    session_insert(new).execute(&mut *tx).await.map_err(map_err)?;
-                    // All audit rows in one statement: one round trip.
-                    if !events.is_empty() {
-                        let mut q: QueryBuilder<$db> = QueryBuilder::new(
-                            "INSERT INTO audit_events (at, kind, actor_id, subject_id, ip, detail) ",
-                        );
-                        q.push_values(events, |mut b, e| {
-                            b.push_bind(s.created_at.millis())
-                                .push_bind(e.kind.as_str())
-                                .push_bind(e.actor.map(|a| a.to_string()))
-                                .push_bind(e.subject.map(|a| a.to_string()))
-                                .push_bind(e.ip.clone())
-                                .push_bind(e.detail.clone());
-                        });
-                        q.build().execute(&mut *tx).await.map_err(map_err)?;
+                    if let Some(u) = extras.use_recovery_key {
+                        use_recovery_key(&mut tx, s.created_at, u).await?;
                     }
+                    session_insert(new).execute(&mut *tx).await.map_err(map_err)?;
+                    insert_audit(&mut tx, s.created_at, events).await?;
+                    insert_mail(&mut tx, s.created_at, extras.mail).await?;
                     if let Some((claimed, also)) = extras.throttle_success {
                         sqlx::query(crate::sql_throttle::SUCCESS)
                             .bind(claimed)
@@ -587,10 +778,7 @@ macro_rules! sql_store {
                     verified_at: Timestamp,
                     restricted: bool,
                 ) -> Result<bool, StoreError> {
-                    let r = sqlx::query(
-                        "UPDATE sessions SET token_hash = $1, aal = $2, methods = $3, \
-                         verified_at = $4, last_seen_at = $4, restricted = $6 WHERE id = $5",
-                    )
+                    let r = sqlx::query(ROTATE_SESSION)
                     .bind(new_token_hash)
                     .bind(aal.as_str())
                     .bind(methods_to_text(methods))
@@ -733,6 +921,22 @@ macro_rules! sql_store {
                 async fn ping(&self) -> Result<(), StoreError> {
                     sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
                     Ok(())
+                }
+
+                async fn apply(&self, effects: &Effects) -> Result<tessera_core::store::Applied, StoreError> {
+                    let r = async {
+                        let mut tx = self.pool.begin().await.map_err(map_err)?;
+                        let applied = apply_effects(&mut tx, effects).await?;
+                        tx.commit().await.map_err(map_err)?;
+                        Ok(applied)
+                    }
+                    .await;
+                    self.forget_effects(effects).await;
+                    r
+                }
+
+                fn pool_state(&self) -> (u32, u32) {
+                    (self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX))
                 }
             }
         }

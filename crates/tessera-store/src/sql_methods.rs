@@ -15,9 +15,10 @@ macro_rules! methods_store {
             use sqlx::Row;
             use tessera_core::clock::Timestamp;
             use tessera_core::ids::AccountId;
+            use super::store_impl::apply_effects;
             use tessera_core::store::{
-                CeremonyRecord, CeremonyStore, MethodStore, OtpRecord, OtpSend, OtpStore,
-                OutgoingMessage, SendBudget, SendChannel, StoreError, WebauthnRecord,
+                CeremonyRecord, CeremonyStore, Effects, IfFirst, MethodStore, OtpRecord, OtpSend,
+                OtpStore, OutgoingMessage, SendBudget, SendChannel, StoreError, WebauthnRecord,
             };
             use tessera_core::twostep::methods::{
                 Addition, Inventory, KeySummary, MethodKind, Removal,
@@ -95,12 +96,26 @@ macro_rules! methods_store {
                 Ok(())
             }
 
-            /// Deletes with `sql` unless that would remove the last method.
+            /// Deletes with `sql` unless that would remove the last method;
+            /// `effects` go with a removal.
             async fn remove_one(
                 store: &$store,
                 account: AccountId,
                 sql: &'static str,
                 extra: Option<String>,
+                effects: &Effects,
+            ) -> Result<Removal, StoreError> {
+                let r = remove_one_tx(store, account, sql, extra, effects).await;
+                store.forget_effects(effects).await;
+                r
+            }
+
+            async fn remove_one_tx(
+                store: &$store,
+                account: AccountId,
+                sql: &'static str,
+                extra: Option<String>,
+                effects: &Effects,
             ) -> Result<Removal, StoreError> {
                 let id = account.to_string();
                 let mut tx = store.pool.begin().await.map_err(map_err)?;
@@ -120,8 +135,87 @@ macro_rules! methods_store {
                     tx.rollback().await.map_err(map_err)?;
                     return Ok(Removal::LastMethod);
                 }
+                apply_effects(&mut tx, effects).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(Removal::Removed)
+            }
+
+            impl $store {
+                async fn add_webauthn_tx(&self, rec: &WebauthnRecord, recovery_hash: Option<&str>, now: Timestamp, effects: &IfFirst) -> Result<Addition, StoreError> {
+                    let id = rec.account_id.to_string();
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    if !lock_account(&mut tx, &id).await? {
+                        return Err(StoreError::Conflict("no such account".into()));
+                    }
+                    let first = count_methods(&mut tx, &id).await? == 0;
+                    if first && recovery_hash.is_none() {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(Addition::NeedsRecoveryKey);
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO webauthn_credentials (id, account_id, kind, name, credential_id, \
+                         credential, counter, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (credential_id) DO NOTHING",
+                    )
+                    .bind(rec.id.to_string())
+                    .bind(&id)
+                    .bind(rec.kind.as_str())
+                    .bind(&rec.name)
+                    .bind(&rec.credential_id)
+                    .bind(&rec.credential)
+                    .bind(rec.counter)
+                    .bind(now.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                    if inserted == 0 {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(Addition::Duplicate);
+                    }
+                    if let (true, Some(hash)) = (first, recovery_hash) {
+                        insert_recovery_key(&mut tx, &id, hash, now).await?;
+                    }
+                    apply_effects(&mut tx, effects.pick(first)).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(Addition::Added { first })
+                }
+            }
+
+            impl $store {
+                async fn activate_sms_tx(&self, account: AccountId, phone: &str, recovery_hash: &str, now: Timestamp, effects: &Effects) -> Result<Addition, StoreError> {
+                    let id = account.to_string();
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    if !lock_account(&mut tx, &id).await? {
+                        return Err(StoreError::Conflict("no such account".into()));
+                    }
+                    if count_methods(&mut tx, &id).await? > 0 {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(Addition::NotFirst);
+                    }
+                    let taken = sqlx::query("DELETE FROM sms_pending WHERE account_id = $1 AND phone = $2")
+                        .bind(&id)
+                        .bind(phone)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                    if taken != 1 {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Err(StoreError::Conflict("the pending phone number changed".into()));
+                    }
+                    sqlx::query("INSERT INTO sms_phones (account_id, phone, created_at) VALUES ($1, $2, $3)")
+                        .bind(&id)
+                        .bind(phone)
+                        .bind(now.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    insert_recovery_key(&mut tx, &id, recovery_hash, now).await?;
+                    apply_effects(&mut tx, effects).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(Addition::Added { first: true })
+                }
             }
 
             #[async_trait]
@@ -198,39 +292,11 @@ macro_rules! methods_store {
                         .transpose()
                 }
 
-                async fn add_webauthn(&self, rec: &WebauthnRecord, recovery_hash: Option<&str>, now: Timestamp) -> Result<Addition, StoreError> {
-                    let id = rec.account_id.to_string();
-                    let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    if !lock_account(&mut tx, &id).await? {
-                        return Err(StoreError::Conflict("no such account".into()));
-                    }
-                    let first = count_methods(&mut tx, &id).await? == 0;
-                    let inserted = sqlx::query(
-                        "INSERT INTO webauthn_credentials (id, account_id, kind, name, credential_id, \
-                         credential, counter, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (credential_id) DO NOTHING",
-                    )
-                    .bind(rec.id.to_string())
-                    .bind(&id)
-                    .bind(rec.kind.as_str())
-                    .bind(&rec.name)
-                    .bind(&rec.credential_id)
-                    .bind(&rec.credential)
-                    .bind(rec.counter)
-                    .bind(now.millis())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?
-                    .rows_affected();
-                    if inserted == 0 {
-                        tx.rollback().await.map_err(map_err)?;
-                        return Ok(Addition::Duplicate);
-                    }
-                    if let (true, Some(hash)) = (first, recovery_hash) {
-                        insert_recovery_key(&mut tx, &id, hash, now).await?;
-                    }
-                    tx.commit().await.map_err(map_err)?;
-                    Ok(Addition::Added { first })
+                async fn add_webauthn_with(&self, rec: &WebauthnRecord, recovery_hash: Option<&str>, now: Timestamp, effects: &IfFirst) -> Result<Addition, StoreError> {
+                    let r = self.add_webauthn_tx(rec, recovery_hash, now, effects).await;
+                    self.forget_effects(&effects.first).await;
+                    self.forget_effects(&effects.otherwise).await;
+                    r
                 }
 
                 async fn rename_webauthn(&self, account: AccountId, id: uuid::Uuid, name: &str) -> Result<bool, StoreError> {
@@ -260,22 +326,23 @@ macro_rules! methods_store {
                     Ok(r.rows_affected() == 1)
                 }
 
-                async fn remove_webauthn(&self, account: AccountId, id: uuid::Uuid) -> Result<Removal, StoreError> {
+                async fn remove_webauthn_with(&self, account: AccountId, id: uuid::Uuid, effects: &Effects) -> Result<Removal, StoreError> {
                     remove_one(
                         self,
                         account,
                         "DELETE FROM webauthn_credentials WHERE account_id = $1 AND id = $2",
                         Some(id.to_string()),
+                        effects,
                     )
                     .await
                 }
 
-                async fn remove_totp(&self, account: AccountId) -> Result<Removal, StoreError> {
-                    remove_one(self, account, "DELETE FROM totp_credentials WHERE account_id = $1", None).await
+                async fn remove_totp_with(&self, account: AccountId, effects: &Effects) -> Result<Removal, StoreError> {
+                    remove_one(self, account, "DELETE FROM totp_credentials WHERE account_id = $1", None, effects).await
                 }
 
-                async fn remove_sms(&self, account: AccountId) -> Result<Removal, StoreError> {
-                    remove_one(self, account, "DELETE FROM sms_phones WHERE account_id = $1", None).await
+                async fn remove_sms_with(&self, account: AccountId, effects: &Effects) -> Result<Removal, StoreError> {
+                    remove_one(self, account, "DELETE FROM sms_phones WHERE account_id = $1", None, effects).await
                 }
 
                 async fn set_pending_phone(&self, account: AccountId, phone: &str, now: Timestamp) -> Result<(), StoreError> {
@@ -304,37 +371,10 @@ macro_rules! methods_store {
                     .transpose()
                 }
 
-                async fn activate_sms(&self, account: AccountId, phone: &str, recovery_hash: &str, now: Timestamp) -> Result<Addition, StoreError> {
-                    let id = account.to_string();
-                    let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    if !lock_account(&mut tx, &id).await? {
-                        return Err(StoreError::Conflict("no such account".into()));
-                    }
-                    if count_methods(&mut tx, &id).await? > 0 {
-                        tx.rollback().await.map_err(map_err)?;
-                        return Ok(Addition::NotFirst);
-                    }
-                    let taken = sqlx::query("DELETE FROM sms_pending WHERE account_id = $1 AND phone = $2")
-                        .bind(&id)
-                        .bind(phone)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?
-                        .rows_affected();
-                    if taken != 1 {
-                        tx.rollback().await.map_err(map_err)?;
-                        return Err(StoreError::Conflict("the pending phone number changed".into()));
-                    }
-                    sqlx::query("INSERT INTO sms_phones (account_id, phone, created_at) VALUES ($1, $2, $3)")
-                        .bind(&id)
-                        .bind(phone)
-                        .bind(now.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    insert_recovery_key(&mut tx, &id, recovery_hash, now).await?;
-                    tx.commit().await.map_err(map_err)?;
-                    Ok(Addition::Added { first: true })
+                async fn activate_sms_with(&self, account: AccountId, phone: &str, recovery_hash: &str, now: Timestamp, effects: &Effects) -> Result<Addition, StoreError> {
+                    let r = self.activate_sms_tx(account, phone, recovery_hash, now, effects).await;
+                    self.forget_effects(effects).await;
+                    r
                 }
 
                 async fn set_last_method(&self, account: AccountId, kind: MethodKind) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@ macro_rules! tokens_store {
     ($store:ident, $db:ty) => {
         mod tokens_impl {
             use super::$store;
-            use super::store_impl::account_at;
+            use super::store_impl::{account_at, apply_effects};
             use crate::error::{corrupt, map_err};
             use crate::sql_impl::{ACCOUNT_COLS, ACCOUNT_COL_COUNT};
             use async_trait::async_trait;
@@ -22,7 +22,7 @@ macro_rules! tokens_store {
             use tessera_core::apitoken::{ApiToken, ApiTokenId, scopes_from_text, scopes_to_text};
             use tessera_core::clock::Timestamp;
             use tessera_core::ids::AccountId;
-            use tessera_core::store::{ApiTokenStore, Conversion, StoreError};
+            use tessera_core::store::{ApiTokenStore, Conversion, Effects, StoreError};
 
             type DbRow = <$db as sqlx::Database>::Row;
 
@@ -80,11 +80,13 @@ macro_rules! tokens_store {
 
             #[async_trait]
             impl ApiTokenStore for $store {
-                async fn insert_api_token(
+                async fn insert_api_token_with(
                     &self,
                     t: &ApiToken,
                     token_hash: &[u8],
+                    effects: &Effects,
                 ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
                     sqlx::query(
                         "INSERT INTO api_tokens (id, token_hash, account_id, label, scopes, \
                          created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -97,9 +99,11 @@ macro_rules! tokens_store {
                     .bind(t.created_by.map(|a| a.to_string()))
                     .bind(t.created_at.millis())
                     .bind(t.expires_at.millis())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
+                    apply_effects(&mut tx, effects).await?;
+                    tx.commit().await.map_err(map_err)?;
                     Ok(())
                 }
 
@@ -178,20 +182,34 @@ macro_rules! tokens_store {
                     rows.iter().map(|r| token_at(r, 0)).collect()
                 }
 
-                async fn delete_api_token(
+                async fn delete_api_token_with(
                     &self,
                     id: ApiTokenId,
                     account: Option<AccountId>,
+                    effects: &Effects,
                 ) -> Result<bool, StoreError> {
-                    let r = sqlx::query(
-                        "DELETE FROM api_tokens WHERE id = $1 AND ($2 = '' OR account_id = $2)",
-                    )
-                    .bind(id.to_string())
-                    .bind(account.map(|a| a.to_string()).unwrap_or_default())
-                    .execute(&self.pool)
+                    let r = async {
+                        let mut tx = self.pool.begin().await.map_err(map_err)?;
+                        let n = sqlx::query(
+                            "DELETE FROM api_tokens WHERE id = $1 AND ($2 = '' OR account_id = $2)",
+                        )
+                        .bind(id.to_string())
+                        .bind(account.map(|a| a.to_string()).unwrap_or_default())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                        if n != 1 {
+                            return Ok(false);
+                        }
+                        apply_effects(&mut tx, effects).await?;
+                        tx.commit().await.map_err(map_err)?;
+                        Ok(true)
+                    }
                     .await;
                     self.forget_token(id).await;
-                    Ok(r.map_err(map_err)?.rows_affected() == 1)
+                    self.forget_effects(effects).await;
+                    r
                 }
 
                 async fn delete_api_tokens_of(&self, account: AccountId) -> Result<u64, StoreError> {
@@ -232,47 +250,108 @@ macro_rules! tokens_store {
                     Ok(d.map(Option::unwrap_or_default))
                 }
 
-                async fn update_service_account(
+                async fn update_service_account_with(
                     &self,
                     id: AccountId,
                     name: Option<&str>,
                     description: Option<&str>,
                     now: Timestamp,
+                    effects: &Effects,
                 ) -> Result<bool, StoreError> {
-                    let r = sqlx::query(
-                        "UPDATE accounts SET display_name = COALESCE($1, display_name), \
-                         description = COALESCE($2, description), updated_at = $3 \
-                         WHERE id = $4 AND kind = 'service'",
-                    )
-                    .bind(name)
-                    .bind(description)
-                    .bind(now.millis())
-                    .bind(id.to_string())
-                    .execute(&self.pool)
+                    let r = async {
+                        let mut tx = self.pool.begin().await.map_err(map_err)?;
+                        let n = sqlx::query(
+                            "UPDATE accounts SET display_name = COALESCE($1, display_name), \
+                             description = COALESCE($2, description), updated_at = $3 \
+                             WHERE id = $4 AND kind = 'service'",
+                        )
+                        .bind(name)
+                        .bind(description)
+                        .bind(now.millis())
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                        if n != 1 {
+                            return Ok(false);
+                        }
+                        apply_effects(&mut tx, effects).await?;
+                        tx.commit().await.map_err(map_err)?;
+                        Ok(true)
+                    }
                     .await;
                     self.forget_account(id).await;
-                    Ok(r.map_err(map_err)?.rows_affected() == 1)
+                    self.forget_effects(effects).await;
+                    r
                 }
 
-                async fn delete_service_account(&self, id: AccountId) -> Result<bool, StoreError> {
-                    // Tokens, like every row of the account, go with it
-                    // (ON DELETE CASCADE).
-                    let r = sqlx::query("DELETE FROM accounts WHERE id = $1 AND kind = 'service'")
-                        .bind(id.to_string())
-                        .execute(&self.pool)
-                        .await;
+                async fn insert_service_account(
+                    &self,
+                    a: &Account,
+                    description: &str,
+                    effects: &Effects,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO accounts (id, email, display_name, kind, role, active, \
+                         password_hash, created_at, updated_at, description) \
+                         VALUES ($1, $2, $3, 'service', $4, $5, NULL, $6, $6, $7)",
+                    )
+                    .bind(a.id.to_string())
+                    .bind(a.email.as_str())
+                    .bind(&a.display_name)
+                    .bind(a.role.as_str())
+                    .bind(a.active)
+                    .bind(a.created_at.millis())
+                    .bind(description)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    apply_effects(&mut tx, effects).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn delete_service_account_with(&self, id: AccountId, effects: &Effects) -> Result<bool, StoreError> {
+                    let r = async {
+                        let mut tx = self.pool.begin().await.map_err(map_err)?;
+                        // Effects first: they may count the tokens that go
+                        // with the account (ON DELETE CASCADE otherwise).
+                        let n = sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1 AND kind = 'service'")
+                            .bind(id.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?
+                            .rows_affected();
+                        if n != 1 {
+                            return Ok(false);
+                        }
+                        apply_effects(&mut tx, effects).await?;
+                        sqlx::query("DELETE FROM accounts WHERE id = $1 AND kind = 'service'")
+                            .bind(id.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                        tx.commit().await.map_err(map_err)?;
+                        Ok(true)
+                    }
+                    .await;
                     self.forget_account(id).await;
-                    Ok(r.map_err(map_err)?.rows_affected() == 1)
+                    self.forget_effects(effects).await;
+                    r
                 }
 
-                async fn convert_to_service(
+                async fn convert_to_service_with(
                     &self,
                     id: AccountId,
                     description: &str,
                     now: Timestamp,
+                    effects: &Effects,
                 ) -> Result<Conversion, StoreError> {
-                    let outcome = self.convert_in_tx(id, description, now).await;
+                    let outcome = self.convert_in_tx(id, description, now, effects).await;
                     self.forget_account(id).await;
+                    self.forget_effects(effects).await;
                     outcome
                 }
             }
@@ -283,6 +362,7 @@ macro_rules! tokens_store {
                     id: AccountId,
                     description: &str,
                     now: Timestamp,
+                    effects: &Effects,
                 ) -> Result<Conversion, StoreError> {
                     let id = id.to_string();
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
@@ -343,6 +423,7 @@ macro_rules! tokens_store {
                             .await
                             .map_err(map_err)?;
                     }
+                    apply_effects(&mut tx, effects).await?;
                     tx.commit().await.map_err(map_err)?;
                     Ok(Conversion::Converted)
                 }

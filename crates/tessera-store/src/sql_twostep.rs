@@ -15,16 +15,17 @@ macro_rules! twostep_store {
             use super::$store;
             use crate::error::map_err;
             use async_trait::async_trait;
-            use super::store_impl::account_at;
+            use super::store_impl::{account_at, apply_effects};
             use crate::sql_impl::ACCOUNT_COLS;
             use sqlx::Row;
             use tessera_core::account::Account;
             use tessera_core::clock::Timestamp;
             use tessera_core::ids::AccountId;
             use tessera_core::store::{
-                FlowContext, FlowRecord, FlowStore, KeyCheckStore, OutboxMessage,
+                Effects, FlowContext, FlowRecord, FlowStore, IfFirst, KeyCheckStore, OutboxMessage,
                 OutboxStore, StoreError, TotpRecord, TwoStepStore, OUTBOX_NEVER,
             };
+            use tessera_core::twostep::methods::Addition;
 
             const OUTBOX_COLUMNS: &str =
                 "id, channel, recipient, subject, body, created_at, attempts, next_attempt_at, delivered_at, last_error";
@@ -62,6 +63,82 @@ macro_rules! twostep_store {
                     delivered_at: delivered.map(Timestamp),
                     last_error: r.try_get(9).map_err(map_err)?,
                 })
+            }
+
+            impl $store {
+                async fn activate_totp_tx(
+                    &self,
+                    account: AccountId,
+                    sealed: &[u8],
+                    step: i64,
+                    recovery_hash: Option<&str>,
+                    now: Timestamp,
+                    effects: &IfFirst,
+                ) -> Result<Addition, StoreError> {
+                    let id = account.to_string();
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    // Lock the account's row like every method change (see
+                    // sql_methods): whether this is the first method, and so
+                    // brings the recovery key, is decided under the lock.
+                    sqlx::query("UPDATE accounts SET display_name = display_name WHERE id = $1")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    let methods_before: i64 = sqlx::query_scalar(
+                        "SELECT (SELECT COUNT(*) FROM totp_credentials WHERE account_id = $1) + \
+                         (SELECT COUNT(*) FROM webauthn_credentials WHERE account_id = $1) + \
+                         (SELECT COUNT(*) FROM sms_phones WHERE account_id = $1)",
+                    )
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    let taken = sqlx::query("DELETE FROM totp_pending WHERE account_id = $1 AND sealed_secret = $2")
+                        .bind(&id)
+                        .bind(sealed)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if taken.rows_affected() != 1 {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(Addition::PendingChanged);
+                    }
+                    let first = methods_before == 0;
+                    if first && recovery_hash.is_none() {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(Addition::NeedsRecoveryKey);
+                    }
+                    sqlx::query(
+                        "INSERT INTO totp_credentials (account_id, sealed_secret, last_step, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (account_id) DO UPDATE SET \
+                         sealed_secret = excluded.sealed_secret, last_step = excluded.last_step, \
+                         created_at = excluded.created_at",
+                    )
+                    .bind(&id)
+                    .bind(sealed)
+                    .bind(step)
+                    .bind(now.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if let (Some(hash), true) = (recovery_hash, first) {
+                        sqlx::query(
+                            "INSERT INTO recovery_keys (account_id, key_hash, created_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (account_id) DO UPDATE SET key_hash = excluded.key_hash, \
+                             created_at = excluded.created_at",
+                        )
+                        .bind(&id)
+                        .bind(hash)
+                        .bind(now.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    }
+                    apply_effects(&mut tx, effects.pick(first)).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(Addition::Added { first })
+                }
             }
 
             #[async_trait]
@@ -108,71 +185,23 @@ macro_rules! twostep_store {
                     .transpose()
                 }
 
-                async fn activate_totp(
+                async fn activate_totp_with(
                     &self,
                     account: AccountId,
                     sealed: &[u8],
                     step: i64,
                     recovery_hash: Option<&str>,
                     now: Timestamp,
-                ) -> Result<bool, StoreError> {
-                    let id = account.to_string();
-                    let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    // Lock the account's row like every method change (see
-                    // sql_methods): whether this is the first method, and so
-                    // brings the recovery key, is decided under the lock.
-                    sqlx::query("UPDATE accounts SET display_name = display_name WHERE id = $1")
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    let methods_before: i64 = sqlx::query_scalar(
-                        "SELECT (SELECT COUNT(*) FROM totp_credentials WHERE account_id = $1) + \
-                         (SELECT COUNT(*) FROM webauthn_credentials WHERE account_id = $1) + \
-                         (SELECT COUNT(*) FROM sms_phones WHERE account_id = $1)",
-                    )
-                    .bind(&id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    let taken = sqlx::query("DELETE FROM totp_pending WHERE account_id = $1 AND sealed_secret = $2")
-                        .bind(&id)
-                        .bind(sealed)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    if taken.rows_affected() != 1 {
-                        tx.rollback().await.map_err(map_err)?;
-                        return Ok(false);
-                    }
-                    sqlx::query(
-                        "INSERT INTO totp_credentials (account_id, sealed_secret, last_step, created_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (account_id) DO UPDATE SET \
-                         sealed_secret = excluded.sealed_secret, last_step = excluded.last_step, \
-                         created_at = excluded.created_at",
-                    )
-                    .bind(&id)
-                    .bind(sealed)
-                    .bind(step)
-                    .bind(now.millis())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    if let (Some(hash), 0) = (recovery_hash, methods_before) {
-                        sqlx::query(
-                            "INSERT INTO recovery_keys (account_id, key_hash, created_at) VALUES ($1, $2, $3) \
-                             ON CONFLICT (account_id) DO UPDATE SET key_hash = excluded.key_hash, \
-                             created_at = excluded.created_at",
-                        )
-                        .bind(&id)
-                        .bind(hash)
-                        .bind(now.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    }
-                    tx.commit().await.map_err(map_err)?;
-                    Ok(true)
+                    effects: &IfFirst,
+                ) -> Result<Addition, StoreError> {
+                    let r = self
+                        .activate_totp_tx(account, sealed, step, recovery_hash, now, effects)
+                        .await;
+                    // Either set's evictions: which one applied is only
+                    // known inside, and an extra eviction costs one read.
+                    self.forget_effects(&effects.first).await;
+                    self.forget_effects(&effects.otherwise).await;
+                    r
                 }
 
                 async fn consume_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError> {
@@ -193,13 +222,15 @@ macro_rules! twostep_store {
                         .map_err(map_err)
                 }
 
-                async fn replace_recovery_key(
+                async fn replace_recovery_key_with(
                     &self,
                     account: AccountId,
                     old: Option<&str>,
                     new_hash: &str,
                     now: Timestamp,
+                    effects: &Effects,
                 ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(map_err)?;
                     let r = match old {
                         Some(old) => sqlx::query(
                             "UPDATE recovery_keys SET key_hash = $3, created_at = $4 \
@@ -209,7 +240,7 @@ macro_rules! twostep_store {
                         .bind(old)
                         .bind(new_hash)
                         .bind(now.millis())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await,
                         None => sqlx::query(
                             "UPDATE recovery_keys SET key_hash = $2, created_at = $3 WHERE account_id = $1",
@@ -217,14 +248,23 @@ macro_rules! twostep_store {
                         .bind(account.to_string())
                         .bind(new_hash)
                         .bind(now.millis())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await,
                     }
                     .map_err(map_err)?;
-                    Ok(r.rows_affected() == 1)
+                    if r.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    let applied = apply_effects(&mut tx, effects).await;
+                    let committed = match applied {
+                        Ok(_) => tx.commit().await.map_err(map_err),
+                        Err(e) => Err(e),
+                    };
+                    self.forget_effects(effects).await;
+                    committed.map(|()| true)
                 }
 
-                async fn disable_two_step(&self, account: AccountId) -> Result<bool, StoreError> {
+                async fn disable_two_step_with(&self, account: AccountId, effects: &Effects) -> Result<bool, StoreError> {
                     let id = account.to_string();
                     let mut tx = self.pool.begin().await.map_err(map_err)?;
                     // Every method counts: two-step verification was on if
@@ -251,11 +291,21 @@ macro_rules! twostep_store {
                     ] {
                         sqlx::query(sql).bind(&id).execute(&mut *tx).await.map_err(map_err)?;
                     }
-                    let committed = tx.commit().await;
+                    // The effects report a change: only when there was one.
+                    let applied = if had > 0 {
+                        apply_effects(&mut tx, effects).await.map(|_| ())
+                    } else {
+                        Ok(())
+                    };
+                    let committed = match applied {
+                        Ok(()) => tx.commit().await.map_err(map_err),
+                        Err(e) => Err(e),
+                    };
                     // Sessions verified with the removed methods must be
                     // looked up afresh.
                     self.forget_account(account).await;
-                    committed.map_err(map_err)?;
+                    self.forget_effects(effects).await;
+                    committed?;
                     Ok(had > 0)
                 }
             }

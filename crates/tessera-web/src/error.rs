@@ -43,9 +43,33 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is asked to wait while the database is unreachable.
+const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
+/// A 500 for a failure outside any handler's control (a request task that
+/// panicked).
+pub fn internal_error() -> Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Something went wrong on our side; try again later.",
+    )
+    .into_response()
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let status = status_of(&e);
+        if let CoreError::Store(tessera_core::store::StoreError::Unavailable(cause)) = &e {
+            // An outage, not a defect: said as such, with when to retry.
+            tracing::warn!(error = %cause, "database unavailable");
+            return ApiError {
+                status,
+                code: "unavailable",
+                detail: "The service is briefly unavailable; try again in a moment.".into(),
+                retry_after_secs: Some(UNAVAILABLE_RETRY_SECS),
+            };
+        }
         let detail = match &e {
             CoreError::Store(_) | CoreError::Internal(_) => {
                 tracing::error!(error = %e, code = e.code(), "request failed");

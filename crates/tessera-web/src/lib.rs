@@ -58,7 +58,37 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(api_no_store))
+        .layer(axum::middleware::from_fn(run_to_completion))
         .with_state(state)
+}
+
+/// Runs every request that may change something in a task of its own, so
+/// it finishes even when its client goes away. Hyper drops a request's
+/// future wherever it is when the connection closes; a change made of
+/// several steps (check a code, hash a recovery key, commit) must not stop
+/// half way because the client stopped waiting, and must not depend on how
+/// fast the machine is. Each change still commits in one transaction (see
+/// `tessera_core::store::Effects`), which is what a crash needs; this is
+/// what a disconnect needs. Reads are left cancellable: stopping them
+/// early loses nothing.
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    use axum::http::Method;
+    use tracing::Instrument;
+    if matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    ) {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req).in_current_span()).await {
+        Ok(res) => res,
+        Err(e) => {
+            // A panic in a handler: the task is gone, the client gets a
+            // plain 500 and the cause goes to the log.
+            tracing::error!(error = %e, "request task failed");
+            error::internal_error()
+        }
+    }
 }
 
 /// API answers carry tokens, account data and error details meant for one

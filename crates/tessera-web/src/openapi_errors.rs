@@ -7,7 +7,10 @@
 //! - every operation with a JSON body can answer 400 (not JSON, not an
 //!   object, a field that does not fit), 413 (over the body limit) and 415
 //!   (no JSON content type), which [`crate::extract::ApiJson`] decides
-//!   before the handler runs.
+//!   before the handler runs;
+//! - every operation can answer 503 while the database is unreachable
+//!   (with `Retry-After`; see `ApiError`'s conversion of an unavailable
+//!   store).
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
@@ -30,6 +33,12 @@ impl utoipa::Modify for ErrorsInOpenApi {
             .flatten()
             {
                 problems_are_problem_json(op);
+                op.responses
+                    .responses
+                    .entry("503".to_string())
+                    .or_insert_with(|| {
+                        problem("The database is unreachable for now; try again after `Retry-After` seconds")
+                    });
                 if op.request_body.is_some() {
                     body_refusals(op);
                 }

@@ -10,7 +10,7 @@ use crate::ids::AccountId;
 use crate::password::Password;
 use crate::secrets::{random_token, random_uuid};
 use crate::service::sessions::Authenticated;
-use crate::store::StoreError;
+use crate::store::{Effects, StoreError};
 
 /// Proof that the caller may administer the instance. It can only be made
 /// by [`Core::require_sysadmin`] or, for a shell on the server host, by
@@ -45,6 +45,32 @@ pub struct NewAccountInput {
 }
 
 use crate::password::throttle::signup_key;
+
+/// The audit record of a new account.
+pub(super) fn created_event(
+    account: &Account,
+    actor: Option<AccountId>,
+    ctx: &RequestContext,
+) -> NewAuditEvent {
+    NewAuditEvent::new(AuditKind::AccountCreated)
+        .actor_opt(actor)
+        .subject(account.id)
+        .ip(ctx.ip.clone())
+        .detail_json(serde_json::json!({
+            "kind": account.kind.to_string(),
+            "role": account.role.to_string(),
+        }))
+}
+
+/// A taken address, in words; other failures as they are.
+pub(super) fn taken(e: StoreError) -> CoreError {
+    match e {
+        StoreError::Conflict(_) => {
+            CoreError::Conflict("An account with this email address already exists.")
+        }
+        other => other.into(),
+    }
+}
 
 impl Core {
     /// The capability to administer, if this session's account holds it.
@@ -151,6 +177,18 @@ impl Core {
         input: NewAccountInput,
         ctx: &RequestContext,
     ) -> Result<Account, CoreError> {
+        let account = self.new_account(input).await?;
+        let effects = Effects::at(account.created_at).audit(created_event(&account, actor, ctx));
+        self.store
+            .insert_account_with(&account, &effects)
+            .await
+            .map_err(taken)?;
+        Ok(account)
+    }
+
+    /// The account as a new one (not stored yet) after its input passed
+    /// every check: the password, if any, hashed.
+    pub(super) async fn new_account(&self, input: NewAccountInput) -> Result<Account, CoreError> {
         let email = Email::parse(&input.email).map_err(|e| CoreError::Invalid(e.to_string()))?;
         let display_name =
             validate_display_name(&input.display_name).map_err(|e| CoreError::Invalid(e.into()))?;
@@ -170,7 +208,7 @@ impl Core {
                 Some(self.pool.hash(pw).await?)
             }
         };
-        let account = Account {
+        Ok(Account {
             id: AccountId(random_uuid(self.secrets.as_ref())),
             email,
             display_name,
@@ -179,28 +217,7 @@ impl Core {
             active: true,
             password_hash,
             created_at: self.clock.now(),
-        };
-        self.store
-            .insert_account(&account)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    CoreError::Conflict("An account with this email address already exists.")
-                }
-                other => CoreError::Store(other),
-            })?;
-        let mut event = NewAuditEvent::new(AuditKind::AccountCreated)
-            .subject(account.id)
-            .ip(ctx.ip.clone())
-            .detail_json(serde_json::json!({
-                "kind": account.kind.to_string(),
-                "role": account.role.to_string(),
-            }));
-        if let Some(a) = actor {
-            event = event.actor(a);
-        }
-        self.audit(event).await;
-        Ok(account)
+        })
     }
 
     pub async fn list_accounts(
@@ -247,23 +264,23 @@ impl Core {
                 "You cannot remove your own sysadmin role; ask another sysadmin.",
             ));
         }
-        if !self.store.set_role(id, role, self.clock.now()).await? {
-            return Err(CoreError::NotFound("account"));
-        }
-        let mut event = NewAuditEvent::new(AuditKind::RoleChanged)
-            .subject(id)
-            .ip(ctx.ip.clone())
-            .detail_json(
-                serde_json::json!({ "from": before.role.to_string(), "to": role.to_string() }),
-            );
-        if let Some(a) = admin.actor() {
-            event = event.actor(a);
-        }
-        self.audit(event).await;
+        let now = self.clock.now();
+        let mut effects = Effects::at(now).audit(
+            NewAuditEvent::new(AuditKind::RoleChanged)
+                .actor_opt(admin.actor())
+                .subject(id)
+                .ip(ctx.ip.clone())
+                .detail_json(
+                    serde_json::json!({ "from": before.role.to_string(), "to": role.to_string() }),
+                ),
+        );
         // Privileges changed: sessions minted under the old role must not
         // carry on. The account signs in again and gets fresh ones.
         if before.role != role {
-            self.store.delete_sessions_except(id, None).await?;
+            effects = effects.end_sessions(id, None);
+        }
+        if !self.store.set_role_with(id, role, now, &effects).await? {
+            return Err(CoreError::NotFound("account"));
         }
         self.get_account(admin, id).await
     }
@@ -281,19 +298,18 @@ impl Core {
                 "You cannot deactivate your own account.",
             ));
         }
-        if !self.store.set_active(id, false, self.clock.now()).await? {
+        let now = self.clock.now();
+        let mut effects = Effects::at(now).end_sessions(id, None).audit(
+            NewAuditEvent::new(AuditKind::AccountDeactivated)
+                .actor_opt(admin.actor())
+                .subject(id)
+                .ip(ctx.ip.clone()),
+        );
+        effects.revoke_tokens = Some(id);
+        effects.count_in_audit = true;
+        if !self.store.set_active_with(id, false, now, &effects).await? {
             return Err(CoreError::NotFound("account"));
         }
-        let ended = self.store.delete_sessions_except(id, None).await?;
-        let tokens = self.store.delete_api_tokens_of(id).await?;
-        let mut event = NewAuditEvent::new(AuditKind::AccountDeactivated)
-            .subject(id)
-            .ip(ctx.ip.clone())
-            .detail_json(serde_json::json!({ "sessions_ended": ended, "tokens_revoked": tokens }));
-        if let Some(a) = admin.actor() {
-            event = event.actor(a);
-        }
-        self.audit(event).await;
         self.get_account(admin, id).await
     }
 
@@ -318,19 +334,18 @@ impl Core {
         let one_time = random_token(self.secrets.as_ref(), 18);
         let hash = self.pool.hash(Password::new(one_time.clone())).await?;
         let expires = self.clock.now().plus_secs(self.config.break_glass_ttl_secs);
+        let effects = Effects::at(self.clock.now()).audit(
+            NewAuditEvent::new(AuditKind::BreakGlassIssued)
+                .subject(account.id)
+                .detail_json(serde_json::json!({ "expires_at": expires.to_rfc3339() })),
+        );
         if !self
             .store
-            .set_break_glass(account.id, &hash, expires)
+            .set_break_glass_with(account.id, &hash, expires, &effects)
             .await?
         {
             return Err(CoreError::NotFound("account"));
         }
-        self.audit(
-            NewAuditEvent::new(AuditKind::BreakGlassIssued)
-                .subject(account.id)
-                .detail_json(serde_json::json!({ "expires_at": expires.to_rfc3339() })),
-        )
-        .await;
         Ok(one_time)
     }
 }

@@ -22,6 +22,7 @@ use crate::secrets::{random_uuid, token_hash};
 use crate::service::Authenticated;
 use crate::service::basic_auth::BASIC_REFUSED;
 use crate::session::{Aal, AuthMethod, ClientKind, Session};
+use crate::store::Effects;
 
 /// A token just created: the secret (shown once) and its record.
 #[derive(Debug, Clone)]
@@ -60,16 +61,15 @@ impl Core {
         let Some(token) = self.store.api_token_by_id(id).await? else {
             return Err(CoreError::NotFound("API token"));
         };
+        let effects = self.token_revoked_effects(Some(who.account.id), &token, "owner", ctx);
         if token.account_id != who.account.id
             || !self
                 .store
-                .delete_api_token(id, Some(who.account.id))
+                .delete_api_token_with(id, Some(who.account.id), &effects)
                 .await?
         {
             return Err(CoreError::NotFound("API token"));
         }
-        self.audit_token_revoked(Some(who.account.id), &token, "owner", ctx)
-            .await;
         Ok(())
     }
 
@@ -93,11 +93,10 @@ impl Core {
         let Some(token) = self.store.api_token_by_id(id).await? else {
             return Err(CoreError::NotFound("API token"));
         };
-        if !self.store.delete_api_token(id, None).await? {
+        let effects = self.token_revoked_effects(admin.actor(), &token, "admin", ctx);
+        if !self.store.delete_api_token_with(id, None, &effects).await? {
             return Err(CoreError::NotFound("API token"));
         }
-        self.audit_token_revoked(admin.actor(), &token, "admin", ctx)
-            .await;
         Ok(token)
     }
 
@@ -173,10 +172,7 @@ impl Core {
             last_used_at: None,
             last_used_ip: None,
         };
-        self.store
-            .insert_api_token(&record, &token_hash(&token))
-            .await?;
-        self.audit(
+        let effects = Effects::at(now).audit(
             NewAuditEvent::new(AuditKind::ApiTokenCreated)
                 .actor_opt(created_by)
                 .subject(account.id)
@@ -187,19 +183,21 @@ impl Core {
                     "scopes": record.scopes,
                     "expires_at": record.expires_at.to_rfc3339(),
                 })),
-        )
-        .await;
+        );
+        self.store
+            .insert_api_token_with(&record, &token_hash(&token), &effects)
+            .await?;
         Ok(IssuedToken { token, record })
     }
 
-    async fn audit_token_revoked(
+    fn token_revoked_effects(
         &self,
         actor: Option<AccountId>,
         token: &ApiToken,
         by: &str,
         ctx: &RequestContext,
-    ) {
-        self.audit(
+    ) -> Effects {
+        Effects::at(self.clock.now()).audit(
             NewAuditEvent::new(AuditKind::ApiTokenRevoked)
                 .actor_opt(actor)
                 .subject(token.account_id)
@@ -210,7 +208,6 @@ impl Core {
                     "by": by,
                 })),
         )
-        .await;
     }
 
     /// The request's capability from a `tsr_…` token (Bearer). A malformed

@@ -5,6 +5,7 @@ use crate::audit::{AuditEvent, AuditFilter, AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::password::Password;
 use crate::service::Authenticated;
+use crate::store::Effects;
 
 impl Core {
     pub async fn audit_events(
@@ -52,26 +53,25 @@ impl Core {
             .map_err(CoreError::Invalid)?;
         let hash = self.pool.hash(new).await?;
         let now = self.clock.now();
+        // One commit: the new password, every other session out, this one
+        // under a new token, and the audit record.
+        let (rotation, issued) = self.reissue(who, who.session.aal, who.session.methods.clone());
+        let effects = Effects::at(now)
+            .rotate(rotation)
+            .end_sessions(who.account.id, Some(who.session.id))
+            .audit(
+                NewAuditEvent::new(AuditKind::PasswordChanged)
+                    .actor(who.account.id)
+                    .subject(who.account.id)
+                    .ip(ctx.ip.clone()),
+            );
         if !self
             .store
-            .set_password_hash(who.account.id, &hash, now)
+            .set_password_hash_with(who.account.id, &hash, now, &effects)
             .await?
         {
             return Err(CoreError::Unauthenticated);
         }
-        self.store
-            .delete_sessions_except(who.account.id, Some(who.session.id))
-            .await?;
-        let issued = self
-            .rotate_session(who, who.session.aal, who.session.methods.clone())
-            .await?;
-        self.audit(
-            NewAuditEvent::new(AuditKind::PasswordChanged)
-                .actor(who.account.id)
-                .subject(who.account.id)
-                .ip(ctx.ip.clone()),
-        )
-        .await;
         Ok(issued)
     }
 }

@@ -6,9 +6,8 @@ use super::verification::totp_aad;
 use super::{Access, Authenticated, Core, IssuedSession, RequestContext};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
-use crate::password::Password;
-use crate::session::AuthMethod;
-use crate::twostep::recovery;
+use crate::store::Effects;
+use crate::twostep::methods::{Addition, MethodKind};
 use crate::twostep::totp::{TotpSecret, qr_svg};
 
 /// What the person needs to add the account to their app.
@@ -85,69 +84,43 @@ impl Core {
         let step = self
             .guarded(account, async { Ok(secret.matching_step(code, now)) })
             .await?;
-        let first = !self.two_step_on(account).await?;
-        let (recovery_key, recovery_hash) = if first {
-            let key = recovery::generate(self.secrets.as_ref());
-            let hash = self.pool.hash(Password::new(key.clone())).await?;
-            (Some(key), Some(hash))
+        // The recovery key is hashed only when this may be the first
+        // method; the store decides whether it is, under the account lock,
+        // and asks for one if it turned out to be.
+        let mut recovery = if self.two_step_on(account).await? {
+            None
         } else {
-            (None, None)
+            Some(self.fresh_recovery_key().await?)
         };
-        if !self
-            .store
-            .activate_totp(account.id, &sealed, step, recovery_hash.as_deref(), now)
-            .await?
-        {
-            return Err(CoreError::Conflict(
-                "The setup changed in another window. Start again.",
-            ));
-        }
-        // Another method may have become the first one meanwhile (the
-        // store decided under the account's lock): then the key offered
-        // here was not stored, must not be shown, and this is a change.
-        let (first, recovery_key) = match (&recovery_key, &recovery_hash) {
-            (Some(_), Some(hash)) => {
-                let stored = self.store.recovery_key_hash(account.id).await?;
-                if stored.as_deref() == Some(hash.as_str()) {
-                    (true, recovery_key)
-                } else {
-                    (false, None)
+        let (first, issued) = loop {
+            let (effects, issued) = self.method_added_effects(who, MethodKind::Totp, None, ctx);
+            let hash = recovery.as_ref().map(|(_, h)| h.as_str());
+            match self
+                .store
+                .activate_totp_with(account.id, &sealed, step, hash, now, &effects)
+                .await?
+            {
+                Addition::Added { first } => break (first, issued),
+                Addition::NeedsRecoveryKey if recovery.is_none() => {
+                    recovery = Some(self.fresh_recovery_key().await?);
+                }
+                Addition::PendingChanged => {
+                    return Err(CoreError::Conflict(
+                        "The setup changed in another window. Start again.",
+                    ));
+                }
+                other => {
+                    return Err(CoreError::Internal(format!(
+                        "unexpected answer to an authenticator app: {other:?}"
+                    )));
                 }
             }
-            _ => (first, None),
         };
-        if first {
-            self.store
-                .delete_sessions_except(account.id, Some(who.session.id))
-                .await?;
-        }
-        let mut methods = who.session.methods.clone();
-        if !methods.contains(&AuthMethod::Totp) {
-            methods.push(AuthMethod::Totp);
-        }
-        let issued = self.rotate_after_new_method(who, methods).await?;
-        let (kind, notice) = if first {
-            (
-                AuditKind::TwoStepEnabled,
-                Notice::TwoStepEnabled {
-                    method: crate::twostep::methods::MethodKind::Totp
-                        .label()
-                        .to_lowercase(),
-                },
-            )
-        } else {
-            (AuditKind::TwoStepAppChanged, Notice::AuthenticatorChanged)
-        };
-        self.audit(
-            NewAuditEvent::new(kind)
-                .actor(account.id)
-                .subject(account.id)
-                .ip(ctx.ip.clone()),
-        )
-        .await;
-        self.notify(account, notice).await;
+        self.wake_outbox();
+        // The key is shown only if it was stored: another method may have
+        // become the first one meanwhile.
         Ok(Confirmed {
-            recovery_key,
+            recovery_key: recovery.filter(|_| first).map(|(key, _)| key),
             issued,
         })
     }
@@ -164,25 +137,25 @@ impl Core {
             ));
         }
         self.require_recent(who, Needs::SecondStep)?;
-        let key = recovery::generate(self.secrets.as_ref());
-        let hash = self.pool.hash(Password::new(key.clone())).await?;
+        let (key, hash) = self.fresh_recovery_key().await?;
+        let effects = Effects::at(self.clock.now())
+            .audit(
+                NewAuditEvent::new(AuditKind::RecoveryKeyCreated)
+                    .actor(who.account.id)
+                    .subject(who.account.id)
+                    .ip(ctx.ip.clone()),
+            )
+            .mail(self.notice_mail(&who.account, Notice::RecoveryKeyCreated));
         if !self
             .store
-            .replace_recovery_key(who.account.id, None, &hash, self.clock.now())
+            .replace_recovery_key_with(who.account.id, None, &hash, self.clock.now(), &effects)
             .await?
         {
             return Err(CoreError::Invalid(
                 "Turn on two-step verification first.".into(),
             ));
         }
-        self.audit(
-            NewAuditEvent::new(AuditKind::RecoveryKeyCreated)
-                .actor(who.account.id)
-                .subject(who.account.id)
-                .ip(ctx.ip.clone()),
-        )
-        .await;
-        self.notify(&who.account, Notice::RecoveryKeyCreated).await;
+        self.wake_outbox();
         Ok(key)
     }
 
@@ -198,15 +171,21 @@ impl Core {
             ));
         }
         self.require_recent(who, Needs::SecondStep)?;
-        self.store.disable_two_step(who.account.id).await?;
-        self.audit(
-            NewAuditEvent::new(AuditKind::TwoStepDisabled)
-                .actor(who.account.id)
-                .subject(who.account.id)
-                .ip(ctx.ip.clone()),
-        )
-        .await;
-        self.notify(&who.account, Notice::TwoStepDisabled).await;
+        let effects = Effects::at(self.clock.now())
+            .audit(
+                NewAuditEvent::new(AuditKind::TwoStepDisabled)
+                    .actor(who.account.id)
+                    .subject(who.account.id)
+                    .ip(ctx.ip.clone()),
+            )
+            .mail(self.notice_mail(&who.account, Notice::TwoStepDisabled));
+        if self
+            .store
+            .disable_two_step_with(who.account.id, &effects)
+            .await?
+        {
+            self.wake_outbox();
+        }
         Ok(())
     }
 

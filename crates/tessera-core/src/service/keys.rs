@@ -12,12 +12,10 @@ use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::clock::Timestamp;
 use crate::error::CoreError;
-use crate::password::Password;
 use crate::secrets::{ct_eq, random_token, random_uuid, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind};
 use crate::store::{CeremonyRecord, WebauthnRecord};
 use crate::twostep::methods::{Addition, MethodKind};
-use crate::twostep::recovery;
 use serde_json::Value;
 use webauthn_rs::Webauthn;
 use webauthn_rs::prelude::{
@@ -287,31 +285,39 @@ impl Core {
             last_used_at: None,
         };
         // The recovery key is hashed only when this may be the first
-        // method; the store decides whether it is, under the account lock.
-        let first_likely = !self.two_step_on(&who.account).await?;
-        let (key, hash) = if first_likely {
-            let key = recovery::generate(self.secrets.as_ref());
-            let hash = self.pool.hash(Password::new(key.clone())).await?;
-            (Some(key), Some(hash))
+        // method; the store decides whether it is, under the account lock,
+        // and asks for one if it turned out to be.
+        let mut recovery = if self.two_step_on(&who.account).await? {
+            None
         } else {
-            (None, None)
+            Some(self.fresh_recovery_key().await?)
         };
-        let first = match self
-            .store
-            .add_webauthn(&record, hash.as_deref(), now)
-            .await?
-        {
-            Addition::Added { first } => first,
-            Addition::Duplicate => {
-                return Err(CoreError::Conflict("That key is already registered."));
+        let (first, issued) = loop {
+            let (effects, issued) = self.method_added_effects(who, kind, Some(record.id), ctx);
+            let hash = recovery.as_ref().map(|(_, h)| h.as_str());
+            match self
+                .store
+                .add_webauthn_with(&record, hash, now, &effects)
+                .await?
+            {
+                Addition::Added { first } => break (first, issued),
+                Addition::NeedsRecoveryKey if recovery.is_none() => {
+                    recovery = Some(self.fresh_recovery_key().await?);
+                }
+                Addition::Duplicate => {
+                    return Err(CoreError::Conflict("That key is already registered."));
+                }
+                other => {
+                    return Err(CoreError::Internal(format!(
+                        "unexpected answer to a new key: {other:?}"
+                    )));
+                }
             }
-            Addition::NotFirst => return Err(CoreError::Internal("unexpected NotFirst".into())),
         };
-        let recovery_key = if first && key.is_some() { key } else { None };
-        let issued = self.after_method_added(who, kind, first, ctx).await?;
+        self.wake_outbox();
         Ok(KeyAdded {
             id: record.id,
-            recovery_key,
+            recovery_key: recovery.filter(|_| first).map(|(key, _)| key),
             issued,
         })
     }
@@ -343,8 +349,12 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<(), CoreError> {
         self.require_recent(who, Needs::SecondStep)?;
-        let removal = self.store.remove_webauthn(who.account.id, id).await?;
-        self.after_removal(who, removal, "key", ctx).await
+        let effects = self.method_removed_effects(who, "key", ctx);
+        let removal = self
+            .store
+            .remove_webauthn_with(who.account.id, id, &effects)
+            .await?;
+        self.after_removal(removal, "key")
     }
 
     /// Options for `navigator.credentials.get` that any of the account's

@@ -6,8 +6,11 @@ use super::{Authenticated, Core, IssuedSession, RequestContext};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
+use crate::password::Password;
 use crate::session::AuthMethod;
+use crate::store::{Effects, IfFirst};
 use crate::twostep::methods::{Inventory, MethodKind, Removal};
+use crate::twostep::recovery;
 
 fn auth_method(kind: MethodKind) -> AuthMethod {
     match kind {
@@ -26,68 +29,94 @@ impl Core {
         Ok(self.store.inventory(account.id).await?)
     }
 
-    /// After a method was stored: the first one signs out every other
-    /// session; either way this session continues under a new token, now
-    /// verified with the new method.
-    pub(crate) async fn after_method_added(
+    /// What adding a method writes with it, by whether it turns out to be
+    /// the first (the store decides under the account's lock): the first
+    /// signs out every other session and turns two-step verification on;
+    /// either way this session continues under a new token, now verified
+    /// with the new method, and the change is audited and mailed. `key`
+    /// names a security key or passkey in the audit record.
+    pub(crate) fn method_added_effects(
         &self,
         who: &Authenticated,
         kind: MethodKind,
-        first: bool,
+        key: Option<uuid::Uuid>,
         ctx: &RequestContext,
-    ) -> Result<IssuedSession, CoreError> {
+    ) -> (IfFirst, IssuedSession) {
         let account = &who.account;
-        if first {
-            self.store
-                .delete_sessions_except(account.id, Some(who.session.id))
-                .await?;
-        }
         let mut methods = who.session.methods.clone();
         let method = auth_method(kind);
         if !methods.contains(&method) {
             methods.push(method);
         }
-        let issued = self.rotate_after_new_method(who, methods).await?;
-        self.remember_method(account, kind).await;
-        self.audit(
-            NewAuditEvent::new(if first {
-                AuditKind::TwoStepEnabled
-            } else {
-                AuditKind::TwoStepMethodAdded
-            })
-            .actor(account.id)
-            .subject(account.id)
-            .ip(ctx.ip.clone())
-            .detail_json(serde_json::json!({ "method": kind.to_string() })),
-        )
-        .await;
-        if first {
-            self.notify(
-                account,
-                Notice::TwoStepEnabled {
-                    method: kind.label().to_lowercase(),
-                },
-            )
-            .await;
-        } else {
-            self.notify(
-                account,
-                Notice::MethodAdded {
-                    method: kind.label().to_lowercase(),
-                },
-            )
-            .await;
+        let (rotation, issued) = self.reissue_with_new_method(who, methods);
+        let now = self.clock.now();
+        let mut detail = serde_json::json!({ "method": kind.to_string() });
+        if let Some(id) = key {
+            detail["key"] = id.to_string().into();
         }
-        Ok(issued)
+        let event = |audit: AuditKind| {
+            NewAuditEvent::new(audit)
+                .actor(account.id)
+                .subject(account.id)
+                .ip(ctx.ip.clone())
+                .detail_json(detail.clone())
+        };
+        let label = kind.label().to_lowercase();
+        // Replacing the authenticator app is told as such; anything else
+        // that is not the first method is one more.
+        let (more, notice) = if kind == MethodKind::Totp {
+            (AuditKind::TwoStepAppChanged, Notice::AuthenticatorChanged)
+        } else {
+            (
+                AuditKind::TwoStepMethodAdded,
+                Notice::MethodAdded {
+                    method: label.clone(),
+                },
+            )
+        };
+        let remembered = (kind != MethodKind::Totp).then_some((account.id, kind));
+        let mut first = Effects::at(now)
+            .rotate(rotation.clone())
+            .end_sessions(account.id, Some(who.session.id))
+            .audit(event(AuditKind::TwoStepEnabled))
+            .mail(self.notice_mail(account, Notice::TwoStepEnabled { method: label }));
+        first.last_method = remembered;
+        let mut otherwise = Effects::at(now)
+            .rotate(rotation)
+            .audit(event(more))
+            .mail(self.notice_mail(account, notice));
+        otherwise.last_method = remembered;
+        (IfFirst { first, otherwise }, issued)
     }
 
-    /// Reports a removal the store decided.
-    pub(crate) async fn after_removal(
+    /// What removing a method writes with it: its audit record and mail.
+    pub(crate) fn method_removed_effects(
         &self,
         who: &Authenticated,
-        removal: Removal,
         what: &'static str,
         ctx: &RequestContext,
+    ) -> Effects {
+        Effects::at(self.clock.now())
+            .audit(
+                NewAuditEvent::new(AuditKind::TwoStepMethodRemoved)
+                    .actor(who.account.id)
+                    .subject(who.account.id)
+                    .ip(ctx.ip.clone())
+                    .detail_json(serde_json::json!({ "method": what })),
+            )
+            .mail(self.notice_mail(
+                &who.account,
+                Notice::MethodRemoved {
+                    method: what.to_string(),
+                },
+            ))
+    }
+
+    /// Reports a removal the store decided (and wrote with its effects).
+    pub(crate) fn after_removal(
+        &self,
+        removal: Removal,
+        what: &'static str,
     ) -> Result<(), CoreError> {
         match removal {
             Removal::NotFound => Err(CoreError::NotFound(what)),
@@ -95,24 +124,18 @@ impl Core {
                 "This is your only verification method. Add another one first, or turn off two-step verification.".into(),
             )),
             Removal::Removed => {
-                self.audit(
-                    NewAuditEvent::new(AuditKind::TwoStepMethodRemoved)
-                        .actor(who.account.id)
-                        .subject(who.account.id)
-                        .ip(ctx.ip.clone())
-                        .detail_json(serde_json::json!({ "method": what })),
-                )
-                .await;
-                self.notify(
-                    &who.account,
-                    Notice::MethodRemoved {
-                        method: what.to_string(),
-                    },
-                )
-                .await;
+                self.wake_outbox();
                 Ok(())
             }
         }
+    }
+
+    /// A new recovery key and its hash, for a method that may turn two-step
+    /// verification on.
+    pub(crate) async fn fresh_recovery_key(&self) -> Result<(String, String), CoreError> {
+        let key = recovery::generate(self.secrets.as_ref());
+        let hash = self.pool.hash(Password::new(key.clone())).await?;
+        Ok((key, hash))
     }
 
     /// Removes the authenticator app while another method remains.
@@ -122,16 +145,12 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<(), CoreError> {
         self.require_recent(who, Needs::SecondStep)?;
-        let removal = self.store.remove_totp(who.account.id).await?;
-        self.after_removal(who, removal, "authenticator app", ctx)
-            .await
-    }
-
-    /// Remembers the method that completed a second step, to offer it
-    /// first next time. Losing this is harmless, so errors are logged.
-    pub(crate) async fn remember_method(&self, account: &Account, kind: MethodKind) {
-        if let Err(e) = self.store.set_last_method(account.id, kind).await {
-            tracing::warn!(error = %e, "could not remember the last method");
-        }
+        let what = "authenticator app";
+        let effects = self.method_removed_effects(who, what, ctx);
+        let removal = self
+            .store
+            .remove_totp_with(who.account.id, &effects)
+            .await?;
+        self.after_removal(removal, what)
     }
 }

@@ -5,6 +5,7 @@
 use super::Core;
 use crate::account::Account;
 use crate::mail::email_message;
+use crate::store::OutgoingMessage;
 
 /// What happened, which picks the template and the subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +71,11 @@ impl Notice {
 }
 
 impl Core {
-    /// Queues a notification mail to the account. A failure is logged, not
-    /// returned: the change it reports has already happened.
-    pub(crate) async fn notify(&self, account: &Account, notice: Notice) {
-        let now = self.clock.now();
-        let when = now.to_rfc3339();
+    /// The notification mail for `notice`, to queue with the change it
+    /// reports (see [`crate::store::Effects::mail`]). `None`, logged, if the
+    /// template cannot be rendered: the change goes ahead without it.
+    pub(crate) fn notice_mail(&self, account: &Account, notice: Notice) -> Option<OutgoingMessage> {
+        let when = self.clock.now().to_rfc3339();
         let name = if account.display_name.is_empty() {
             account.email.as_str()
         } else {
@@ -88,7 +89,7 @@ impl Core {
         if let Some(m) = notice.method() {
             vars.push(("method", m));
         }
-        let queued = match email_message(
+        match email_message(
             &self.secret_box,
             self.secrets.as_ref(),
             account.email.as_str(),
@@ -96,16 +97,31 @@ impl Core {
             notice.template(),
             &vars,
         ) {
-            Ok(m) => {
-                self.store
-                    .enqueue(&m.channel, &m.recipient, &m.subject, &m.body, now)
-                    .await
-            }
+            Ok(m) => Some(m),
             Err(e) => {
                 tracing::error!(error = %e, "could not build a notification");
-                return;
+                None
             }
+        }
+    }
+
+    /// Queues a notification mail to the account on its own, for notices
+    /// that report no change of their own (a sign-up attempt, a pause). A
+    /// failure is logged, not returned.
+    pub(crate) async fn notify(&self, account: &Account, notice: Notice) {
+        let Some(m) = self.notice_mail(account, notice) else {
+            return;
         };
+        let queued = self
+            .store
+            .enqueue(
+                &m.channel,
+                &m.recipient,
+                &m.subject,
+                &m.body,
+                self.clock.now(),
+            )
+            .await;
         match queued {
             Ok(()) => self.wake_outbox(),
             Err(e) => tracing::error!(error = %e, "could not queue notification"),

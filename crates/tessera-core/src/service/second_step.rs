@@ -7,7 +7,7 @@ use super::{Core, IssuedSession, RequestContext};
 use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::clock::Timestamp;
-use crate::error::CoreError;
+use crate::error::{CoreError, RECOVERY_KEY_USED};
 use crate::secrets::{ct_eq, random_token, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind};
 use crate::store::{FlowContext, FlowRecord, SessionStart, TotpCommit};
@@ -148,13 +148,14 @@ impl Core {
             return Ok(done);
         }
         let FlowContext { flow, account, .. } = found;
-        let (method, new_recovery_key) = self
+        let (method, key_use) = self
             .check_second_step(&account, proof, Some(flow_id), None)
             .await?;
-        // The flow is spent exactly once, whatever else raced with it: in
-        // the commit that starts the session, or, for a recovery key,
-        // already by `check_second_step` before it used the key up.
-        let spend_flow = (method != AuthMethod::RecoveryKey).then_some(flow.id_hash.as_slice());
+        // The flow is spent exactly once, whatever else raced with it, in
+        // the commit that starts the session; a recovery key is used up in
+        // that commit too, so its successor exists only with the session
+        // whose answer carries it.
+        let spend_flow = Some(flow.id_hash.as_slice());
         // A right code's backoff success rides in the session's commit
         // (see `check_second_step`).
         let deferred = (method == AuthMethod::Totp).then(|| key_for(account.id));
@@ -175,6 +176,7 @@ impl Core {
                     device: DeviceCheck::FromRequest,
                     throttle: deferred.as_deref().map(|k| (k, None)),
                     totp: None,
+                    recovery: key_use.as_ref().map(|k| &k.effects),
                 },
                 ctx,
             )
@@ -187,10 +189,13 @@ impl Core {
             }
             (Err(e), None) => return Err(e),
         };
+        if key_use.is_some() {
+            self.wake_outbox();
+        }
         Ok(SigninOutcome::Complete {
             issued,
             account,
-            new_recovery_key,
+            new_recovery_key: key_use.map(|k| k.new_key),
         })
     }
 
@@ -239,6 +244,7 @@ impl Core {
                     spend_flow: Some(&flow.id_hash),
                     device: DeviceCheck::FromRequest,
                     throttle: None,
+                    recovery: None,
                     totp: Some(TotpCommit {
                         step,
                         backoff_key: &key,
@@ -263,14 +269,15 @@ impl Core {
 
     /// Checks a second-step proof under the backoff, for a sign-in flow or
     /// a step-up (the challenge it answers is bound to one of them).
-    /// Returns the method it proved and, for a recovery key, its successor.
+    /// Returns the method it proved and, for a recovery key, its use, to
+    /// be written by the caller's commit.
     pub(crate) async fn check_second_step(
         &self,
         account: &Account,
         proof: SecondStepProof,
         flow_id: Option<&str>,
         step_up: Option<&super::Authenticated>,
-    ) -> Result<(AuthMethod, Option<String>), CoreError> {
+    ) -> Result<(AuthMethod, Option<super::verification::KeyUse>), CoreError> {
         let (method, new_key) = match proof {
             SecondStepProof::Totp(code) => {
                 let matches = self.totp_matches(account, &code);
@@ -283,28 +290,17 @@ impl Core {
                 (AuthMethod::Totp, None)
             }
             SecondStepProof::RecoveryKey(key) => {
-                const USED: &str = "That recovery key is not correct, or it was already used.";
                 let stored = self
                     .guarded_recovery(account, self.recovery_key_matches(account, &key))
                     .await
                     .map_err(|e| match e {
-                        CoreError::WrongProof(_) => CoreError::WrongProof(USED),
+                        CoreError::WrongProof(_) => CoreError::WrongProof(RECOVERY_KEY_USED),
                         other => other,
                     })?;
-                // The key is replaced only by the request that owns the
-                // flow: one that lost the flow to a parallel finish would
-                // fail after using the key, and its successor, never shown,
-                // would be lost with the account's only recovery key.
-                if let Some(f) = flow_id
-                    && !self.store.delete_flow(&token_hash(f)).await?
-                {
-                    return Err(CoreError::FlowExpired);
-                }
-                let new = self
-                    .use_recovery_key(account, &stored)
-                    .await?
-                    .ok_or(CoreError::WrongProof(USED))?;
-                (AuthMethod::RecoveryKey, Some(new))
+                (
+                    AuthMethod::RecoveryKey,
+                    Some(self.recovery_use(account, &stored).await?),
+                )
             }
             SecondStepProof::Webauthn(credential) => {
                 // Malformed answers are refused before a backoff slot is
@@ -360,12 +356,7 @@ impl Core {
             }
         };
         // A sign-in remembers its method in the commit that starts its
-        // session; a step-up has no such commit of its own.
-        if step_up.is_some()
-            && let Some(kind) = super::sessions::remembered_method(&[method])
-        {
-            self.remember_method(account, kind).await;
-        }
+        // session, a step-up in the one that re-issues it.
         Ok((method, new_key))
     }
 

@@ -4,13 +4,14 @@
 //! and reach the API only with API tokens. A person's "bot" account can
 //! be converted into one, keeping its id, name, role and tokens.
 
+use super::accounts::{created_event, taken};
 use super::{Core, NewAccountInput, RequestContext, Sysadmin};
 use crate::account::{Account, AccountKind, Role, validate_display_name};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::ids::AccountId;
 use crate::secrets::SecretSource;
-use crate::store::Conversion;
+use crate::store::{Conversion, Effects};
 
 /// The domain of every new service account's address. `.invalid` is
 /// reserved (RFC 2606): no mail can ever be delivered there.
@@ -100,34 +101,30 @@ impl Core {
         let name = check_name(&input.name)?;
         let description = check_description(&input.description)?;
         let account = self
-            .insert_new_account(
-                admin.actor(),
-                NewAccountInput {
-                    email: service_address(&name, self.secrets.as_ref()),
-                    display_name: name,
-                    kind: AccountKind::Service,
-                    role: input.role.unwrap_or(Role::Member),
-                    password: None,
-                },
-                ctx,
-            )
+            .new_account(NewAccountInput {
+                email: service_address(&name, self.secrets.as_ref()),
+                display_name: name,
+                kind: AccountKind::Service,
+                role: input.role.unwrap_or(Role::Member),
+                password: None,
+            })
             .await?;
-        if !description.is_empty() {
-            self.store
-                .update_service_account(account.id, None, Some(&description), self.clock.now())
-                .await?;
-        }
-        self.audit(
-            NewAuditEvent::new(AuditKind::ServiceAccountCreated)
-                .actor_opt(admin.actor())
-                .subject(account.id)
-                .ip(ctx.ip.clone())
-                .detail_json(serde_json::json!({
-                    "name": account.display_name,
-                    "email": account.email.as_str(),
-                })),
-        )
-        .await;
+        let effects = Effects::at(account.created_at)
+            .audit(created_event(&account, admin.actor(), ctx))
+            .audit(
+                NewAuditEvent::new(AuditKind::ServiceAccountCreated)
+                    .actor_opt(admin.actor())
+                    .subject(account.id)
+                    .ip(ctx.ip.clone())
+                    .detail_json(serde_json::json!({
+                        "name": account.display_name,
+                        "email": account.email.as_str(),
+                    })),
+            );
+        self.store
+            .insert_service_account(&account, &description, &effects)
+            .await
+            .map_err(taken)?;
         Ok(ServiceAccount {
             account,
             description,
@@ -186,19 +183,8 @@ impl Core {
             .as_deref()
             .map(check_description)
             .transpose()?;
-        if !self
-            .store
-            .update_service_account(
-                id,
-                name.as_deref(),
-                description.as_deref(),
-                self.clock.now(),
-            )
-            .await?
-        {
-            return Err(CoreError::NotFound("service account"));
-        }
-        self.audit(
+        let now = self.clock.now();
+        let effects = Effects::at(now).audit(
             NewAuditEvent::new(AuditKind::ServiceAccountUpdated)
                 .actor_opt(admin.actor())
                 .subject(id)
@@ -207,8 +193,14 @@ impl Core {
                     "name": name,
                     "description_changed": description.is_some(),
                 })),
-        )
-        .await;
+        );
+        if !self
+            .store
+            .update_service_account_with(id, name.as_deref(), description.as_deref(), now, &effects)
+            .await?
+        {
+            return Err(CoreError::NotFound("service account"));
+        }
         self.get_service_account(admin, id).await
     }
 
@@ -220,11 +212,7 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<(), CoreError> {
         let before = self.get_service_account(admin, id).await?;
-        let tokens = self.store.api_tokens_of(id).await?.len();
-        if !self.store.delete_service_account(id).await? {
-            return Err(CoreError::NotFound("service account"));
-        }
-        self.audit(
+        let mut effects = Effects::at(self.clock.now()).audit(
             NewAuditEvent::new(AuditKind::ServiceAccountDeleted)
                 .actor_opt(admin.actor())
                 .subject(id)
@@ -232,10 +220,14 @@ impl Core {
                 .detail_json(serde_json::json!({
                     "name": before.account.display_name,
                     "email": before.account.email.as_str(),
-                    "tokens_revoked": tokens,
                 })),
-        )
-        .await;
+        );
+        // Its tokens go with it, counted in the record.
+        effects.revoke_tokens = Some(id);
+        effects.count_in_audit = true;
+        if !self.store.delete_service_account_with(id, &effects).await? {
+            return Err(CoreError::NotFound("service account"));
+        }
         Ok(())
     }
 
@@ -254,9 +246,20 @@ impl Core {
                 "You cannot convert your own account into a service account.",
             ));
         }
+        // Tokens are kept; how many is read first (a token created in
+        // between is kept too, only not counted).
+        let tokens = self.store.api_tokens_of(id).await?.len();
+        let now = self.clock.now();
+        let effects = Effects::at(now).audit(
+            NewAuditEvent::new(AuditKind::ConvertedToService)
+                .actor_opt(admin.actor())
+                .subject(id)
+                .ip(ctx.ip.clone())
+                .detail_json(serde_json::json!({ "tokens_kept": tokens })),
+        );
         match self
             .store
-            .convert_to_service(id, "", self.clock.now())
+            .convert_to_service_with(id, "", now, &effects)
             .await?
         {
             Conversion::Converted => {}
@@ -270,15 +273,6 @@ impl Core {
                 ));
             }
         }
-        let tokens = self.store.api_tokens_of(id).await?.len();
-        self.audit(
-            NewAuditEvent::new(AuditKind::ConvertedToService)
-                .actor_opt(admin.actor())
-                .subject(id)
-                .ip(ctx.ip.clone())
-                .detail_json(serde_json::json!({ "tokens_kept": tokens })),
-        )
-        .await;
         self.get_service_account(admin, id).await
     }
 }

@@ -7,7 +7,7 @@ use crate::error::CoreError;
 use crate::ids::{AccountId, SessionId};
 use crate::secrets::{random_token, random_uuid, token_hash};
 use crate::session::{Aal, AuthMethod, ClientKind, Session, describe_device};
-use crate::store::{NewSession, SessionExtras, SessionStart};
+use crate::store::{Effects, NewSession, Rotation, SessionExtras, SessionStart};
 use crate::twostep::methods::MethodKind;
 
 /// Bytes of randomness in a session token: 256 bits.
@@ -149,7 +149,7 @@ impl Core {
         aal: Aal,
         methods: Vec<AuthMethod>,
         restricted: bool,
-        also: Option<NewAuditEvent>,
+        also: Vec<NewAuditEvent>,
         extras: SessionExtras<'_>,
         ctx: &RequestContext,
     ) -> Result<Result<IssuedSession, SessionStart>, CoreError> {
@@ -233,61 +233,60 @@ impl Core {
         Ok(Access::of(session, account))
     }
 
-    /// Gives the current session a new token after a privilege change. A
-    /// restricted session stays restricted: step-up and rotation grant no
-    /// access (see [`Core::rotate_after_new_method`]).
-    pub(crate) async fn rotate_session(
+    /// The current session under a new token after a privilege change, to
+    /// be written with the change (see [`Effects::rotate`]): a token seen
+    /// before it is worthless after it. A restricted session stays
+    /// restricted: step-up and rotation grant no access (see
+    /// [`Core::reissue_with_new_method`]).
+    pub(crate) fn reissue(
         &self,
         who: &Authenticated,
         aal: Aal,
         methods: Vec<AuthMethod>,
-    ) -> Result<IssuedSession, CoreError> {
-        self.rotate(who, aal, methods, who.session.restricted).await
+    ) -> (Rotation, IssuedSession) {
+        self.reissue_as(who, aal, methods, who.session.restricted)
     }
 
-    /// Rotates after a second-step method was added: the only change that
-    /// lifts an enroll-only restriction.
-    pub(crate) async fn rotate_after_new_method(
+    /// As [`Core::reissue`] after a second-step method was added: the only
+    /// change that lifts an enroll-only restriction.
+    pub(crate) fn reissue_with_new_method(
         &self,
         who: &Authenticated,
         methods: Vec<AuthMethod>,
-    ) -> Result<IssuedSession, CoreError> {
-        self.rotate(who, Aal::Aal2, methods, false).await
+    ) -> (Rotation, IssuedSession) {
+        self.reissue_as(who, Aal::Aal2, methods, false)
     }
 
-    async fn rotate(
+    fn reissue_as(
         &self,
         who: &Authenticated,
         aal: Aal,
         methods: Vec<AuthMethod>,
         restricted: bool,
-    ) -> Result<IssuedSession, CoreError> {
+    ) -> (Rotation, IssuedSession) {
         let now = self.clock.now();
         let token = random_token(self.secrets.as_ref(), SESSION_TOKEN_BYTES);
-        if !self
-            .store
-            .rotate_session(
-                who.session.id,
-                &token_hash(&token),
-                aal,
-                &methods,
-                now,
-                restricted,
-            )
-            .await?
-        {
-            return Err(CoreError::Unauthenticated);
-        }
+        let rotation = Rotation {
+            session: who.session.id,
+            token_hash: token_hash(&token),
+            aal,
+            methods: methods.clone(),
+            verified_at: now,
+            restricted,
+        };
         let mut session = who.session.clone();
         session.aal = aal;
         session.methods = methods;
         session.verified_at = now;
         session.restricted = restricted;
-        Ok(IssuedSession {
-            token,
-            session,
-            device_token: None,
-        })
+        (
+            rotation,
+            IssuedSession {
+                token,
+                session,
+                device_token: None,
+            },
+        )
     }
 
     /// The caller's live sessions, newest first.
@@ -330,13 +329,18 @@ impl Core {
         who: &Authenticated,
         ctx: &RequestContext,
     ) -> Result<u64, CoreError> {
-        let n = self
-            .store
-            .delete_sessions_except(who.account.id, Some(who.session.id))
-            .await?;
-        self.audit_revoked(who, serde_json::json!({ "others": n }), ctx)
-            .await;
-        Ok(n)
+        // The count lands in the audit record, written in the same commit.
+        let mut effects = Effects::at(self.clock.now())
+            .end_sessions(who.account.id, Some(who.session.id))
+            .audit(
+                NewAuditEvent::new(AuditKind::SessionRevoked)
+                    .actor(who.account.id)
+                    .subject(who.account.id)
+                    .ip(ctx.ip.clone())
+                    .detail_json(serde_json::json!({ "others": true })),
+            );
+        effects.count_in_audit = true;
+        Ok(self.store.apply(&effects).await?.sessions_ended)
     }
 
     async fn audit_revoked(

@@ -53,6 +53,9 @@ pub(crate) struct Completion<'a> {
     /// An authenticator code settled in the session's commit (see
     /// [`TotpCommit`]).
     pub totp: Option<TotpCommit<'a>>,
+    /// A recovery key used up by this sign-in: its replacement, audit
+    /// record and notice ride in the same commit.
+    pub recovery: Option<&'a crate::store::Effects>,
 }
 
 impl Core {
@@ -244,6 +247,7 @@ impl Core {
                             device,
                             throttle: Some((budget.claimed(), budget.also_reset())),
                             totp: None,
+                            recovery: None,
                         },
                         ctx,
                     )
@@ -283,6 +287,7 @@ impl Core {
                 device: DeviceCheck::FromRequest,
                 throttle: None,
                 totp: None,
+                recovery: None,
             },
             ctx,
         )
@@ -353,7 +358,13 @@ impl Core {
             throttle_success: done.throttle,
             new_device: new_device.as_ref().map(|(_, d)| d),
             totp: done.totp,
+            use_recovery_key: done.recovery.and_then(|r| r.use_recovery_key.as_ref()),
+            mail: done.recovery.map_or(&[], |r| r.mail.as_slice()),
         };
+        let mut also = vec![succeeded];
+        if let Some(r) = done.recovery {
+            also.extend(r.audit.iter().cloned());
+        }
         let mut issued = self
             .start_session(
                 account.id,
@@ -361,7 +372,7 @@ impl Core {
                 done.aal,
                 done.methods,
                 done.restricted,
-                Some(succeeded),
+                also,
                 extras,
                 ctx,
             )

@@ -13,12 +13,10 @@ use super::{Access, Authenticated, Confirmed, Core, RequestContext};
 use crate::account::Account;
 use crate::error::CoreError;
 use crate::outbox::{SMS_CHANNEL, seal_sms_body};
-use crate::password::Password;
 use crate::store::{OtpRecord, OtpSend, OutgoingMessage, SendBudget, SendChannel};
 use crate::twostep::methods::{Addition, MethodKind};
 use crate::twostep::otp::{self, CODE_TTL_SECS, CodePurpose, RESEND_COOLDOWN_SECS, TEXTS_PER_HOUR};
 use crate::twostep::phone::{PhoneNumber, mask};
-use crate::twostep::recovery;
 use std::time::Duration;
 
 /// A code was sent.
@@ -224,11 +222,11 @@ impl Core {
         }
         self.guarded_explained(account, self.code_matches(&enroll_slot(who), code))
             .await?;
-        let key = recovery::generate(self.secrets.as_ref());
-        let hash = self.pool.hash(Password::new(key.clone())).await?;
+        let (key, hash) = self.fresh_recovery_key().await?;
+        let (effects, issued) = self.method_added_effects(who, MethodKind::Sms, None, ctx);
         match self
             .store
-            .activate_sms(account.id, &phone, &hash, now)
+            .activate_sms_with(account.id, &phone, &hash, now, &effects.first)
             .await?
         {
             Addition::Added { .. } => {}
@@ -241,10 +239,13 @@ impl Core {
             Addition::Duplicate => {
                 return Err(CoreError::Conflict("That phone is already set up."));
             }
+            other => {
+                return Err(CoreError::Internal(format!(
+                    "unexpected answer to a phone number: {other:?}"
+                )));
+            }
         }
-        let issued = self
-            .after_method_added(who, MethodKind::Sms, true, ctx)
-            .await?;
+        self.wake_outbox();
         Ok(Confirmed {
             recovery_key: Some(key),
             issued,
@@ -258,8 +259,10 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<(), CoreError> {
         self.require_recent(who, Needs::SecondStep)?;
-        let removal = self.store.remove_sms(who.account.id).await?;
-        self.after_removal(who, removal, "text message", ctx).await
+        let what = "text message";
+        let effects = self.method_removed_effects(who, what, ctx);
+        let removal = self.store.remove_sms_with(who.account.id, &effects).await?;
+        self.after_removal(removal, what)
     }
 
     /// Texts a sign-in code for the flow's second step.

@@ -10,6 +10,7 @@ use crate::clock::Timestamp;
 use crate::error::CoreError;
 use crate::password::Password;
 use crate::session::{Aal, AuthMethod, Session};
+use crate::store::Effects;
 
 /// What a security change needs from the session's last verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +128,7 @@ impl Core {
         }
         let account = &who.account;
         let two_step = self.two_step_on(account).await?;
-        let (method, new_recovery_key) = match proof {
+        let (method, key_use) = match proof {
             StepUpProof::Password(_) if two_step => {
                 return Err(CoreError::Forbidden(
                     "Your account has two-step verification: verify with one of its methods, or your recovery key.",
@@ -189,15 +190,26 @@ impl Core {
         } else {
             who.session.aal
         };
-        let issued = self.rotate_session(who, aal, methods).await?;
-        self.audit(
+        let (rotation, issued) = self.reissue(who, aal, methods);
+        // A recovery key is used up in the commit that steps the session
+        // up: its successor exists only with the answer that carries it.
+        let (new_recovery_key, used) = match key_use {
+            Some(k) => (Some(k.new_key), k.effects),
+            None => (None, Effects::at(self.clock.now())),
+        };
+        let mut effects = used.rotate(rotation).audit(
             NewAuditEvent::new(AuditKind::StepUp)
                 .actor(account.id)
                 .subject(account.id)
                 .ip(ctx.ip.clone())
                 .detail_json(serde_json::json!({ "method": method.as_str() })),
-        )
-        .await;
+        );
+        effects.last_method =
+            super::sessions::remembered_method(&[method]).map(|kind| (account.id, kind));
+        self.store.apply(&effects).await?;
+        if !effects.mail.is_empty() {
+            self.wake_outbox();
+        }
         Ok(SteppedUp {
             issued,
             new_recovery_key,

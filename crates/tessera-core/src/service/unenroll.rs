@@ -9,6 +9,7 @@ use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::ids::AccountId;
+use crate::store::Effects;
 
 impl Core {
     pub async fn admin_unenroll(
@@ -37,25 +38,25 @@ impl Core {
         let Some(account) = self.store.account_by_id(target).await? else {
             return Err(CoreError::NotFound("user"));
         };
-        if !self.store.disable_two_step(target).await? {
+        // Whoever holds a session of the account may be the one who took
+        // its second step; every session ends in the same commit, and the
+        // owner signs in again with the password only.
+        let mut effects = Effects::at(self.clock.now())
+            .end_sessions(target, None)
+            .audit(
+                NewAuditEvent::new(AuditKind::TwoStepUnenrolled)
+                    .actor(admin_account.id)
+                    .subject(target)
+                    .ip(ctx.ip.clone()),
+            )
+            .mail(self.notice_mail(&account, Notice::UnenrolledByAdmin));
+        effects.count_in_audit = true;
+        if !self.store.disable_two_step_with(target, &effects).await? {
             return Err(CoreError::Invalid(
                 "No enrollment found for this user.".into(),
             ));
         }
-        // Whoever holds a session of the account may be the one who took
-        // its second step; every session ends, and the owner signs in again
-        // with the password only. Right after the disable rather than in
-        // its commit: this store call also evicts the who-am-I caches.
-        let ended = self.store.delete_sessions_except(target, None).await?;
-        self.audit(
-            NewAuditEvent::new(AuditKind::TwoStepUnenrolled)
-                .actor(admin_account.id)
-                .subject(target)
-                .ip(ctx.ip.clone())
-                .detail_json(serde_json::json!({ "sessions_ended": ended })),
-        )
-        .await;
-        self.notify(&account, Notice::UnenrolledByAdmin).await;
+        self.wake_outbox();
         Ok(())
     }
 }

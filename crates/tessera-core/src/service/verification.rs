@@ -12,6 +12,7 @@ use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::error::CoreError;
 use crate::password::Password;
+use crate::store::Effects;
 use crate::twostep::backoff::{BackoffPolicy, key_for};
 use crate::twostep::{recovery, totp::TotpSecret};
 use std::future::Future;
@@ -210,39 +211,39 @@ impl Core {
         Ok(recovery::Matched::if_verified(stored, verification))
     }
 
-    /// Uses up a matched recovery key, replacing it in one conditional
-    /// update; returns its successor, or `None` if a parallel use won (see
-    /// [`crate::twostep::recovery`]). At sign-in, call it only once the
-    /// flow is spent, so the new key is sure to reach the caller.
-    pub(crate) async fn use_recovery_key(
+    /// Prepares the use of a matched recovery key: its successor, and the
+    /// effects that use it up (the conditional replacement, the audit
+    /// record and the notice), to be written in the commit of what the key
+    /// unlocks (see [`crate::twostep::recovery`]).
+    pub(crate) async fn recovery_use(
         &self,
         account: &Account,
         matched: &recovery::Matched,
-    ) -> Result<Option<String>, CoreError> {
-        let new_key = recovery::generate(self.secrets.as_ref());
-        let new_hash = self.pool.hash(Password::new(new_key.clone())).await?;
-        let now = self.clock.now();
-        let replaced = self
-            .store
-            .replace_recovery_key(account.id, Some(matched.stored_hash()), &new_hash, now)
-            .await?;
-        let Some(new_key) = recovery::Use::after_replace(replaced, new_key).new_key() else {
-            return Ok(None);
-        };
-        self.audit(
-            NewAuditEvent::new(AuditKind::RecoveryKeyUsed)
-                .subject(account.id)
-                .actor(account.id),
-        )
-        .await;
-        self.notify(account, Notice::RecoveryKeyUsed).await;
-        Ok(Some(new_key))
+    ) -> Result<KeyUse, CoreError> {
+        let (new_key, new_hash) = self.fresh_recovery_key().await?;
+        let mut effects = Effects::at(self.clock.now())
+            .audit(
+                NewAuditEvent::new(AuditKind::RecoveryKeyUsed)
+                    .subject(account.id)
+                    .actor(account.id),
+            )
+            .mail(self.notice_mail(account, Notice::RecoveryKeyUsed));
+        effects.use_recovery_key = Some(matched.replaced_by(account.id, new_hash));
+        Ok(KeyUse { new_key, effects })
     }
 
     /// Two-step verification is on while the account has any method.
     pub(crate) async fn two_step_on(&self, account: &Account) -> Result<bool, CoreError> {
         Ok(self.store.inventory(account.id).await?.two_step_on())
     }
+}
+
+/// A verified recovery key, ready to be used up: its successor (shown
+/// once, only if the commit carrying `effects` succeeds) and the effects
+/// that replace it.
+pub(crate) struct KeyUse {
+    pub new_key: String,
+    pub effects: Effects,
 }
 
 /// Associated data binding a sealed seed to its account.

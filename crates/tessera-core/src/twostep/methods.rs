@@ -194,6 +194,11 @@ pub enum Addition {
     NotFirst,
     /// Refused: the credential is already registered (to anyone).
     Duplicate,
+    /// Refused: the pending enrollment it confirms changed meanwhile.
+    PendingChanged,
+    /// Refused: it would be the first method (two-step verification would
+    /// turn on) and no recovery key came with it. Ask again with one.
+    NeedsRecoveryKey,
 }
 
 #[cfg(test)]

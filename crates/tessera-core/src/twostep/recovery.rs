@@ -10,13 +10,15 @@
 //!    ▼
 //!  Matched(H)            nothing used yet: a request that fails from here
 //!    │                   on leaves H, and the key, as they were
-//!    │ sign-in only: spend the flow ──lost to a parallel finish──▶ flow expired, H kept
+//!    │ hash a fresh key: H' (the successor, to show once)
 //!    ▼
-//!  replace H by H' = hash(fresh key), only where the hash is still H
-//!    │ replaced                          │ not replaced
+//!  one commit: replace H by H' only where the hash is still H, together
+//!  with what the key unlocks (the session and the spent sign-in flow, or
+//!  the stepped-up session), its audit record and its notice
+//!    │ committed                         │ H was gone, or the flow spent
 //!    ▼                                   ▼
-//!  Use::Replaced(fresh key)            Use::AlreadyUsed
-//!  shown once; H no longer works       a parallel use won
+//!  the successor is shown; H no        nothing written: already used, or
+//!  longer works                        flow expired; H (or its winner) kept
 //! ```
 //!
 //! Why each step:
@@ -26,19 +28,23 @@
 //!   replaced on a guess.
 //! - **One conditional update.** Parallel requests with the same key all
 //!   verify against H; the store swaps H for H' only if it is still H, so
-//!   exactly one of them wins and gets the new key ([`Use::after_replace`]).
-//! - **Flow spent before the key is replaced.** Two finishes of one sign-in
-//!   flow may both verify. Were the key replaced first, the one that then
-//!   lost the flow would fail after using the key, and the successor it
-//!   never showed would be the account's only recovery key: lost. Spending
-//!   the flow first stops the loser with the key untouched.
+//!   exactly one of them wins and gets the new key.
+//! - **In the commit of what it unlocks.** Were the key replaced on its
+//!   own, a request that then failed (it lost the flow to a parallel
+//!   finish, its client went away, the server crashed) would have used the
+//!   key, and the successor it never showed would be the account's only
+//!   recovery key: lost. Replaced in the same commit as the session it
+//!   starts, the successor exists exactly when the answer that carries it
+//!   was earned.
 //! - **No ceiling.** Guesses meet the same blocks as codes, but not the
 //!   ceiling that stops codes after 100 failures ([`attempts`]): an
 //!   attacker who used up the account's attempts cannot take the key from
 //!   its owner.
 
+use crate::ids::AccountId;
 use crate::password::Verification;
 use crate::secrets::SecretSource;
+use crate::store::RecoveryUse;
 use crate::twostep::backoff::BackoffPolicy;
 
 const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -106,33 +112,14 @@ impl Matched {
     }
 }
 
-/// How using a [`Matched`] key ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Use {
-    /// This request replaced the key: `new_key` is its successor, to be
-    /// shown once.
-    Replaced { new_key: String },
-    /// Another request used the key first.
-    AlreadyUsed,
-}
-
-impl Use {
-    /// The outcome given the store's answer to "replace the hash only where
-    /// it is still the matched one" (`replaced`) and the successor that
-    /// replacement installed.
-    pub fn after_replace(replaced: bool, new_key: String) -> Use {
-        if replaced {
-            Use::Replaced { new_key }
-        } else {
-            Use::AlreadyUsed
-        }
-    }
-
-    /// The successor, if this request won.
-    pub fn new_key(self) -> Option<String> {
-        match self {
-            Use::Replaced { new_key } => Some(new_key),
-            Use::AlreadyUsed => None,
+impl Matched {
+    /// The use of this key by a successor whose hash is `new_hash`: what
+    /// the store writes in the commit of what the key unlocks.
+    pub fn replaced_by(&self, account: AccountId, new_hash: String) -> RecoveryUse {
+        RecoveryUse {
+            account,
+            old_hash: self.stored_hash.clone(),
+            new_hash,
         }
     }
 }
@@ -163,13 +150,14 @@ mod tests {
     }
 
     #[test]
-    fn only_the_request_that_replaced_the_hash_gets_a_successor() {
+    fn a_use_replaces_exactly_the_verified_hash() {
+        let m = Matched::if_verified("H".into(), verification(true)).unwrap();
+        let id = AccountId(uuid::Uuid::nil());
+        let u = m.replaced_by(id, "H2".into());
         assert_eq!(
-            Use::after_replace(true, "NEW".into()).new_key(),
-            Some("NEW".to_string())
+            (u.account, u.old_hash.as_str(), u.new_hash.as_str()),
+            (id, "H", "H2")
         );
-        assert_eq!(Use::after_replace(false, "NEW".into()), Use::AlreadyUsed);
-        assert_eq!(Use::AlreadyUsed.new_key(), None);
     }
 
     #[test]

@@ -44,6 +44,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("tessera_hash_pool_queue_capacity").set(pool.queue_capacity as f64);
     metrics::counter!("tessera_hash_pool_completed_total").absolute(pool.completed);
     metrics::counter!("tessera_hash_pool_rejected_total").absolute(pool.rejected);
+    let (open, idle) = state.core.store.pool_state();
+    metrics::gauge!("tessera_db_connections").set(f64::from(open));
+    metrics::gauge!("tessera_db_connections_idle").set(f64::from(idle));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.prometheus.render(),
