@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -375,7 +375,9 @@ fn page_refusal(r: Refusal) -> Response {
     }
 }
 
-enum Credentials {
+/// Credentials a request presents.
+#[derive(Debug)]
+pub enum Credentials {
     Token { token: String, via: Via },
     Basic { email: String, password: String },
 }
@@ -384,23 +386,50 @@ enum Credentials {
 /// Basic`, or the session cookie.
 fn credentials(parts: &Parts, state: &AppState) -> Option<Credentials> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-        let v = auth.to_str().ok()?;
-        let (scheme, value) = v.split_once(' ')?;
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(Credentials::Token {
-                token: value.trim().to_string(),
-                via: Via::Bearer,
-            });
-        }
-        if scheme.eq_ignore_ascii_case("basic") {
-            let (email, password) = basic_credentials(value)?;
-            return Some(Credentials::Basic { email, password });
+        match authorization(auth) {
+            Authorization::Credentials(c) => return Some(c),
+            Authorization::Unreadable => return None,
+            Authorization::OtherScheme => {}
         }
     }
     session_cookie(parts, state).map(|token| Credentials::Token {
         token,
         via: Via::Cookie,
     })
+}
+
+/// What an `Authorization` header says.
+#[derive(Debug)]
+pub enum Authorization {
+    Credentials(Credentials),
+    /// Not text, no scheme, or Basic that does not decode: no credentials
+    /// (the session cookie is not looked at either).
+    Unreadable,
+    /// A scheme other than Bearer and Basic: the session cookie decides.
+    OtherScheme,
+}
+
+/// Parses an `Authorization` header value: `Bearer <token>` or `Basic
+/// base64(email:password)`, schemes in any case.
+pub fn authorization(value: &HeaderValue) -> Authorization {
+    let Some((scheme, value)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Authorization::Unreadable;
+    };
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Authorization::Credentials(Credentials::Token {
+            token: value.trim().to_string(),
+            via: Via::Bearer,
+        });
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        return match basic_credentials(value) {
+            Some((email, password)) => {
+                Authorization::Credentials(Credentials::Basic { email, password })
+            }
+            None => Authorization::Unreadable,
+        };
+    }
+    Authorization::OtherScheme
 }
 
 fn session_cookie(parts: &Parts, state: &AppState) -> Option<String> {

@@ -33,16 +33,22 @@ where
                 ApiError::new(b.status(), "invalid", b.body_text())
             }
         })?;
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first.is_some_and(|b| *b != b'{') {
-            return Err(ApiError::bad_request(
-                "The request body must be a JSON object.",
-            ));
-        }
-        axum::Json::<T>::from_bytes(&bytes)
-            .map(|axum::Json(v)| ApiJson(v))
-            .map_err(json_problem)
+        json_object(&bytes).map(ApiJson)
     }
+}
+
+/// A body's bytes as `T`, which must come as a JSON object; the refusal is
+/// the problem document the API answers with.
+pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        ));
+    }
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(v)| v)
+        .map_err(json_problem)
 }
 
 /// `application/json` or any `application/<something>+json`, parameters

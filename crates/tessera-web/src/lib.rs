@@ -19,6 +19,17 @@ mod session_out;
 mod state;
 
 pub use access::{Needs, ROUTES};
+
+/// The parsers requests go through before any use case runs: request
+/// bodies, the `Authorization` header, second-step bodies. Reachable for
+/// the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::access::{Authorization, Credentials, Via, authorization};
+    pub use crate::api::fuzzing::*;
+    pub use crate::error::ApiError;
+    pub use crate::extract::json_object;
+}
 pub use metrics::install_recorder;
 pub use state::{AppState, WebConfig};
 

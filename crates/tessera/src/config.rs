@@ -315,18 +315,32 @@ pub fn load(
     env: impl Iterator<Item = (String, String)>,
     flags: &Overrides,
 ) -> Result<Config, String> {
+    let text = match file {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    load_text(
+        text.as_ref().map(|(name, t)| (name.as_str(), t.as_str())),
+        env,
+        flags,
+    )
+}
+
+/// [`load`] with the file already read: `file` is its name (for messages)
+/// and its text.
+pub fn load_text(
+    file: Option<(&str, &str)>,
+    env: impl Iterator<Item = (String, String)>,
+    flags: &Overrides,
+) -> Result<Config, String> {
     let mut table = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-            text.parse::<Table>().map_err(|e| {
-                format!(
-                    "config file {}: {}",
-                    path.display(),
-                    one_line(&e.to_string())
-                )
-            })?
-        }
+        Some((name, text)) => text
+            .parse::<Table>()
+            .map_err(|e| format!("config file {name}: {}", one_line(&e.to_string())))?,
         None => Table::new(),
     };
     for (name, raw) in env {

@@ -1,12 +1,10 @@
 //! `tessera`: one binary to serve, administer and maintain a Tessera server.
 
 mod admin;
-mod alloc;
 mod backup;
-mod config;
-mod keys;
 mod serve;
-mod wiring;
+
+use tessera::{alloc, config, keys, wiring};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

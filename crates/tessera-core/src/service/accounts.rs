@@ -7,7 +7,7 @@ use crate::audit::{AuditKind, NewAuditEvent};
 use crate::email::Email;
 use crate::error::CoreError;
 use crate::ids::AccountId;
-use crate::password::Password;
+use crate::password::{Password, PasswordPolicy};
 use crate::secrets::{random_token, random_uuid};
 use crate::service::sessions::Authenticated;
 use crate::store::{Effects, StoreError};
@@ -42,6 +42,32 @@ pub struct NewAccountInput {
     /// Required for self sign-up; optional when an admin creates a human
     /// account; refused for service accounts.
     pub password: Option<Password>,
+}
+
+impl NewAccountInput {
+    /// Checks the input without touching storage: the address, the display
+    /// name and, for a human with a password, the password against
+    /// `policy`. Returns the normalised address and name.
+    pub fn check(&self, policy: &PasswordPolicy) -> Result<(Email, String), CoreError> {
+        let email = Email::parse(&self.email).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let display_name =
+            validate_display_name(&self.display_name).map_err(|e| CoreError::Invalid(e.into()))?;
+        match (self.kind, &self.password) {
+            (AccountKind::Service, Some(_)) => {
+                return Err(CoreError::Invalid(
+                    "Service accounts cannot have a password; they use API tokens.".into(),
+                ));
+            }
+            (_, None) => {}
+            (AccountKind::Human, Some(pw)) => {
+                let local = email.as_str().split('@').next().unwrap_or("");
+                policy
+                    .check(pw.expose(), &[email.as_str(), local, &display_name])
+                    .map_err(CoreError::Invalid)?;
+            }
+        }
+        Ok((email, display_name))
+    }
 }
 
 use crate::password::throttle::signup_key;
@@ -189,24 +215,10 @@ impl Core {
     /// The account as a new one (not stored yet) after its input passed
     /// every check: the password, if any, hashed.
     pub(super) async fn new_account(&self, input: NewAccountInput) -> Result<Account, CoreError> {
-        let email = Email::parse(&input.email).map_err(|e| CoreError::Invalid(e.to_string()))?;
-        let display_name =
-            validate_display_name(&input.display_name).map_err(|e| CoreError::Invalid(e.into()))?;
-        let password_hash = match (input.kind, input.password) {
-            (AccountKind::Service, Some(_)) => {
-                return Err(CoreError::Invalid(
-                    "Service accounts cannot have a password; they use API tokens.".into(),
-                ));
-            }
-            (AccountKind::Service, None) | (AccountKind::Human, None) => None,
-            (AccountKind::Human, Some(pw)) => {
-                let local = email.as_str().split('@').next().unwrap_or("");
-                self.config
-                    .password_policy
-                    .check(pw.expose(), &[email.as_str(), local, &display_name])
-                    .map_err(CoreError::Invalid)?;
-                Some(self.pool.hash(pw).await?)
-            }
+        let (email, display_name) = input.check(&self.config.password_policy)?;
+        let password_hash = match input.password {
+            Some(pw) => Some(self.pool.hash(pw).await?),
+            None => None,
         };
         Ok(Account {
             id: AccountId(random_uuid(self.secrets.as_ref())),

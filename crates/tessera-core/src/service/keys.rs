@@ -74,7 +74,7 @@ fn session_key(purpose: &str, who: &Authenticated) -> String {
 }
 
 /// A name for a key: 1 to 64 characters, no control characters.
-fn key_name(raw: &str) -> Result<String, CoreError> {
+pub fn key_name(raw: &str) -> Result<String, CoreError> {
     let name = raw.trim();
     if name.is_empty() {
         return Err(CoreError::Invalid(
@@ -110,7 +110,7 @@ fn refused(e: &WebauthnError) -> CoreError {
     })
 }
 
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, CoreError> {
+pub fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, CoreError> {
     serde_json::from_value(v).map_err(|_| {
         CoreError::Invalid(
             "The key's response is malformed. Try again, or use another method.".into(),

@@ -35,6 +35,14 @@ pub use sms::CodeSent;
 pub use stepup::{Needs, StepUpProof, SteppedUp, TOKEN_CANNOT_STEP_UP, step_up_satisfied};
 pub use verification::totp_aad;
 
+/// Input checks that are private to their use cases, reachable by the fuzz
+/// targets in `fuzz/`. Not an API: nothing else should call them.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::keys::{key_name, parse as parse_key_response};
+    pub use super::service_accounts::{check_description, check_name, service_address};
+}
+
 use crate::audit::NewAuditEvent;
 use crate::clock::Clock;
 use crate::crypto::SecretBox;

@@ -40,7 +40,7 @@ pub struct ServiceAccountUpdate {
 }
 
 /// A service account's name: 1 to 100 characters, no control characters.
-fn check_name(raw: &str) -> Result<String, CoreError> {
+pub fn check_name(raw: &str) -> Result<String, CoreError> {
     let name =
         validate_display_name(raw).map_err(|e| CoreError::Invalid(e.replace("display ", "")))?;
     if name.is_empty() {
@@ -51,7 +51,7 @@ fn check_name(raw: &str) -> Result<String, CoreError> {
 
 /// A description: at most 500 characters, no control characters but
 /// line breaks.
-fn check_description(raw: &str) -> Result<String, CoreError> {
+pub fn check_description(raw: &str) -> Result<String, CoreError> {
     let d = raw.trim();
     if d.chars().count() > 500 {
         return Err(CoreError::Invalid(
@@ -68,7 +68,7 @@ fn check_description(raw: &str) -> Result<String, CoreError> {
 
 /// `<name as a slug>-<8 random hex>@service.invalid`: recognisable in
 /// lists, unique, and undeliverable.
-fn service_address(name: &str, secrets: &dyn SecretSource) -> String {
+pub fn service_address(name: &str, secrets: &dyn SecretSource) -> String {
     let mut slug = String::new();
     for c in name.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {

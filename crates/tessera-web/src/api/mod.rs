@@ -13,6 +13,19 @@ mod token_dto;
 mod tokens;
 mod twostep;
 
+/// Request bodies and their parsers, for [`crate::fuzzing`].
+pub(crate) mod fuzzing {
+    pub use super::dto::{
+        ChangePasswordBody, ClientKindDto, CodeBody, CreateUserBody, CredentialBody,
+        PasskeySigninFinish, PasskeySigninStart, PasswordBody, PhoneBody, RecoveryKeyBody,
+        RenameBody, SetRoleBody, SigninBody, SignupBody, StartKeyBody, UnenrollBody,
+    };
+    pub use super::signin::{SecondStepRequest, parse_challenge, second_step_request};
+    pub use super::token_dto::{
+        CreateServiceAccountBody, CreateTokenBody, UpdateServiceAccountBody,
+    };
+}
+
 use crate::state::AppState;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;

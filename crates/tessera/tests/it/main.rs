@@ -11,6 +11,7 @@ mod challenges;
 mod cli;
 mod client_address;
 mod email_codes;
+mod enumeration;
 mod flood;
 mod guard_rails;
 mod inproc;
