@@ -18,7 +18,7 @@ mod pages;
 mod session_out;
 mod state;
 
-pub use access::{Needs, ROUTES};
+pub use access::{Needs, ROUTES, needs_of_documented};
 pub use metrics::install_recorder;
 pub use state::{AppState, WebConfig};
 
@@ -35,6 +35,12 @@ pub fn app(state: AppState) -> Router {
     // After the routes are in: the gate's part of the contract.
     utoipa::Modify::modify(&access::GateInOpenApi, &mut openapi);
     utoipa::Modify::modify(&openapi_errors::ErrorsInOpenApi, &mut openapi);
+    utoipa::Modify::modify(
+        &api::fields::ConfigInOpenApi {
+            config: &state.core.config,
+        },
+        &mut openapi,
+    );
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi);
     // Every API route and page passes the access gate, which enforces
     // what the route table says each needs.
