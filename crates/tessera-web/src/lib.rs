@@ -15,6 +15,7 @@ mod extract;
 mod metrics;
 mod openapi_errors;
 mod pages;
+mod security_headers;
 mod session_out;
 mod state;
 
@@ -64,6 +65,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(api_no_store))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::security_headers,
+        ))
         .with_state(state)
 }
 
@@ -84,6 +89,10 @@ async fn api_no_store(req: Request, next: Next) -> Response {
 pub fn metrics_app(state: AppState) -> Router {
     api::ops::metrics_router()
         .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::security_headers,
+        ))
         .with_state(state)
 }
 
