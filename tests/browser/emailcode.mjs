@@ -10,6 +10,7 @@
 // fresh@example.com (no 2SV) and twostep@example.com (2SV on).
 
 import { chromium } from 'playwright-core';
+import { watchCsp, cspViolations } from './csp.mjs';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 
@@ -23,6 +24,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+watchCsp(browser);
 
 let failed = false;
 async function step(name, fn) {
@@ -113,5 +115,9 @@ await step('an account with two-step verification is never asked for an emailed 
   assert.equal(codeMails('twostep@example.com').length, 1, 'only the code of its own enrollment sign-in');
 });
 
+if (cspViolations().length > 0) {
+  failed = true;
+  console.error(`not ok - pages broke their Content-Security-Policy:\n${cspViolations().join('\n')}`);
+}
 await browser.close();
 process.exit(failed ? 1 : 0);

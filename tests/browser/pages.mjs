@@ -6,6 +6,7 @@
 // started the server and created admin@example.com and member@example.com.
 
 import { chromium } from 'playwright-core';
+import { watchCsp, cspViolations } from './csp.mjs';
 import assert from 'node:assert/strict';
 
 const BASE = process.env.BASE_URL;
@@ -17,6 +18,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+watchCsp(browser);
 
 let failed = false;
 async function step(name, fn) {
@@ -153,6 +155,10 @@ await step('a sysadmin lists, creates and deactivates users', async () => {
   await ctx.close();
 });
 
+if (cspViolations().length > 0) {
+  failed = true;
+  console.error(`not ok - pages broke their Content-Security-Policy:\n${cspViolations().join('\n')}`);
+}
 await browser.close();
 if (failed) {
   process.exit(1);

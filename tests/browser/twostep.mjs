@@ -6,6 +6,7 @@
 // twostep@example.com.
 
 import { chromium } from 'playwright-core';
+import { watchCsp, cspViolations } from './csp.mjs';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 
@@ -22,6 +23,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+watchCsp(browser);
 let failed = false;
 async function step(name, fn) {
   try { await fn(); console.log(`ok - ${name}`); }
@@ -117,6 +119,10 @@ await step('wrong codes get rate-limited with a page that says how long to wait'
   assert.match(await page.locator('main').textContent(), /Wait \d+ seconds/);
 });
 
+if (cspViolations().length > 0) {
+  failed = true;
+  console.error(`not ok - pages broke their Content-Security-Policy:\n${cspViolations().join('\n')}`);
+}
 await browser.close();
 if (failed) process.exit(1);
 console.log('two-step browser suite passed');

@@ -9,6 +9,7 @@
 // keys@example.com and passkey@example.com.
 
 import { chromium } from 'playwright-core';
+import { watchCsp, cspViolations } from './csp.mjs';
 import assert from 'node:assert/strict';
 
 const BASE = process.env.BASE_URL;
@@ -34,6 +35,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+watchCsp(browser);
 let failed = false;
 // Runs a step unless one it needs (an earlier step's result) failed;
 // returns whether it passed.
@@ -313,6 +315,10 @@ await step('sign in with the passkey alone, with no email or password typed', as
 }, [passkeyAdded]);
 
 await pk.ctx.close();
+if (cspViolations().length > 0) {
+  failed = true;
+  console.error(`not ok - pages broke their Content-Security-Policy:\n${cspViolations().join('\n')}`);
+}
 await browser.close();
 console.log(`# ${((Date.now() - started) / 1000).toFixed(1)} s`);
 if (failed) process.exit(1);

@@ -29,6 +29,9 @@ pub enum Role {
 macro_rules! text_enum {
     ($ty:ty { $($variant:path => $text:literal),+ $(,)? }) => {
         impl $ty {
+            /// Every value's text, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $($variant => $text),+ }
             }

@@ -12,8 +12,15 @@
 //! ```text
 //!   request ─▶ route ─▶ gate: table[method, path] ─▶ Public ──────────────▶ handler
 //!                              │ no entry: 500    └▶ authenticate ─▶ need met? ─▶ handler
-//!                                                                   └ no: 401/403
+//!                              │                                    └ no: 401/403
+//!                              └ the path is there with other methods: 405 + Allow
 //! ```
+//!
+//! A method the table does not list for a known path (`TRACE`, `PUT` on a
+//! `POST` route) is a 405 naming the methods it does list: the router
+//! sends such requests through the gate too, and they are the client's
+//! mistake, not a forgotten entry. A handler for that method, if one were
+//! wired without its entry, still never runs.
 
 use crate::cookies;
 use crate::error::ApiError;
@@ -239,6 +246,11 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
     if needs == Some(Public) {
         return next.run(req).await;
     }
+    if needs.is_none()
+        && let Some(allow) = allowed_methods(&path)
+    {
+        return method_not_allowed(is_api, &allow);
+    }
     let (mut parts, body) = req.into_parts();
     let outcome = match needs {
         None => {
@@ -255,6 +267,42 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
         Err(refusal) if is_api => api_refusal(refusal).into_response(),
         Err(refusal) => page_refusal(refusal),
     }
+}
+
+/// The methods the table lists for `path` (HEAD with GET), for `Allow`;
+/// `None` if the path is not in the table at all.
+fn allowed_methods(path: &str) -> Option<String> {
+    let mut methods: Vec<&str> = Vec::new();
+    for (m, p, _) in ROUTES {
+        if *p == path && !methods.contains(m) {
+            methods.push(m);
+            if *m == "GET" {
+                methods.push("HEAD");
+            }
+        }
+    }
+    (!methods.is_empty()).then(|| methods.join(", "))
+}
+
+fn method_not_allowed(is_api: bool, allow: &str) -> Response {
+    let mut res = if is_api {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("This endpoint takes {allow}."),
+        )
+        .into_response()
+    } else {
+        crate::pages::message_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Not allowed",
+            "This page cannot be used that way.",
+        )
+    };
+    if let Ok(v) = header::HeaderValue::from_str(allow) {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    res
 }
 
 async fn admit(state: &AppState, parts: &mut Parts, needs: Needs) -> Result<Granted, Refusal> {
@@ -568,7 +616,8 @@ impl utoipa::Modify for GateInOpenApi {
                 ("DELETE", &mut item.delete),
             ];
             for (method, op) in ops {
-                let (Some(op), Some(needs)) = (op.as_mut(), needs_of_text(method, path)) else {
+                let (Some(op), Some(needs)) = (op.as_mut(), needs_of_documented(method, path))
+                else {
                     continue;
                 };
                 describe(op, needs);
@@ -577,10 +626,26 @@ impl utoipa::Modify for GateInOpenApi {
     }
 }
 
-fn needs_of_text(method: &str, path: &str) -> Option<Needs> {
-    ROUTES
-        .iter()
-        .find(|(m, p, _)| *m == method && *p == path)
+/// What the operation the document lists as `method path` needs. The
+/// document names some routes' operations one per value of a path
+/// parameter (`/api/v1/step-up/password` for `/api/v1/step-up/{method}`),
+/// so a path the table lacks is matched against its templates: a `{…}`
+/// segment of the table matches any one segment.
+pub fn needs_of_documented(method: &str, path: &str) -> Option<Needs> {
+    let routes = || ROUTES.iter().filter(|(m, _, _)| *m == method);
+    if let Some((_, _, n)) = routes().find(|(_, p, _)| *p == path) {
+        return Some(*n);
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    routes()
+        .find(|(_, p, _)| {
+            let template: Vec<&str> = p.split('/').collect();
+            template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || t.starts_with('{') && t.ends_with('}'))
+        })
         .map(|(_, _, n)| *n)
 }
 
@@ -610,6 +675,10 @@ fn describe(op: &mut utoipa::openapi::path::Operation, needs: Needs) {
         refusals.push((
             "429",
             "Basic credentials are blocked by the password throttle; see Retry-After",
+        ));
+        refusals.push((
+            "503",
+            "Basic credentials could not be checked now: password hashing is overloaded; see Retry-After",
         ));
     }
     for (status, why) in refusals {

@@ -124,6 +124,28 @@ where
     }
 }
 
+/// An optional integer field that a client may write as `81` or `81.0`:
+/// JSON Schema's `integer` is any number without a fractional part, and
+/// clients that hold every number as a float send the second form.
+pub fn optional_whole_number<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        // Beyond ±2^53 a float no longer says which integer it meant.
+        Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!("{n} is not a whole number"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +155,25 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
         h
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Days {
+        #[serde(default, deserialize_with = "optional_whole_number")]
+        days: Option<i64>,
+    }
+
+    #[test]
+    fn whole_numbers_in_either_form() {
+        let days = |json: &str| serde_json::from_str::<Days>(json).map(|d| d.days);
+        assert_eq!(days(r#"{"days": 81}"#).unwrap(), Some(81));
+        assert_eq!(days(r#"{"days": 81.0}"#).unwrap(), Some(81));
+        assert_eq!(days(r#"{"days": -2e0}"#).unwrap(), Some(-2));
+        assert_eq!(days(r#"{"days": null}"#).unwrap(), None);
+        assert_eq!(days(r#"{}"#).unwrap(), None);
+        assert!(days(r#"{"days": 81.5}"#).is_err());
+        assert!(days(r#"{"days": 1e300}"#).is_err());
+        assert!(days(r#"{"days": "81"}"#).is_err());
     }
 
     #[test]

@@ -15,10 +15,11 @@ mod extract;
 mod metrics;
 mod openapi_errors;
 mod pages;
+mod security_headers;
 mod session_out;
 mod state;
 
-pub use access::{Needs, ROUTES};
+pub use access::{Needs, ROUTES, needs_of_documented};
 
 /// The parsers requests go through before any use case runs: request
 /// bodies, the `Authorization` header, second-step bodies. Reachable for
@@ -46,6 +47,12 @@ pub fn app(state: AppState) -> Router {
     // After the routes are in: the gate's part of the contract.
     utoipa::Modify::modify(&access::GateInOpenApi, &mut openapi);
     utoipa::Modify::modify(&openapi_errors::ErrorsInOpenApi, &mut openapi);
+    utoipa::Modify::modify(
+        &api::fields::ConfigInOpenApi {
+            config: &state.core.config,
+        },
+        &mut openapi,
+    );
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi);
     // Every API route and page passes the access gate, which enforces
     // what the route table says each needs.
@@ -70,6 +77,10 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(api_no_store))
         .layer(axum::middleware::from_fn(run_to_completion))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::security_headers,
+        ))
         .with_state(state)
 }
 
@@ -119,6 +130,10 @@ async fn api_no_store(req: Request, next: Next) -> Response {
 pub fn metrics_app(state: AppState) -> Router {
     api::ops::metrics_router()
         .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::security_headers,
+        ))
         .with_state(state)
 }
 

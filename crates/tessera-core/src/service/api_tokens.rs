@@ -155,8 +155,9 @@ impl Core {
             .check(&req)
             .map_err(CoreError::Invalid)?;
         if !account.active {
-            return Err(CoreError::Invalid(
-                "The account is deactivated; reactivate it first.".into(),
+            // The account's state, not the request, is in the way.
+            return Err(CoreError::Conflict(
+                "The account is deactivated; reactivate it first.",
             ));
         }
         let now = self.clock.now();

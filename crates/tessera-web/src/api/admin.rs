@@ -1,9 +1,8 @@
 //! Instance administration. Every handler first turns the session into a
 //! [`Sysadmin`] capability; the domain's admin calls cannot run without it.
 
-use super::dto::{
-    AuditEventView, AuditList, CreateUserBody, SetRoleBody, ThrottleCleared, UserList, UserView,
-};
+use super::dto::{AuditEventView, AuditList, SetRoleBody, ThrottleCleared, UserList, UserView};
+use super::new_user::{CreateUserBody, NewUser};
 use crate::access::ApiSession;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -32,10 +31,13 @@ pub(super) fn account_id(raw: &str) -> Result<AccountId, ApiError> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
+    /// How many accounts to skip.
     #[serde(default)]
+    #[param(value_type = u64, maximum = 4294967295_u64)]
     pub offset: u32,
-    /// 1 to 500; default 50.
+    /// 1 to 500 (a value outside is brought into that range); default 50.
     #[serde(default)]
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
 }
 
@@ -71,12 +73,13 @@ pub async fn list_users(
 #[utoipa::path(
     post, path = "/api/v1/admin/users", tag = "admin",
     security(("bearer" = []), ("cookie" = [])),
-    request_body = CreateUserBody,
+    request_body = NewUser,
     responses(
         (status = 201, description = "Created", body = UserView),
         (status = 400, description = "Invalid input", body = crate::error::Problem),
         (status = 403, description = "Not a sysadmin", body = crate::error::Problem),
         (status = 409, description = "Email already registered", body = crate::error::Problem),
+        (status = 503, description = "Overloaded: password hashing is busy; see Retry-After", body = crate::error::Problem),
     )
 )]
 pub async fn create_user(
@@ -113,9 +116,10 @@ pub async fn create_user(
 #[utoipa::path(
     get, path = "/api/v1/admin/users/{id}", tag = "admin",
     security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "The account", body = UserView),
+        (status = 400, description = "Not an account id", body = crate::error::Problem),
         (status = 403, description = "Not a sysadmin", body = crate::error::Problem),
         (status = 404, description = "No such account", body = crate::error::Problem),
     )
@@ -135,11 +139,11 @@ pub async fn get_user(
 #[utoipa::path(
     put, path = "/api/v1/admin/users/{id}/role", tag = "admin",
     security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     request_body = SetRoleBody,
     responses(
         (status = 200, description = "Updated", body = UserView),
-        (status = 400, description = "Unknown role", body = crate::error::Problem),
+        (status = 400, description = "Not an account id, or an unknown role", body = crate::error::Problem),
         (status = 403, description = "Not a sysadmin, or demoting yourself", body = crate::error::Problem),
         (status = 404, description = "No such account", body = crate::error::Problem),
     )
@@ -167,9 +171,10 @@ pub async fn set_role(
 #[utoipa::path(
     post, path = "/api/v1/admin/users/{id}/deactivate", tag = "admin",
     security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "Deactivated", body = UserView),
+        (status = 400, description = "Not an account id", body = crate::error::Problem),
         (status = 403, description = "Not a sysadmin, or your own account", body = crate::error::Problem),
         (status = 404, description = "No such account", body = crate::error::Problem),
     )
@@ -194,7 +199,7 @@ pub async fn deactivate(
 #[utoipa::path(
     delete, path = "/api/v1/admin/users/{id}/throttle", tag = "admin",
     security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "Cleared: how many counters had failures", body = ThrottleCleared),
         (status = 400, description = "Not an account id", body = crate::error::Problem),
@@ -221,10 +226,13 @@ pub async fn clear_throttle(
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Event kind, e.g. `signin.failed`.
+    #[param(value_type = Option<super::fields::AuditKindName>)]
     pub kind: Option<String>,
     /// Account id of whoever acted.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub actor: Option<String>,
     /// Account id acted upon.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub subject: Option<String>,
     /// Unix milliseconds, inclusive.
     pub since: Option<i64>,
@@ -232,7 +240,8 @@ pub struct AuditQuery {
     pub until: Option<i64>,
     /// Only events older than this id (paging).
     pub before_id: Option<i64>,
-    /// 1 to 1000; default 100.
+    /// 1 to 1000 (a value outside is brought into that range); default 100.
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
 }
 
@@ -296,7 +305,7 @@ pub async fn audit(
 #[utoipa::path(
     delete, path = "/api/v1/admin/users/{id}/two-step", tag = "admin",
     security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     request_body = super::dto::UnenrollBody,
     responses(
         (status = 204, description = "Unenrolled"),

@@ -104,9 +104,12 @@ pub struct SigninComplete {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
+    #[schema(value_type = super::fields::EmailAddress)]
     pub email: String,
+    #[schema(value_type = super::fields::NewPassword)]
     pub password: String,
     #[serde(default)]
+    #[schema(value_type = super::fields::DisplayName)]
     pub display_name: String,
 }
 
@@ -249,6 +252,7 @@ pub struct ThrottleCleared {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordBody {
     pub current_password: String,
+    #[schema(value_type = super::fields::NewPassword)]
     pub new_password: String,
 }
 
@@ -299,25 +303,6 @@ pub struct UserList {
     pub total: u64,
     pub offset: u32,
     pub limit: u32,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUserBody {
-    pub email: String,
-    #[serde(default)]
-    pub display_name: String,
-    /// `human` (default) or `service`.
-    #[serde(default)]
-    #[schema(value_type = Option<KindName>)]
-    pub kind: Option<String>,
-    /// `member` (default), `org-admin` or `sysadmin`.
-    #[serde(default)]
-    #[schema(value_type = Option<RoleName>)]
-    pub role: Option<String>,
-    /// Optional initial password (humans only).
-    #[serde(default)]
-    pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -468,7 +453,7 @@ impl TwoStepStatus {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartKeyBody {
-    /// A name to tell keys apart, e.g. "Blue YubiKey".
+    #[schema(value_type = super::fields::KeyName)]
     pub name: String,
 }
 
@@ -505,13 +490,14 @@ pub struct KeyRegistered {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameBody {
+    #[schema(value_type = super::fields::KeyName)]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneBody {
-    /// In international (E.164) form, e.g. `+447700900123`.
+    #[schema(value_type = super::fields::PhoneNumber)]
     pub phone: String,
 }
 

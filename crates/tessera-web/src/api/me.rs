@@ -22,6 +22,8 @@ use tessera_core::password::Password;
         (status = 200, description = "Changed", body = PasswordChanged),
         (status = 400, description = "Wrong current password, or the new one is not acceptable", body = crate::error::Problem),
         (status = 401, description = "No live session", body = crate::error::Problem),
+        (status = 429, description = "Too many wrong current passwords: blocked by the password throttle; see Retry-After", body = crate::error::Problem),
+        (status = 503, description = "Overloaded; see Retry-After", body = crate::error::Problem),
     )
 )]
 pub async fn change_password(

@@ -88,6 +88,7 @@ pub async fn start_passkey(
         (status = 400, description = "Malformed answer", body = crate::error::Problem),
         (status = 401, description = "The answer failed its checks, or the request expired or was used", body = crate::error::Problem),
         (status = 409, description = "The key is already registered", body = crate::error::Problem),
+        (status = 503, description = "Overloaded: password hashing is busy; see Retry-After", body = crate::error::Problem),
     )
 )]
 pub async fn finish_key(
@@ -236,6 +237,7 @@ pub async fn resend_sms(
         (status = 400, description = "No number is being added, or another method exists", body = crate::error::Problem),
         (status = 401, description = "Wrong or expired code", body = crate::error::Problem),
         (status = 429, description = "Blocked by the backoff", body = crate::error::Problem),
+        (status = 503, description = "Overloaded: password hashing is busy; see Retry-After", body = crate::error::Problem),
     )
 )]
 pub async fn confirm_sms(

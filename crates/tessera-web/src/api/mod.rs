@@ -3,9 +3,12 @@
 
 mod admin;
 mod dto;
+pub(crate) mod fields;
 mod me;
 mod methods;
+mod new_user;
 pub mod ops;
+mod per_method;
 mod service_accounts;
 mod sessions;
 mod signin;
@@ -16,10 +19,11 @@ mod twostep;
 /// Request bodies and their parsers, for [`crate::fuzzing`].
 pub(crate) mod fuzzing {
     pub use super::dto::{
-        ChangePasswordBody, ClientKindDto, CodeBody, CreateUserBody, CredentialBody,
-        PasskeySigninFinish, PasskeySigninStart, PasswordBody, PhoneBody, RecoveryKeyBody,
-        RenameBody, SetRoleBody, SigninBody, SignupBody, StartKeyBody, UnenrollBody,
+        ChangePasswordBody, ClientKindDto, CodeBody, CredentialBody, PasskeySigninFinish,
+        PasskeySigninStart, PasswordBody, PhoneBody, RecoveryKeyBody, RenameBody, SetRoleBody,
+        SigninBody, SignupBody, StartKeyBody, UnenrollBody,
     };
+    pub use super::new_user::CreateUserBody;
     pub use super::signin::{SecondStepRequest, parse_challenge, second_step_request};
     pub use super::token_dto::{
         CreateServiceAccountBody, CreateTokenBody, UpdateServiceAccountBody,
@@ -39,7 +43,12 @@ use utoipa_axum::routes;
                        Errors are RFC 9457 problem documents.",
         license(name = "Apache-2.0")
     ),
-    components(schemas(crate::error::Problem)),
+    components(schemas(
+        crate::error::Problem,
+        fields::AuditKindName,
+        new_user::NewPerson,
+        new_user::NewServiceAccount
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "signin", description = "Signing in and signing up"),
@@ -70,10 +79,16 @@ impl utoipa::Modify for BearerAuth {
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    use axum::routing::post;
+    let doc = ApiDoc::openapi().merge_from(per_method::PerMethodDoc::openapi());
+    OpenApiRouter::with_openapi(doc)
         .routes(routes!(signin::sign_in))
         .routes(routes!(signin::sign_up))
-        .routes(routes!(signin::continue_sign_in))
+        // Documented per method by `per_method`.
+        .route(
+            "/api/v1/signin/{flow_id}/{method}",
+            post(signin::continue_sign_in),
+        )
         .routes(routes!(signin::resend_email_code))
         .routes(routes!(signin::passkey_start))
         .routes(routes!(signin::passkey_finish))
@@ -84,7 +99,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(methods::start_sms, methods::remove_sms))
         .routes(routes!(methods::resend_sms))
         .routes(routes!(methods::confirm_sms))
-        .routes(routes!(twostep::step_up))
+        .route("/api/v1/step-up/{method}", post(twostep::step_up))
         .routes(routes!(twostep::send_step_up_email_code))
         .routes(routes!(twostep::status, twostep::disable))
         .routes(routes!(twostep::start_totp, methods::remove_totp))

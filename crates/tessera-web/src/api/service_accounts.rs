@@ -77,7 +77,7 @@ pub async fn list(
 /// One service account.
 #[utoipa::path(
     get, path = "/api/v1/admin/service-accounts/{id}", tag = "admin",
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "The service account", body = ServiceAccountView),
         (status = 400, description = "Not an account id", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -100,7 +100,7 @@ pub async fn get(
 /// Rename and/or describe a service account.
 #[utoipa::path(
     patch, path = "/api/v1/admin/service-accounts/{id}", tag = "admin",
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     request_body = UpdateServiceAccountBody,
     responses(
         (status = 200, description = "Updated", body = ServiceAccountView),
@@ -134,7 +134,7 @@ pub async fn update(
 /// Delete a service account; its API tokens stop working at once.
 #[utoipa::path(
     delete, path = "/api/v1/admin/service-accounts/{id}", tag = "admin",
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 204, description = "Deleted, with its tokens"),
         (status = 400, description = "Not an account id", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -160,13 +160,14 @@ pub async fn delete(
 /// by a sysadmin's session that stepped up recently. Never by a token.
 #[utoipa::path(
     post, path = "/api/v1/admin/service-accounts/{id}/api-tokens", tag = "admin",
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     request_body = CreateTokenBody,
     responses(
         (status = 201, description = "Created; `token` is shown this once", body = CreatedToken),
         (status = 400, description = "Not an account id, a bad label, `expires_in_days` outside 1 to 365, or an unknown scope", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a sysadmin's session, an API token or Basic credentials, or no recent step-up (`step_up_required`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such service account", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The service account is deactivated", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_token(
@@ -188,7 +189,7 @@ pub async fn create_token(
 /// methods, recovery key and sessions are removed. Audited.
 #[utoipa::path(
     post, path = "/api/v1/admin/users/{id}/convert-to-service", tag = "admin",
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "Converted", body = ServiceAccountView),
         (status = 400, description = "Not an account id", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -97,7 +97,7 @@ pub async fn end_other_sessions(
 #[utoipa::path(
     delete, path = "/api/v1/sessions/{id}", tag = "sessions",
     security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Session id from the session list")),
+    params(("id" = uuid::Uuid, Path, description = "Session id from the session list")),
     responses(
         (status = 204, description = "Ended"),
         (status = 400, description = "Not a session id", body = crate::error::Problem),

@@ -121,29 +121,10 @@ pub async fn signin_response(
     }
 }
 
-/// Finish a sign-in with a second step. `totp` with `{code}`;
-/// `recovery_key` with `{recovery_key}` (the answer then carries
-/// `new_recovery_key`); `webauthn` with `{}` for a challenge, then
-/// `{credential}`; `sms` with `{}` to text a code (again after the
-/// cooldown), then `{code}`; `email_code` with `{code}`, the code mailed
-/// when the sign-in answered `second_step` with `methods: ["email_code"]`
-/// (the session is then `aal1` with methods `password` and `email_code`,
-/// and the device becomes known). Wrong proofs count towards the backoff.
-#[utoipa::path(
-    post, path = "/api/v1/signin/{flow_id}/{method}", tag = "signin",
-    params(
-        ("flow_id" = String, Path, description = "From the `second_step` answer"),
-        ("method" = String, Path, description = "`totp`, `webauthn`, `sms`, `recovery_key` or `email_code`"),
-    ),
-    request_body(content = serde_json::Value, description = "`{\"code\"}`, `{\"recovery_key\"}`, `{\"credential\"}`, or `{}` to get a WebAuthn challenge or a texted code"),
-    responses(
-        (status = 200, description = "Signed in (`complete`), or a `challenge` / `code_sent` to answer", body = SigninComplete),
-        (status = 400, description = "Malformed body, or a method the account does not have", body = crate::error::Problem),
-        (status = 401, description = "Wrong code, key or answer, or the flow expired", body = crate::error::Problem),
-        (status = 404, description = "Unknown method", body = crate::error::Problem),
-        (status = 429, description = "Blocked by the backoff, or a code was sent too recently; see Retry-After", body = crate::error::Problem),
-    )
-)]
+/// Finish a sign-in with a second step: `POST
+/// /api/v1/signin/{flow_id}/{method}`, documented per method in
+/// `per_method`. Wrong proofs count towards the backoff; an unknown method
+/// is a 404.
 pub async fn continue_sign_in(
     State(state): State<AppState>,
     Client(mut ctx): Client,
@@ -328,6 +309,7 @@ pub async fn passkey_finish(
         (status = 202, description = "Accepted; the same answer whether or not the address was taken", body = SignupAccepted),
         (status = 400, description = "Invalid email or password", body = crate::error::Problem),
         (status = 403, description = "Self sign-up is turned off", body = crate::error::Problem),
+        (status = 503, description = "Overloaded: password hashing is busy; see Retry-After", body = crate::error::Problem),
     )
 )]
 pub async fn sign_up(

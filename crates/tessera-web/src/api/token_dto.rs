@@ -9,16 +9,16 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenBody {
-    /// What the token is for: 1 to 100 characters, no control characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = super::fields::TokenLabel)]
     pub label: String,
     /// Days until it expires: 1 to 365; default 365.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
     #[schema(minimum = 1, maximum = 365, default = 365)]
     pub expires_in_days: Option<i64>,
     /// Scopes from the server's `api_tokens.scopes` (default `read`,
     /// `write`); default: all of them. Unknown scopes are refused.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<super::fields::TokenScope>>, min_items = 1)]
     pub scopes: Option<Vec<String>>,
 }
 
@@ -120,15 +120,15 @@ impl From<&TokenGrant> for TokenInfo {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceAccountBody {
-    /// 1 to 100 characters, no control characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = super::fields::ServiceAccountName)]
     pub name: String,
-    /// What it is for: at most 500 characters.
+    /// What it is for.
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(value_type = super::fields::Description)]
     pub description: String,
     /// `member` (default), `org-admin` or `sysadmin`.
     #[serde(default)]
+    #[schema(value_type = Option<super::dto::RoleName>)]
     pub role: Option<String>,
 }
 
@@ -137,10 +137,10 @@ pub struct CreateServiceAccountBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateServiceAccountBody {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = Option<super::fields::ServiceAccountName>)]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(value_type = Option<super::fields::Description>)]
     pub description: Option<String>,
 }
 

@@ -77,7 +77,7 @@ pub async fn list_my_tokens(
 /// Revoke one of your API tokens: it stops working at once, on every node.
 #[utoipa::path(
     delete, path = "/api/v1/me/api-tokens/{id}", tag = "me",
-    params(("id" = String, Path, description = "Token id from the list")),
+    params(("id" = uuid::Uuid, Path, description = "Token id from the list")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Not a token id", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -103,7 +103,7 @@ pub async fn revoke_my_token(
 /// An account's API tokens (any kind of account).
 #[utoipa::path(
     get, path = "/api/v1/admin/users/{id}/api-tokens", tag = "admin",
-    params(("id" = String, Path, description = "Account id")),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "The account's tokens, newest first", body = TokenList),
         (status = 400, description = "Not an account id", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -127,7 +127,7 @@ pub async fn user_tokens(
 /// Revoke any API token.
 #[utoipa::path(
     delete, path = "/api/v1/admin/api-tokens/{id}", tag = "admin",
-    params(("id" = String, Path, description = "Token id")),
+    params(("id" = uuid::Uuid, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Not a token id", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -33,26 +33,8 @@ pub(super) fn with_rotated(
     (out.jar, axum::Json(body)).into_response()
 }
 
-/// Verify again before a security change. With two-step verification:
-/// `totp` with `{code}`, `recovery_key` with `{recovery_key}`, `webauthn`
-/// with `{}` for a challenge then `{credential}`, `sms` with `{}` to text a
-/// code then `{code}`. Without it: `email_code` with `{code}`, the code
-/// mailed by `POST /api/v1/step-up/email_code/send`; a `password` step-up
-/// (`{password}`) is accepted only when the server sends no mail
-/// (`email.provider = none`). The session gets a new token.
-#[utoipa::path(
-    post, path = "/api/v1/step-up/{method}", tag = "me",
-    security(("bearer" = []), ("cookie" = [])),
-    params(("method" = String, Path, description = "`totp`, `webauthn`, `sms`, `recovery_key`, `email_code` or `password`")),
-    request_body(content = serde_json::Value, description = "`{\"password\"}`, `{\"code\"}`, `{\"recovery_key\"}`, `{\"credential\"}`, or `{}` for a challenge or a texted code"),
-    responses(
-        (status = 200, description = "Verified (`verified_at` refreshed), or the challenge / `code_sent` to answer", body = TwoStepChanged),
-        (status = 400, description = "Malformed body, a method the account does not have, or an emailed code on a server that sends no mail", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong proof, or no session", body = crate::error::Problem),
-        (status = 403, description = "A password step-up while two-step verification is on or while the server mails codes, an emailed code while two-step verification is on, or an API token", body = crate::error::Problem),
-        (status = 429, description = "Blocked by the backoff; see Retry-After", body = crate::error::Problem),
-    )
-)]
+/// Verify again before a security change: `POST /api/v1/step-up/{method}`,
+/// documented per method in `per_method`. The session gets a new token.
 pub async fn step_up(
     State(state): State<AppState>,
     Client(ctx): Client,
@@ -159,6 +141,7 @@ pub async fn start_totp(
         (status = 400, description = "No enrollment started, or it expired", body = crate::error::Problem),
         (status = 401, description = "Wrong code", body = crate::error::Problem),
         (status = 429, description = "Blocked by the backoff", body = crate::error::Problem),
+        (status = 503, description = "Overloaded: password hashing is busy; see Retry-After", body = crate::error::Problem),
     )
 )]
 pub async fn confirm_totp(
@@ -182,6 +165,8 @@ pub async fn confirm_totp(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The new key, shown once", body = TwoStepChanged),
+        (status = 400, description = "Two-step verification is off", body = crate::error::Problem),
+        (status = 503, description = "Overloaded: password hashing is busy; see Retry-After", body = crate::error::Problem),
         (status = 403, description = "Step-up with a second step needed", body = crate::error::Problem),
     )
 )]

@@ -321,10 +321,8 @@ async fn openapi_docs_health_and_metrics() {
         "/api/v1/me/password",
         "/api/v1/admin/users",
         "/api/v1/admin/audit",
-        "/api/v1/signin/{flow_id}/{method}",
         "/api/v1/signin/passkey/start",
         "/api/v1/signin/passkey/finish",
-        "/api/v1/step-up/{method}",
         "/api/v1/me/two-step",
         "/api/v1/me/two-step/totp",
         "/api/v1/me/two-step/security-keys",
@@ -344,11 +342,35 @@ async fn openapi_docs_health_and_metrics() {
     assert!(doc["paths"]["/api/v1/me/two-step/keys/{id}"]["patch"].is_object());
     assert!(doc["paths"]["/api/v1/me/two-step/keys/{id}"]["delete"].is_object());
     assert!(doc["paths"]["/api/v1/me/two-step/totp"]["delete"].is_object());
-    let method_doc =
-        doc["paths"]["/api/v1/signin/{flow_id}/{method}"]["post"]["parameters"].to_string();
+    // Each method of a second step and of step-up is its own operation,
+    // with the body that method takes.
     for m in ["totp", "webauthn", "sms", "recovery_key", "email_code"] {
-        assert!(method_doc.contains(m), "{m} not documented: {method_doc}");
+        let p = format!("/api/v1/signin/{{flow_id}}/{m}");
+        assert!(doc["paths"][&p]["post"]["requestBody"].is_object(), "{p}");
     }
+    for m in [
+        "password",
+        "totp",
+        "webauthn",
+        "sms",
+        "recovery_key",
+        "email_code",
+    ] {
+        let p = format!("/api/v1/step-up/{m}");
+        assert!(doc["paths"][&p]["post"]["requestBody"].is_object(), "{p}");
+    }
+    let body = |p: &str| {
+        doc["paths"][p]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .clone()
+    };
+    assert_eq!(
+        body("/api/v1/step-up/password"),
+        "#/components/schemas/PasswordBody"
+    );
+    assert_eq!(
+        body("/api/v1/signin/{flow_id}/totp"),
+        "#/components/schemas/SigninCodeBody"
+    );
     // The emailed-code routes document their answers and content types.
     for (path, statuses) in [
         (
@@ -469,4 +491,132 @@ async fn the_openapi_document_types_every_error_as_a_problem_and_every_body_refu
     );
     assert_eq!(user["id"]["format"], "uuid");
     assert_eq!(user["created_at"]["format"], "date-time");
+}
+
+/// The restrictions the server applies to a field are in the document,
+/// with this server's own settings where they are configurable.
+#[tokio::test]
+async fn the_openapi_document_says_what_each_restricted_field_accepts() {
+    let s = Server::start_with(Opts {
+        env: vec![
+            ("TESSERA_PASSWORD__MIN_LENGTH".into(), "12".into()),
+            (
+                "TESSERA_API_TOKENS__SCOPES".into(),
+                "[\"read\", \"deploy\"]".into(),
+            ),
+        ],
+        ..Default::default()
+    });
+    let doc: Value = reqwest::get(s.url("/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    // Configured: password lengths and token scopes.
+    assert_eq!(schemas["NewPassword"]["minLength"], 12);
+    assert_eq!(schemas["NewPassword"]["maxLength"], 128);
+    assert_eq!(schemas["TokenScope"]["enum"], json!(["read", "deploy"]));
+    // Patterns for the strings the domain parses.
+    for name in [
+        "PhoneNumber",
+        "KeyName",
+        "TokenLabel",
+        "ServiceAccountName",
+        "Description",
+        "DisplayName",
+    ] {
+        let p = schemas[name]["pattern"].as_str().unwrap_or("");
+        assert!(p.starts_with('^') && p.ends_with('$'), "{name}: {p:?}");
+    }
+    assert!(
+        schemas["KeyName"]["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("{0,62}")
+    );
+    assert_eq!(schemas["EmailAddress"]["format"], "email");
+    // Which body goes with which request.
+    let props = |n: &str| schemas[n]["properties"].clone();
+    assert!(
+        props("PhoneBody")["phone"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("/PhoneNumber")
+    );
+    assert!(
+        props("StartKeyBody")["name"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("/KeyName")
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/admin/users"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/NewUser"
+    );
+    assert_eq!(schemas["NewUser"]["oneOf"].as_array().unwrap().len(), 2);
+    assert!(
+        props("NewServiceAccount")["password"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("/Null")
+    );
+    assert_eq!(schemas["Null"]["type"], "null");
+    // Ids in paths are UUIDs; counts and limits are never negative.
+    let get_user = &doc["paths"]["/api/v1/admin/users/{id}"]["get"];
+    assert_eq!(get_user["parameters"][0]["schema"]["format"], "uuid");
+    assert!(get_user["responses"]["400"].is_object());
+    let list = doc["paths"]["/api/v1/admin/users"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    for p in list {
+        assert_eq!(p["schema"]["minimum"], 0, "{p}");
+        assert_eq!(p["schema"]["maximum"], 4294967295_u64, "{p}");
+    }
+    let audit = doc["paths"]["/api/v1/admin/audit"]["get"]["parameters"].to_string();
+    assert!(audit.contains("AuditKindName"), "{audit}");
+    assert!(
+        schemas["AuditKindName"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("signin.failed"))
+    );
+}
+
+/// A method a route does not take is a 405 naming those it does, as a
+/// problem document on the API: the access gate sees such requests too,
+/// and they are the client's mistake, not a server error.
+#[tokio::test]
+async fn an_unsupported_method_is_405_with_allow() {
+    let s = Server::start();
+    let http = reqwest::Client::new();
+    for (method, path, allow) in [
+        ("TRACE", "/api/v1/signin", "POST"),
+        ("PUT", "/api/v1/session", "GET, HEAD, DELETE"),
+        ("DELETE", "/api/v1/me/password", "POST"),
+    ] {
+        let res = http
+            .request(method.parse().unwrap(), s.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed");
+    }
+    // Pages answer with a page.
+    let res = http.put(s.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, HEAD, POST");
+    // Unknown paths stay 404.
+    let res = http
+        .request("TRACE".parse().unwrap(), s.url("/api/v1/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
 }

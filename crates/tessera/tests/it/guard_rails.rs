@@ -717,10 +717,7 @@ async fn every_route_refuses_a_restricted_caller_except_enrollment_and_sign_out(
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
             let m = method.to_uppercase();
-            let needs = tessera_web::ROUTES
-                .iter()
-                .find(|(rm, rp, _)| *rm == m && rp == path)
-                .map(|(_, _, n)| *n)
+            let needs = tessera_web::needs_of_documented(&m, path)
                 .unwrap_or_else(|| panic!("{m} {path} is not in the route table"));
             // The document says what the gate does.
             let op = &ops[method];

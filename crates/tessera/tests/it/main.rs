@@ -24,6 +24,7 @@ mod postgres;
 mod recovery_race;
 mod required_page;
 mod secrets_at_rest;
+mod security_headers;
 mod signup_enumeration;
 mod sms;
 mod sms_clock;
