@@ -4,6 +4,7 @@ mod admin;
 mod alloc;
 mod backup;
 mod config;
+mod dns;
 mod keys;
 mod serve;
 mod wiring;
