@@ -527,3 +527,199 @@ async fn external_users_are_asked_for_an_emailed_code_at_every_sign_in() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// The link in the newest invitation mail to `to`.
+async fn invitation_link(smtp: &crate::smtp_peer::SmtpPeer, to: &str, n: usize) -> String {
+    for _ in 0..200 {
+        let got: Vec<Value> = smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m["to"] == to && m["subject"].as_str().unwrap().contains("invited"))
+            .collect();
+        if got.len() >= n {
+            let text = got[n - 1]["text"].as_str().unwrap();
+            return text
+                .split_whitespace()
+                .find(|w| w.contains("/invitations/"))
+                .unwrap_or_else(|| panic!("no link in {text}"))
+                .to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "invitation mail {n} to {to} never came: {:?}",
+        smtp.messages()
+    );
+}
+
+/// Invitations by mail (a real SMTP server): the link shows what it is
+/// for, creates the invited address's account once, or is accepted by the
+/// signed-in owner of the address and by nobody else; a withdrawn one
+/// stops working; all of it audited.
+#[tokio::test]
+async fn invitations_arrive_by_mail_and_work_once() {
+    let Some(smtp) = crate::smtp_peer::SmtpPeer::start() else {
+        return;
+    };
+    let s = Server::start_with(Opts {
+        env: vec![
+            ("TESSERA_EMAIL__PROVIDER".into(), "smtp".into()),
+            ("TESSERA_EMAIL__SMTP_URL".into(), smtp.url()),
+            ("TESSERA_EMAIL__FROM".into(), "security@acme.example".into()),
+            ("TESSERA_EMAIL_CODE__AT_SIGNIN".into(), "off".into()),
+        ],
+        ..Default::default()
+    });
+    s.create_user("root@acme.example", "sysadmin");
+    s.create_user("eve@elsewhere.example", "member");
+    s.create_user("fay@guest.example", "member");
+    let root = signin(&s, "root@acme.example", PASSWORD).await;
+    let (_, org) = call(
+        &s,
+        "POST",
+        "/api/v1/admin/organizations",
+        &root,
+        Some(json!({"name": "Acme"})),
+    )
+    .await;
+    let org_id = org["id"].as_str().unwrap().to_string();
+    let base = format!("/api/v1/admin/organizations/{org_id}");
+    let invitations = format!("{base}/invitations");
+
+    // A new address: the link creates the account, once.
+    let (st, inv) = call(
+        &s,
+        "POST",
+        &invitations,
+        &root,
+        Some(json!({"email": "Dan@Guest.example"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{inv}");
+    assert_eq!(inv["email"], "dan@guest.example");
+    assert_eq!(inv["status"], "pending");
+    let link = invitation_link(&smtp, "dan@guest.example", 1).await;
+    let port = s.base.rsplit(':').next().unwrap();
+    assert!(
+        link.starts_with("http://") && link.contains(&format!(":{port}/invitations/")),
+        "{link}"
+    );
+    let token = link.rsplit('/').next().unwrap().to_string();
+    let (st, info) = call(&s, "GET", &format!("/api/v1/invitations/{token}"), "", None).await;
+    assert_eq!(st, 200, "{info}");
+    assert_eq!(info["organization"], "Acme");
+    assert_eq!(info["account_exists"], false);
+    assert_eq!(info["status"], "pending");
+    let (st, _) = call(&s, "GET", "/api/v1/invitations/not-a-token", "", None).await;
+    assert_eq!(st, 404);
+    let signup = format!("/api/v1/invitations/{token}/signup");
+    let (st, _) = call(&s, "POST", &signup, "", Some(json!({"password": "short"}))).await;
+    assert_eq!(st, 400, "the password rules apply");
+    let (st, joined) = call(
+        &s,
+        "POST",
+        &signup,
+        "",
+        Some(json!({"display_name": "Dan", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(st, 201, "{joined}");
+    assert_eq!(joined["organization_id"], org_id.as_str());
+    let (st, _) = call(
+        &s,
+        "POST",
+        &signup,
+        "",
+        Some(json!({"display_name": "Dan", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(st, 400, "used already");
+    let dan = signin(&s, "dan@guest.example", PASSWORD).await;
+    let (_, me) = call(&s, "GET", "/api/v1/session", &dan, None).await;
+    assert_eq!(me["external"], true);
+    assert_eq!(me["organizations"][0]["name"], "Acme");
+
+    // An existing account accepts signed in as itself; nobody else can.
+    let (st, _) = call(
+        &s,
+        "POST",
+        &invitations,
+        &root,
+        Some(json!({"email": "fay@guest.example", "role": "org-admin"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let token = invitation_link(&smtp, "fay@guest.example", 1)
+        .await
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, info) = call(&s, "GET", &format!("/api/v1/invitations/{token}"), "", None).await;
+    assert_eq!(info["account_exists"], true);
+    let (st, _) = call(
+        &s,
+        "POST",
+        &format!("/api/v1/invitations/{token}/signup"),
+        "",
+        Some(json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(st, 409, "the account exists: sign in");
+    let eve = signin(&s, "eve@elsewhere.example", PASSWORD).await;
+    let accept = format!("/api/v1/invitations/{token}/accept");
+    let (st, _) = call(&s, "POST", &accept, &eve, None).await;
+    assert_eq!(st, 403, "another address");
+    let fay = signin(&s, "fay@guest.example", PASSWORD).await;
+    let (st, joined) = call(&s, "POST", &accept, &fay, None).await;
+    assert_eq!(st, 200, "{joined}");
+    assert_eq!(joined["role"], "org-admin");
+    let (st, _) = call(&s, "POST", &accept, &fay, None).await;
+    assert_eq!(st, 400, "used already");
+    let (st, _) = call(&s, "GET", &format!("{base}/members"), &fay, None).await;
+    assert_eq!(st, 200, "Fay administers Acme now");
+
+    // A withdrawn invitation's link is gone.
+    let (_, inv) = call(
+        &s,
+        "POST",
+        &invitations,
+        &fay,
+        Some(json!({"email": "gus@guest.example"})),
+    )
+    .await;
+    let token = invitation_link(&smtp, "gus@guest.example", 1)
+        .await
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let (st, _) = call(
+        &s,
+        "DELETE",
+        &format!("{invitations}/{}", inv["id"].as_str().unwrap()),
+        &fay,
+        None,
+    )
+    .await;
+    assert_eq!(st, 204);
+    let (st, _) = call(&s, "GET", &format!("/api/v1/invitations/{token}"), "", None).await;
+    assert_eq!(st, 404);
+    let (_, list) = call(&s, "GET", &invitations, &root, None).await;
+    let statuses: Vec<&str> = list["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["accepted", "accepted"]);
+    let (_, audit) = call(
+        &s,
+        "GET",
+        "/api/v1/admin/audit?kind=org.invitation_accepted",
+        &root,
+        None,
+    )
+    .await;
+    assert_eq!(audit["events"].as_array().unwrap().len(), 2);
+}
