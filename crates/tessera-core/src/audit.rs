@@ -40,6 +40,20 @@ pub enum AuditKind {
     ServiceAccountUpdated,
     ServiceAccountDeleted,
     ConvertedToService,
+    OrgCreated,
+    OrgMemberAdded,
+    OrgMemberRoleChanged,
+    OrgMemberRemoved,
+    OrgDomainClaimed,
+    OrgDomainVerified,
+    OrgDomainRemoved,
+    OrgInvitationSent,
+    OrgInvitationWithdrawn,
+    OrgInvitationAccepted,
+    OrgTwoStepChanged,
+    OrgExternalPolicyChanged,
+    OrgSessionsReset,
+    ApiTokenRefused,
 }
 
 text_enum!(AuditKind {
@@ -74,6 +88,20 @@ text_enum!(AuditKind {
     AuditKind::ServiceAccountUpdated => "service_account.updated",
     AuditKind::ServiceAccountDeleted => "service_account.deleted",
     AuditKind::ConvertedToService => "account.converted_to_service",
+    AuditKind::OrgCreated => "org.created",
+    AuditKind::OrgMemberAdded => "org.member_added",
+    AuditKind::OrgMemberRoleChanged => "org.member_role_changed",
+    AuditKind::OrgMemberRemoved => "org.member_removed",
+    AuditKind::OrgDomainClaimed => "org.domain_claimed",
+    AuditKind::OrgDomainVerified => "org.domain_verified",
+    AuditKind::OrgDomainRemoved => "org.domain_removed",
+    AuditKind::OrgInvitationSent => "org.invitation_sent",
+    AuditKind::OrgInvitationWithdrawn => "org.invitation_withdrawn",
+    AuditKind::OrgInvitationAccepted => "org.invitation_accepted",
+    AuditKind::OrgTwoStepChanged => "org.two_step_changed",
+    AuditKind::OrgExternalPolicyChanged => "org.external_policy_changed",
+    AuditKind::OrgSessionsReset => "org.sessions_reset",
+    AuditKind::ApiTokenRefused => "api_token.refused_by_policy",
 });
 
 /// An event to record.

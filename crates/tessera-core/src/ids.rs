@@ -33,3 +33,5 @@ macro_rules! uuid_id {
 
 uuid_id!(AccountId, "an account");
 uuid_id!(SessionId, "a session (public, never the secret token)");
+uuid_id!(OrganizationId, "an organization");
+uuid_id!(InvitationId, "an invitation to an organization");

@@ -14,6 +14,7 @@ pub mod email_code;
 pub mod error;
 pub mod ids;
 pub mod mail;
+pub mod org;
 pub mod outbox;
 pub mod password;
 pub mod secrets;

@@ -14,7 +14,8 @@
 //!                                    │ 2SV off, password, an emailed code asked
 //!                                    │ (see crate::email_code)
 //!                                    ├──────────────────────────────▶ EmailCode ──code──▶ Complete(aal1, …)
-//!                                    │ admin without 2SV, enforcement on
+//!                                    │ admin without 2SV, enforcement on, or
+//!                                    │ 2SV required by the managing organization
 //!                                    ├──────────────────────────────▶ Complete(restricted: may only enroll)
 //!                                    └──────────────────────────────▶ Complete(aal1)
 //! ```
@@ -45,6 +46,11 @@ pub struct SigninFacts {
     pub legacy_login: bool,
     /// The instance makes admins enroll before anything else.
     pub enforce_for_admins: bool,
+    /// The account is an org-admin of some organization (an admin for
+    /// `enforce_for_admins`).
+    pub org_admin: bool,
+    /// The organization that manages the account requires 2SV of it.
+    pub org_requires_two_step: bool,
     /// Without 2SV, the sign-in must prove the mailbox with an emailed
     /// code (the setting and the device decided; see
     /// [`crate::email_code::EmailCodeConfig::asks_at_signin`]).
@@ -144,9 +150,13 @@ pub fn after_first_factor(
     }
 }
 
-/// Whether a sign-in of `account` without 2SV may only enroll in it.
+/// Whether a sign-in of `account` without 2SV may only enroll in it: an
+/// admin (instance role, or org-admin of an organization) under the
+/// instance's enforcement, or an account whose managing organization
+/// requires 2SV. Legacy login turns every second step off, this too.
 pub fn must_enroll(account: &Account, facts: SigninFacts) -> bool {
-    facts.enforce_for_admins && account.role >= Role::OrgAdmin && !facts.legacy_login
+    let admin = account.role >= Role::OrgAdmin || facts.org_admin;
+    !facts.legacy_login && (facts.org_requires_two_step || facts.enforce_for_admins && admin)
 }
 
 #[cfg(test)]
@@ -311,5 +321,41 @@ mod tests {
         };
         assert!(must_enroll(&admin, enforce));
         assert!(!must_enroll(&human, enforce));
+    }
+
+    #[test]
+    fn an_organization_can_make_its_accounts_enroll() {
+        let human = account(AccountKind::Human, true);
+        let required = SigninFacts {
+            org_requires_two_step: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            after_first_factor(Some(&human), FirstFactor::Password, required),
+            complete(AuthMethod::Password, true, false)
+        );
+        // With 2SV on, the second step is asked as usual.
+        let on = SigninFacts {
+            two_step_on: true,
+            ..required
+        };
+        assert_eq!(
+            after_first_factor(Some(&human), FirstFactor::Password, on),
+            SigninStep::SecondStep {
+                first: AuthMethod::Password
+            }
+        );
+        // An org-admin is an admin for the instance's enforcement.
+        let org_admin = SigninFacts {
+            enforce_for_admins: true,
+            org_admin: true,
+            ..Default::default()
+        };
+        assert!(must_enroll(&human, org_admin));
+        let legacy = SigninFacts {
+            legacy_login: true,
+            ..required
+        };
+        assert!(!must_enroll(&human, legacy));
     }
 }

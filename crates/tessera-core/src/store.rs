@@ -8,7 +8,7 @@ use crate::account::{Account, Role};
 use crate::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use crate::clock::Timestamp;
 use crate::email::Email;
-use crate::ids::{AccountId, SessionId};
+use crate::ids::{AccountId, InvitationId, OrganizationId, SessionId};
 use crate::session::{Aal, AuthMethod, Session};
 use crate::twostep::methods::{Addition, Inventory, MethodKind, Removal};
 use async_trait::async_trait;
@@ -1122,6 +1122,143 @@ pub struct OutgoingMessage {
     pub body: String,
 }
 
+/// Organizations, their domains, members, invitations and policies.
+///
+/// An account's [`OrgStanding`](crate::org::OrgStanding) is read on the
+/// who-am-I path, so it is cached like sessions: every write here that can
+/// change a standing evicts it, on every node (PostgreSQL `NOTIFY`).
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// `Conflict` if the name is taken.
+    async fn insert_organization(&self, org: &crate::org::Organization) -> Result<(), StoreError>;
+    /// Every organization with its policies, by name.
+    async fn organizations(&self) -> Result<Vec<crate::org::OrgSettings>, StoreError>;
+    async fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> Result<Option<crate::org::OrgSettings>, StoreError>;
+    /// The organizations of `account`: its explicit memberships and the
+    /// organization whose verified domain holds its email (humans only).
+    async fn org_standing(&self, account: &Account) -> Result<crate::org::OrgStanding, StoreError>;
+
+    /// Adds an explicit membership; false if the account already has one.
+    async fn add_member(
+        &self,
+        org: OrganizationId,
+        account: AccountId,
+        role: crate::org::MemberRole,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// False if the account has no explicit membership.
+    async fn set_member_role(
+        &self,
+        org: OrganizationId,
+        account: AccountId,
+        role: crate::org::MemberRole,
+    ) -> Result<bool, StoreError>;
+    /// Ends an explicit membership (and any 2SV exclusion); false if there
+    /// was none.
+    async fn remove_member(
+        &self,
+        org: OrganizationId,
+        account: AccountId,
+    ) -> Result<bool, StoreError>;
+    /// Explicit members and managed accounts, by email.
+    async fn members(&self, org: OrganizationId) -> Result<Vec<crate::org::Member>, StoreError>;
+
+    /// Records a claim; `Conflict` if this organization claimed the
+    /// domain already.
+    async fn claim_domain(&self, claim: &crate::org::DomainClaim) -> Result<(), StoreError>;
+    async fn domains(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<crate::org::DomainClaim>, StoreError>;
+    /// Marks a claim verified. At most one organization holds a domain
+    /// verified: the database decides between parallel verifications.
+    async fn verify_domain(
+        &self,
+        org: OrganizationId,
+        domain: &str,
+        by: crate::org::VerifiedBy,
+        now: Timestamp,
+    ) -> Result<crate::org::DomainVerification, StoreError>;
+    /// Drops a claim (verified or not); false if there was none.
+    async fn remove_domain(&self, org: OrganizationId, domain: &str) -> Result<bool, StoreError>;
+
+    /// Stores the invitation and queues its mail in one transaction.
+    async fn insert_invitation(
+        &self,
+        inv: &crate::org::Invitation,
+        token_hash: &[u8],
+        mail: &OutgoingMessage,
+    ) -> Result<(), StoreError>;
+    /// Pending and accepted invitations, newest first.
+    async fn invitations(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<crate::org::Invitation>, StoreError>;
+    /// Withdraws a pending invitation; false if there is no such one.
+    async fn delete_invitation(
+        &self,
+        org: OrganizationId,
+        id: InvitationId,
+    ) -> Result<bool, StoreError>;
+    /// The invitation with this token hash and its organization's name.
+    async fn invitation_by_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(crate::org::Invitation, String)>, StoreError>;
+    /// In one transaction: spends the invitation (pending and unexpired at
+    /// `now`; exactly one of parallel callers succeeds), inserts
+    /// `new_account` if given, and makes `account` a member with the
+    /// invitation's role (an existing membership keeps the higher role).
+    /// `None` if the invitation could not be spent; `Conflict` if
+    /// `new_account`'s email is taken.
+    async fn accept_invitation(
+        &self,
+        token_hash: &[u8],
+        account: AccountId,
+        new_account: Option<&Account>,
+        now: Timestamp,
+    ) -> Result<Option<crate::org::Invitation>, StoreError>;
+
+    /// Sets the 2SV requirement and replaces the exclusions in one
+    /// transaction; when this call turns the requirement on (it was off),
+    /// `mails` are queued in the same commit. Returns whether it did.
+    async fn set_two_step_policy(
+        &self,
+        org: OrganizationId,
+        required: bool,
+        excluded: &[AccountId],
+        mails: &[OutgoingMessage],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// The accounts excluded from the organization's enforced 2SV.
+    async fn two_step_exclusions(&self, org: OrganizationId) -> Result<Vec<Account>, StoreError>;
+    /// Active human accounts the organization manages that have no
+    /// second-step method and are not excluded.
+    async fn managed_without_two_step(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<Account>, StoreError>;
+
+    /// False if there is no such organization.
+    async fn set_external_policy(
+        &self,
+        org: OrganizationId,
+        policy: &crate::org::ExternalPolicy,
+    ) -> Result<bool, StoreError>;
+    /// The web sessions of the organization's external users (a reset's
+    /// preview; expired ones not yet swept included).
+    async fn external_web_sessions(&self, org: OrganizationId) -> Result<Vec<Session>, StoreError>;
+    /// Ends every web session of the organization's external users (mobile
+    /// sessions stay), on every node; returns the sessions it ended.
+    async fn reset_external_web_sessions(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<Session>, StoreError>;
+}
+
 /// Everything a Tessera node needs from its database.
 #[async_trait]
 pub trait Store:
@@ -1138,6 +1275,7 @@ pub trait Store:
     + OtpStore
     + DeviceStore
     + ApiTokenStore
+    + OrgStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

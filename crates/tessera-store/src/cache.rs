@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use tessera_core::account::Account;
 use tessera_core::apitoken::{ApiToken, ApiTokenId};
 use tessera_core::ids::{AccountId, SessionId};
+use tessera_core::org::OrgStanding;
 use tessera_core::session::Session;
 
 pub const TTL: Duration = Duration::from_secs(2);
@@ -149,6 +150,9 @@ impl<Id: Copy + Eq + Hash, V: Clone> Index<Id, V> {
 struct Maps {
     sessions: Index<SessionId, Session>,
     tokens: Index<ApiTokenId, ApiToken>,
+    /// Each account's organizations, by account: evicted with the account,
+    /// and all at once when a domain or policy changes.
+    standings: HashMap<AccountId, (OrgStanding, Instant)>,
 }
 
 /// The who-am-I cache: sessions and API tokens, under one generation (an
@@ -201,6 +205,30 @@ impl SessionCache {
             return None;
         }
         self.maps.read().ok()?.tokens.get(hash)
+    }
+
+    /// An account's organizations.
+    pub fn get_standing(&self, account: AccountId) -> Option<OrgStanding> {
+        if !self.usable.load(Ordering::Acquire) {
+            return None;
+        }
+        let maps = self.maps.read().ok()?;
+        let (standing, at) = maps.standings.get(&account)?;
+        (at.elapsed() < TTL).then(|| standing.clone())
+    }
+
+    /// As [`put`](Self::put), for an account's organizations.
+    pub fn put_standing(&self, ticket: Ticket, account: AccountId, standing: &OrgStanding) {
+        self.put_with(ticket, |m| {
+            if m.standings.len() >= MAX_ENTRIES {
+                m.standings.retain(|_, (_, at)| at.elapsed() < TTL);
+                if m.standings.len() >= MAX_ENTRIES {
+                    m.standings.clear();
+                }
+            }
+            m.standings
+                .insert(account, (standing.clone(), Instant::now()));
+        });
     }
 
     /// Take before reading the database; hand to [`put`](Self::put).
@@ -259,6 +287,7 @@ impl SessionCache {
         self.evict_with(|m| {
             m.sessions.evict_account(id);
             m.tokens.evict_account(id);
+            m.standings.remove(&id);
         });
     }
 

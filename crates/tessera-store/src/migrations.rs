@@ -58,6 +58,11 @@ pub(crate) fn sqlite() -> Migrator {
             "email_codes",
             include_str!("../migrations/sqlite/0008_email_codes.sql"),
         ),
+        (
+            9,
+            "organizations",
+            include_str!("../migrations/sqlite/0009_organizations.sql"),
+        ),
     ])
 }
 
@@ -97,6 +102,11 @@ pub(crate) fn postgres() -> Migrator {
             8,
             "email_codes",
             include_str!("../migrations/postgres/0008_email_codes.sql"),
+        ),
+        (
+            9,
+            "organizations",
+            include_str!("../migrations/postgres/0009_organizations.sql"),
         ),
     ])
 }

@@ -115,6 +115,7 @@ crate::sql_twostep::twostep_store!(PgStore, sqlx::Postgres, "FOR UPDATE SKIP LOC
 crate::sql_methods::methods_store!(PgStore, sqlx::Postgres);
 crate::sql_throttle::throttle_store!(PgStore, sqlx::Postgres);
 crate::sql_tokens::tokens_store!(PgStore, sqlx::Postgres);
+crate::sql_orgs::orgs_store!(PgStore, sqlx::Postgres);
 
 impl PgStore {
     /// The schema this connection works in (for `pg_dump --schema`).

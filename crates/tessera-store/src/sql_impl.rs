@@ -123,7 +123,7 @@ macro_rules! sql_store {
                 .into_account()
             }
 
-            fn session_at(row: &DbRow, base: usize) -> Result<Session, StoreError> {
+            pub(crate) fn session_at(row: &DbRow, base: usize) -> Result<Session, StoreError> {
                 SessionRow {
                     id: row.try_get(base).map_err(map_err)?,
                     account_id: row.try_get(base + 1).map_err(map_err)?,
@@ -330,6 +330,25 @@ macro_rules! sql_store {
                     sessions_ended: sessions_ended.unwrap_or(0),
                     tokens_revoked: tokens_revoked.unwrap_or(0),
                 })
+            }
+
+            /// The one INSERT of an account row.
+            pub(crate) fn account_insert(
+                a: &Account,
+            ) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments> {
+                sqlx::query(
+                    "INSERT INTO accounts (id, email, display_name, kind, role, active, \
+                     password_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                )
+                .bind(a.id.to_string())
+                .bind(a.email.as_str())
+                .bind(&a.display_name)
+                .bind(a.kind.as_str())
+                .bind(a.role.as_str())
+                .bind(a.active)
+                .bind(a.password_hash.as_deref())
+                .bind(a.created_at.millis())
             }
 
             fn account_select(where_clause: &str) -> String {

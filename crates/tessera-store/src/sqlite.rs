@@ -75,3 +75,4 @@ crate::sql_twostep::twostep_store!(SqliteStore, sqlx::Sqlite, "");
 crate::sql_methods::methods_store!(SqliteStore, sqlx::Sqlite);
 crate::sql_throttle::throttle_store!(SqliteStore, sqlx::Sqlite);
 crate::sql_tokens::tokens_store!(SqliteStore, sqlx::Sqlite);
+crate::sql_orgs::orgs_store!(SqliteStore, sqlx::Sqlite);

@@ -18,6 +18,7 @@ use tessera_core::twostep::backoff::BackoffPolicy;
 use tessera_core::twostep::methods::{Addition, MethodKind, Removal};
 
 mod cache_revocation;
+mod orgs;
 mod tokens;
 
 /// A store and whatever keeps it alive (a temp dir, a PG schema name).

@@ -58,19 +58,26 @@ pub enum Needs {
     /// A sysadmin by a full session only: making credentials for other
     /// accounts (service account tokens, conversions). Never a token.
     SysadminSession,
+    /// Full access (session, Basic or API token) to an organization route:
+    /// the handler gets core's `OrgAdmin` capability for the organization
+    /// in the path (an org-admin of it, or a sysadmin) before anything.
+    OrgAdmin,
 }
 
 impl Needs {
     /// Whether an email and password may be sent as HTTP Basic.
     pub fn accepts_basic(self) -> bool {
-        matches!(self, Needs::AuthenticatedOrBasic | Needs::Sysadmin)
+        matches!(
+            self,
+            Needs::AuthenticatedOrBasic | Needs::Sysadmin | Needs::OrgAdmin
+        )
     }
 
     /// Whether an API token may be sent (as Bearer, or as Basic's password).
     pub fn accepts_token(self) -> bool {
         matches!(
             self,
-            Needs::AuthenticatedOrBasic | Needs::Sysadmin | Needs::Identify
+            Needs::AuthenticatedOrBasic | Needs::Sysadmin | Needs::Identify | Needs::OrgAdmin
         )
     }
 }
@@ -145,6 +152,91 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         "/api/v1/admin/users/{id}/convert-to-service",
         SysadminSession,
     ),
+    // Organizations: the organization in the path decides (core).
+    ("GET", "/api/v1/admin/organizations", OrgAdmin),
+    ("POST", "/api/v1/admin/organizations", Sysadmin),
+    ("GET", "/api/v1/admin/organizations/{org}", OrgAdmin),
+    ("GET", "/api/v1/admin/organizations/{org}/domains", OrgAdmin),
+    (
+        "POST",
+        "/api/v1/admin/organizations/{org}/domains",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/organizations/{org}/domains/{domain}/verify",
+        OrgAdmin,
+    ),
+    (
+        "DELETE",
+        "/api/v1/admin/organizations/{org}/domains/{domain}",
+        OrgAdmin,
+    ),
+    ("GET", "/api/v1/admin/organizations/{org}/members", OrgAdmin),
+    (
+        "POST",
+        "/api/v1/admin/organizations/{org}/members",
+        OrgAdmin,
+    ),
+    (
+        "PUT",
+        "/api/v1/admin/organizations/{org}/members/{account_id}",
+        OrgAdmin,
+    ),
+    (
+        "DELETE",
+        "/api/v1/admin/organizations/{org}/members/{account_id}",
+        OrgAdmin,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/organizations/{org}/invitations",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/organizations/{org}/invitations",
+        OrgAdmin,
+    ),
+    (
+        "DELETE",
+        "/api/v1/admin/organizations/{org}/invitations/{id}",
+        OrgAdmin,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/organizations/{org}/two-step",
+        OrgAdmin,
+    ),
+    (
+        "PUT",
+        "/api/v1/admin/organizations/{org}/two-step",
+        OrgAdmin,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/organizations/{org}/external-policy",
+        OrgAdmin,
+    ),
+    (
+        "PUT",
+        "/api/v1/admin/organizations/{org}/external-policy",
+        OrgAdmin,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/organizations/{org}/external-policy/reset-sessions",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/organizations/{org}/external-policy/reset-sessions",
+        OrgAdmin,
+    ),
+    // Invitation links.
+    ("GET", "/api/v1/invitations/{token}", Public),
+    ("POST", "/api/v1/invitations/{token}/accept", Authenticated),
+    ("POST", "/api/v1/invitations/{token}/signup", Public),
     // Pages.
     ("GET", "/", Public),
     ("GET", "/login", Public),
@@ -184,6 +276,28 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         SysadminSession,
     ),
     ("POST", "/admin/api-tokens/{id}/revoke", Sysadmin),
+    ("GET", "/admin/organizations", OrgAdmin),
+    ("POST", "/admin/organizations", Sysadmin),
+    ("GET", "/admin/organizations/{org}", OrgAdmin),
+    ("POST", "/admin/organizations/{org}/members", OrgAdmin),
+    ("POST", "/admin/organizations/{org}/invitations", OrgAdmin),
+    ("POST", "/admin/organizations/{org}/domains", OrgAdmin),
+    (
+        "POST",
+        "/admin/organizations/{org}/domains/verify",
+        OrgAdmin,
+    ),
+    ("POST", "/admin/organizations/{org}/two-step", OrgAdmin),
+    (
+        "POST",
+        "/admin/organizations/{org}/external-policy",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/admin/organizations/{org}/reset-sessions",
+        OrgAdmin,
+    ),
 ];
 
 /// What a route needs, if the table has it. HEAD is routed as GET.

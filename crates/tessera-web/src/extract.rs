@@ -51,6 +51,36 @@ pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .map_err(json_problem)
 }
 
+/// An optional JSON body: a request without a content type and with an
+/// empty body has none; anything else is read as [`ApiJson`].
+impl<S, T> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(req, state)
+                .await
+                .map(Some);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|b| {
+            if b.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::new(b.status(), "invalid", b.body_text())
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            Ok(None)
+        } else {
+            Err(unsupported_media_type())
+        }
+    }
+}
+
 /// `application/json` or any `application/<something>+json`, parameters
 /// (a charset) allowed: what axum's own JSON extractor accepts.
 fn is_json(headers: &HeaderMap) -> bool {

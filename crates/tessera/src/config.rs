@@ -44,6 +44,28 @@ pub struct Config {
     pub email: EmailSection,
     pub email_code: EmailCodeSection,
     pub metrics: MetricsSection,
+    pub dns: DnsSection,
+}
+
+/// How domain verification looks up TXT records.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsSection {
+    /// Name servers to ask, `ip` or `ip:port`; unset, the system's
+    /// (`/etc/resolv.conf`).
+    pub nameservers: Option<Vec<String>>,
+}
+
+impl Config {
+    /// The configured name servers (checked at load).
+    pub fn dns_nameservers(&self) -> Result<Vec<std::net::SocketAddr>, String> {
+        self.dns
+            .nameservers
+            .iter()
+            .flatten()
+            .map(|n| crate::dns::parse_nameserver(n))
+            .collect()
+    }
 }
 
 /// Emailed one-time codes for accounts without two-step verification.
@@ -266,6 +288,7 @@ impl Default for Config {
             sms: SmsSection::default(),
             email: EmailSection::default(),
             email_code: EmailCodeSection::default(),
+            dns: DnsSection::default(),
             metrics: MetricsSection::default(),
         }
     }
@@ -564,6 +587,7 @@ impl Config {
         }
         self.mail_from()?;
         crate::wiring::email_code_config(self)?;
+        self.dns_nameservers()?;
         if self.email.provider == "smtp" && self.email.from.is_none() {
             return Err(
                 "email.from is required when email.provider is \"smtp\", e.g. \"Acme <security@acme.example>\""

@@ -5,5 +5,6 @@
 
 pub mod alloc;
 pub mod config;
+pub mod dns;
 pub mod keys;
 pub mod wiring;

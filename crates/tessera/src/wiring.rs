@@ -31,6 +31,7 @@ pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
         api_tokens: api_token_policy(cfg),
         // Checked at start (`Config::validate`); a bad value cannot get here.
         email_codes: email_code_config(cfg).unwrap_or(defaults.email_codes),
+        public_url: public_url.trim_end_matches('/').to_string(),
         ..defaults
     }
 }
@@ -182,14 +183,22 @@ pub async fn build_core(
         Arc::new(OsSecrets),
         Some(Arc::new(crate::alloc::lower_thread_priority)),
     )?;
-    Ok(Core::new(
+    let nameservers = cfg.dns_nameservers().map_err(anyhow::Error::msg)?;
+    let core = Core::new(
         store,
         Arc::new(SystemClock),
         Arc::new(OsSecrets),
         Arc::new(pool),
         Arc::new(secret_box),
         core_config(cfg, public_url),
-    ))
+    );
+    Ok(match crate::dns::Dns::new(&nameservers) {
+        Ok(dns) => core.with_dns(Arc::new(dns)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no DNS resolver: domains can only be verified by a sysadmin without DNS");
+            core
+        }
+    })
 }
 
 /// The text-message delivery worker for `sms.provider`, not yet started;

@@ -47,6 +47,8 @@ pub const BUILTIN: &[Builtin] = &[
     builtin!("signup_attempt"),
     builtin!("signin_paused"),
     builtin!("email_code"),
+    builtin!("org_invitation"),
+    builtin!("org_two_step_required"),
 ];
 
 /// The built-in template called `name`.

@@ -41,6 +41,7 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<IssuedToken, CoreError> {
         self.require_security_step_up(who).await?;
+        self.check_token_access(&who.account).await?;
         self.issue_token(&who.account, Some(who.account.id), req, ctx)
             .await
     }
@@ -231,6 +232,10 @@ impl Core {
         if !record.is_live(now) || !account.active {
             return Err(CoreError::Unauthenticated);
         }
+        // Read through the same cache, evicted on every node when a
+        // policy changes: turning access off stops tokens at once, and
+        // turning it on again brings back the ones still live.
+        self.check_token_access(&account).await?;
         if record.needs_touch(now) {
             let cutoff = now.plus_secs(-apitoken::TOUCH_INTERVAL_SECS);
             self.store

@@ -8,7 +8,7 @@
 //! on the same guessing throttle as sign-in, as an untrusted client.
 
 use super::{Access, Core, RequestContext};
-use crate::account::{Account, AccountKind, Role};
+use crate::account::{Account, AccountKind};
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::clock::Timestamp;
 use crate::email::Email;
@@ -29,6 +29,9 @@ enum Refusal {
     TwoStep,
     TurnedOff,
     NotAllowed,
+    /// An external user whose organization asks for an emailed code at
+    /// every sign-in: a password alone is not enough.
+    ExternalPolicy,
 }
 
 impl Refusal {
@@ -38,6 +41,7 @@ impl Refusal {
             Refusal::TwoStep => "two_step",
             Refusal::TurnedOff => "turned_off",
             Refusal::NotAllowed => "inactive_or_service",
+            Refusal::ExternalPolicy => "external_user_policy",
         }
     }
 }
@@ -85,7 +89,13 @@ impl Core {
         match (account, decided) {
             (Some(account), Ok(two_step_on)) => {
                 self.password_succeeded(&budget).await?;
-                Ok(self.basic_access(account, two_step_on, ctx))
+                // Fails closed: an unreadable standing restricts.
+                let must_enroll = !two_step_on
+                    && self
+                        .must_enroll_without_two_step(&account)
+                        .await
+                        .unwrap_or(true);
+                Ok(self.basic_access(account, must_enroll, ctx))
             }
             (account, decision) => {
                 let reason = decision.err().unwrap_or(Refusal::UnknownOrWrong);
@@ -120,20 +130,20 @@ impl Core {
             return Err(Refusal::NotAllowed);
         }
         match self.two_step_on(account).await {
-            Ok(false) => Ok(false),
+            Ok(false) => {}
             // A failed lookup must not let a 2SV account through.
-            Ok(true) | Err(_) => Err(Refusal::TwoStep),
+            Ok(true) | Err(_) => return Err(Refusal::TwoStep),
+        }
+        match self.standing(account).await {
+            Ok(s) if !s.external_policy().email_code => Ok(false),
+            Ok(_) | Err(_) => Err(Refusal::ExternalPolicy),
         }
     }
 
     /// The capability a Basic request gets: never recently verified, so it
     /// can make no security change; restricted for an admin made to enroll.
-    fn basic_access(&self, account: Account, two_step_on: bool, ctx: &RequestContext) -> Access {
+    fn basic_access(&self, account: Account, must_enroll: bool, ctx: &RequestContext) -> Access {
         let now = self.clock.now();
-        let must_enroll = self.config.two_step.enforce_for_admins
-            && !self.config.two_step.legacy_login
-            && account.role >= Role::OrgAdmin
-            && !two_step_on;
         let session = Session {
             id: SessionId(random_uuid(self.secrets.as_ref())),
             account_id: account.id,

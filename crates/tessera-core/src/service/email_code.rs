@@ -120,20 +120,6 @@ impl Core {
         })
     }
 
-    /// Whether a sign-in of `account` finished with an emailed code (so
-    /// without 2SV) may only enroll in it.
-    pub(crate) fn must_enroll_without_two_step(&self, account: &Account) -> bool {
-        crate::signin::must_enroll(
-            account,
-            crate::signin::SigninFacts {
-                two_step_on: false,
-                legacy_login: self.config.two_step.legacy_login,
-                enforce_for_admins: self.config.two_step.enforce_for_admins,
-                email_code: true,
-            },
-        )
-    }
-
     /// Whether `code` is the live sign-in code of the flow for `account`
     /// (used up if so). Refused once the account has 2SV.
     pub(crate) async fn signin_email_code_matches(

@@ -11,6 +11,10 @@ mod enrollment;
 mod keys;
 mod methods;
 mod notify;
+mod org_domains;
+mod org_invitations;
+mod org_policy;
+mod orgs;
 mod outbox;
 mod second_step;
 mod service_accounts;
@@ -27,6 +31,9 @@ pub use api_tokens::IssuedToken;
 pub use email_code::CodeMailed;
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
+pub use org_invitations::InvitationView;
+pub use org_policy::{TOKENS_REFUSED, TwoStepPolicy};
+pub use orgs::OrgAdmin;
 pub use second_step::{SecondStepProof, SigninOutcome};
 pub use service_accounts::{ServiceAccount, ServiceAccountInput, ServiceAccountUpdate};
 pub use sessions::{Access, Authenticated, IssuedSession, Restricted};
@@ -71,6 +78,9 @@ pub struct CoreConfig {
     pub api_tokens: crate::apitoken::TokenPolicy,
     /// Emailed codes at sign-in and for step-up.
     pub email_codes: crate::email_code::EmailCodeConfig,
+    /// Where people reach this server (links in mail), without a trailing
+    /// slash, e.g. `https://id.example.com`.
+    pub public_url: String,
 }
 
 impl Default for CoreConfig {
@@ -86,6 +96,7 @@ impl Default for CoreConfig {
             relying_party: crate::webauthn::RelyingParty::default(),
             api_tokens: crate::apitoken::TokenPolicy::default(),
             email_codes: crate::email_code::EmailCodeConfig::default(),
+            public_url: "http://localhost:8080".into(),
         }
     }
 }
@@ -164,6 +175,9 @@ pub struct Core {
     /// Wakes the outbox delivery workers of this process (see
     /// [`Core::wake_outbox`]); the server hands the same handle to them.
     pub outbox_wake: crate::outbox::OutboxWake,
+    /// Looks up the TXT records that prove a domain; `None` when the
+    /// server has no resolver (domains are then verified by a sysadmin).
+    pub dns: Option<Arc<dyn crate::org::TxtLookup>>,
 }
 
 impl Core {
@@ -185,7 +199,14 @@ impl Core {
             config,
             webauthn,
             outbox_wake: crate::outbox::OutboxWake::new(),
+            dns: None,
         }
+    }
+
+    /// The same domain, looking up domain proofs with `dns`.
+    pub fn with_dns(mut self, dns: Arc<dyn crate::org::TxtLookup>) -> Self {
+        self.dns = Some(dns);
+        self
     }
 
     /// Records an audit event. A failure to record is logged, not returned:

@@ -159,6 +159,8 @@ impl Core {
         // A right code's backoff success rides in the session's commit
         // (see `check_second_step`).
         let deferred = (method == AuthMethod::Totp).then(|| key_for(account.id));
+        let restricted =
+            method == AuthMethod::EmailCode && self.must_enroll_without_two_step(&account).await?;
         let done = self
             .complete_signin(
                 &account,
@@ -170,8 +172,7 @@ impl Core {
                         Aal::Aal1
                     },
                     methods: vec![flow.first_method, method],
-                    restricted: method == AuthMethod::EmailCode
-                        && self.must_enroll_without_two_step(&account),
+                    restricted,
                     spend_flow,
                     device: DeviceCheck::FromRequest,
                     throttle: deferred.as_deref().map(|k| (k, None)),

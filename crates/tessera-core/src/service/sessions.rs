@@ -145,6 +145,7 @@ impl Core {
     pub(crate) async fn start_session(
         &self,
         account: AccountId,
+        absolute_secs: i64,
         client: ClientKind,
         aal: Aal,
         methods: Vec<AuthMethod>,
@@ -164,7 +165,7 @@ impl Core {
             created_at: now,
             verified_at: now,
             last_seen_at: now,
-            expires_at: now.plus_secs(self.config.session_policy.absolute_secs),
+            expires_at: now.plus_secs(absolute_secs),
             ip: ctx.ip.clone(),
             device: describe_device(ctx.user_agent.as_deref()),
             restricted,

@@ -154,17 +154,26 @@ impl Core {
             Some(a) if factor != FirstFactor::None => Some(self.store.inventory(a.id).await?),
             _ => None,
         };
-        let facts = match &methods {
-            Some(inv) => SigninFacts {
+        let standing = match &account {
+            Some(a) if factor != FirstFactor::None => Some(self.standing(a).await?),
+            _ => None,
+        };
+        let facts = match (&methods, &standing) {
+            (Some(inv), Some(standing)) => SigninFacts {
                 two_step_on: inv.two_step_on(),
                 legacy_login: self.config.two_step.legacy_login,
                 enforce_for_admins: self.config.two_step.enforce_for_admins,
+                org_admin: standing.org_admin_anywhere(),
+                org_requires_two_step: standing.two_step_required(),
+                // An external user's policy asks for a code at every
+                // sign-in, from known devices too.
                 email_code: self
                     .config
                     .email_codes
-                    .asks_at_signin(budget.is_known_device()),
+                    .asks_at_signin(budget.is_known_device())
+                    || standing.external_policy().email_code,
             },
-            None => SigninFacts::default(),
+            _ => SigninFacts::default(),
         };
         let step = after_first_factor(account.as_ref(), factor, facts);
         if factor == FirstFactor::None {
@@ -365,9 +374,11 @@ impl Core {
         if let Some(r) = done.recovery {
             also.extend(r.audit.iter().cloned());
         }
+        let absolute_secs = self.session_length(account, done.client).await?;
         let mut issued = self
             .start_session(
                 account.id,
+                absolute_secs,
                 done.client,
                 done.aal,
                 done.methods,
@@ -381,6 +392,26 @@ impl Core {
             issued.device_token = new_device.map(|(t, _)| t);
         }
         Ok(issued)
+    }
+
+    /// How long a new session of `account` on `client` lasts: the
+    /// instance's absolute length, shortened for an external user's web
+    /// session by the verification frequency of their organizations.
+    pub(crate) async fn session_length(
+        &self,
+        account: &Account,
+        client: ClientKind,
+    ) -> Result<i64, CoreError> {
+        let absolute = self.config.session_policy.absolute_secs;
+        if client != ClientKind::Web {
+            return Ok(absolute);
+        }
+        Ok(
+            match self.standing(account).await?.external_policy().session_secs {
+                Some(frequency) => absolute.min(frequency),
+                None => absolute,
+            },
+        )
     }
 
     /// Checks the password, and the break-glass password if one is pending.

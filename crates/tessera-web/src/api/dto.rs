@@ -144,10 +144,14 @@ pub struct AccountSummary {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WhoAmI {
     pub account: AccountSummary,
-    /// The tenant; a fresh install has one.
-    pub organization: Option<String>,
-    /// Whether the account is an external user of its organization.
+    /// The organization that manages the account (its email is in one of
+    /// the organization's verified domains), or null.
+    pub organization: Option<super::org_dto::OrgRef>,
+    /// Whether the account is an external user of any organization it
+    /// belongs to (a member that organization does not manage).
     pub external: bool,
+    /// Every organization the account belongs to.
+    pub organizations: Vec<super::org_dto::OrgMembershipView>,
     /// `aal1` (password only) or `aal2` (with a second step).
     #[schema(value_type = AalName)]
     pub aal: String,
@@ -179,6 +183,15 @@ impl WhoAmI {
         me
     }
 
+    /// With the organizations of the account.
+    pub fn with_orgs(mut self, standing: &tessera_core::org::OrgStanding) -> Self {
+        let (organization, external, organizations) = super::org_dto::org_fields(standing);
+        self.organization = organization;
+        self.external = external;
+        self.organizations = organizations;
+        self
+    }
+
     pub fn new(account: &Account, session: &Session, policy: &SessionPolicy) -> Self {
         WhoAmI {
             account: AccountSummary {
@@ -194,6 +207,7 @@ impl WhoAmI {
             },
             organization: None,
             external: false,
+            organizations: Vec::new(),
             aal: session.aal.to_string(),
             methods: session.methods.iter().map(|m| m.to_string()).collect(),
             client: session.client.to_string(),

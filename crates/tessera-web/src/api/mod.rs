@@ -4,10 +4,13 @@
 mod admin;
 mod dto;
 pub(crate) mod fields;
+mod invitations;
 mod me;
 mod methods;
 mod new_user;
 pub mod ops;
+mod org_dto;
+mod orgs;
 mod per_method;
 mod service_accounts;
 mod sessions;
@@ -54,7 +57,8 @@ use utoipa_axum::routes;
         (name = "signin", description = "Signing in and signing up"),
         (name = "sessions", description = "Who am I, and the caller's own sessions"),
         (name = "me", description = "The caller's own account"),
-        (name = "admin", description = "Instance administration (sysadmin)")
+        (name = "admin", description = "Instance administration (sysadmin)"),
+        (name = "organizations", description = "Organizations: domains, members, invitations, enforced two-step verification and the external user policy (org-admins of the organization, and sysadmins)")
     )
 )]
 struct ApiDoc;
@@ -131,4 +135,22 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(service_accounts::create_token))
         .routes(routes!(service_accounts::convert))
+        .routes(routes!(orgs::list, orgs::create))
+        .routes(routes!(orgs::get))
+        .routes(routes!(orgs::list_domains, orgs::claim_domain))
+        .routes(routes!(orgs::verify_domain))
+        .routes(routes!(orgs::remove_domain))
+        .routes(routes!(orgs::list_members, orgs::add_member))
+        .routes(routes!(orgs::set_member_role, orgs::remove_member))
+        .routes(routes!(orgs::list_invitations, orgs::invite))
+        .routes(routes!(orgs::withdraw_invitation))
+        .routes(routes!(orgs::get_two_step, orgs::set_two_step))
+        .routes(routes!(
+            orgs::get_external_policy,
+            orgs::set_external_policy
+        ))
+        .routes(routes!(orgs::reset_preview, orgs::reset_sessions))
+        .routes(routes!(invitations::show))
+        .routes(routes!(invitations::accept))
+        .routes(routes!(invitations::signup))
 }

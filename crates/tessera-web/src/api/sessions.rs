@@ -24,8 +24,14 @@ use tessera_core::ids::SessionId;
         (status = 401, description = "No live session", body = crate::error::Problem),
     )
 )]
-pub async fn who_am_i(State(state): State<AppState>, s: AnySession) -> axum::Json<WhoAmI> {
-    axum::Json(WhoAmI::of(&s.access, &state.core.config.session_policy))
+pub async fn who_am_i(
+    State(state): State<AppState>,
+    s: AnySession,
+) -> Result<axum::Json<WhoAmI>, ApiError> {
+    let standing = state.core.standing(s.access.account()).await?;
+    Ok(axum::Json(
+        WhoAmI::of(&s.access, &state.core.config.session_policy).with_orgs(&standing),
+    ))
 }
 
 /// Sign out: end this session.

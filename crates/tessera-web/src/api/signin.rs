@@ -101,11 +101,11 @@ pub async fn signin_response(
             new_recovery_key,
         } => {
             signin_outcome("success");
-            let session = Some(WhoAmI::new(
-                &account,
-                &issued.session,
-                &state.core.config.session_policy,
-            ));
+            let standing = state.core.standing(&account).await?;
+            let session = Some(
+                WhoAmI::new(&account, &issued.session, &state.core.config.session_policy)
+                    .with_orgs(&standing),
+            );
             let mut body = SigninComplete {
                 status: "complete",
                 session,

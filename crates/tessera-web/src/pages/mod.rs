@@ -6,6 +6,7 @@
 mod admin;
 mod login;
 mod methods;
+mod orgs;
 mod security;
 mod tokens;
 mod twostep;
@@ -67,6 +68,27 @@ pub fn router() -> Router<AppState> {
             post(tokens::create_service_token),
         )
         .route("/admin/api-tokens/{id}/revoke", post(tokens::revoke_any))
+        .route("/admin/organizations", get(orgs::list).post(orgs::create))
+        .route("/admin/organizations/{org}", get(orgs::show))
+        .route("/admin/organizations/{org}/members", post(orgs::add_member))
+        .route("/admin/organizations/{org}/invitations", post(orgs::invite))
+        .route(
+            "/admin/organizations/{org}/domains",
+            post(orgs::claim_domain),
+        )
+        .route(
+            "/admin/organizations/{org}/domains/verify",
+            post(orgs::verify_domain),
+        )
+        .route("/admin/organizations/{org}/two-step", post(orgs::two_step))
+        .route(
+            "/admin/organizations/{org}/external-policy",
+            post(orgs::external_policy),
+        )
+        .route(
+            "/admin/organizations/{org}/reset-sessions",
+            post(orgs::reset_sessions),
+        )
         .layer(axum::middleware::from_fn(page_headers))
 }
 

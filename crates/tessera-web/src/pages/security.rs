@@ -61,6 +61,11 @@ struct SecurityPage<'a> {
     sessions: Vec<SessionRow>,
     min_len: usize,
     two_step_on: bool,
+    /// The organization that requires 2SV of this account, if one does:
+    /// turning 2SV off means enrolling again at the next sign-in.
+    required_by: Option<String>,
+    /// The account administers an organization.
+    org_admin: bool,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -110,9 +115,18 @@ pub(super) async fn page(
         Ok(t) => t,
         Err(e) => return error_page(&e),
     };
+    let standing = match state.core.standing(&who.account).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&e),
+    };
     let now = state.core.clock.now();
     let (jar, csrf) = form_token(state, jar);
     let page = SecurityPage {
+        required_by: standing
+            .two_step_required()
+            .then(|| standing.managing().map(|m| m.name.clone()))
+            .flatten(),
+        org_admin: standing.org_admin_anywhere() || who.account.role >= Role::Sysadmin,
         api_tokens: tokens
             .iter()
             .map(|t| TokenRow {

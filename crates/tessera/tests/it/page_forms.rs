@@ -37,6 +37,14 @@ const ROUTES: &[&str] = &[
     "/admin/service-accounts",
     "/admin/service-accounts/00000000-0000-0000-0000-000000000001/api-tokens",
     "/admin/api-tokens/00000000-0000-0000-0000-000000000001/revoke",
+    "/admin/organizations",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/members",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/invitations",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/domains",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/domains/verify",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/two-step",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/external-policy",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/reset-sessions",
 ];
 
 #[tokio::test]
@@ -90,6 +98,12 @@ async fn a_forged_form_token_is_refused_on_every_page_route() {
         ("kind", "human"),
         ("role", "member"),
         ("label", "forged token"),
+        ("domain", "example.com"),
+        ("required", "on"),
+        ("excluded", ""),
+        ("email_code", "on"),
+        ("frequency", "15"),
+        ("api_token_access", "on"),
     ];
     for route in ROUTES {
         let r = http.post(s.url(route)).form(&fields).send().await.unwrap();
