@@ -678,14 +678,28 @@ async fn conversion(n: Nodes) {
             Some("org-admin")
         )
     );
-    for node in 0..2 {
-        assert_eq!(
-            send_to(&n, node, "GET", "/api/v1/session", &bearer(&bot_session))
-                .await
-                .0,
-            401,
-            "sessions end"
+    // At once on the node that converted; on the other as soon as its
+    // eviction arrives (PostgreSQL NOTIFY: milliseconds, seconds at most).
+    assert_eq!(
+        send_to(&n, 0, "GET", "/api/v1/session", &bearer(&bot_session))
+            .await
+            .0,
+        401,
+        "sessions end"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = send_to(&n, 1, "GET", "/api/v1/session", &bearer(&bot_session))
+            .await
+            .0;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other node still accepts the session after 5 s: {status}"
         );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let (status, _, _) = n.password("bot@example.com", PASSWORD).await;
     assert_eq!(status, 401, "the password is gone");
