@@ -6,6 +6,7 @@ use crate::account::Account;
 use crate::audit::{AuditKind, NewAuditEvent};
 use crate::email::Email;
 use crate::error::CoreError;
+use crate::ids::AccountId;
 use crate::password::Password;
 use crate::password::throttle::Budget;
 use crate::secrets::{random_token, token_hash};
@@ -429,11 +430,15 @@ impl Core {
             }
             return Ok(FirstFactor::Password);
         }
+        // The same read whether or not the address has an account (for an
+        // unknown one, of no account): otherwise a wrong password would
+        // take one query longer for a known address than an unknown one.
+        let owner = account.map_or(AccountId(uuid::Uuid::nil()), |a| a.id);
+        let break_glass = self.store.break_glass(owner, self.clock.now()).await?;
         let Some(account) = account else {
             return Ok(FirstFactor::None);
         };
-        let now = self.clock.now();
-        if let Some(bg) = self.store.break_glass(account.id, now).await? {
+        if let Some(bg) = break_glass {
             let v = self.pool.verify(Some(&bg), password.clone()).await?;
             // Consumed atomically: of parallel sign-ins with the same
             // one-time password, exactly one gets through.
