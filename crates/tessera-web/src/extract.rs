@@ -61,10 +61,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        if req.headers().contains_key(header::CONTENT_TYPE) {
-            return <Self as FromRequest<S>>::from_request(req, state)
-                .await
-                .map(Some);
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        if has_type && !is_json(req.headers()) {
+            return Err(unsupported_media_type());
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|b| {
             if b.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -73,11 +72,20 @@ where
                 ApiError::new(b.status(), "invalid", b.body_text())
             }
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            Ok(None)
-        } else {
-            Err(unsupported_media_type())
+        if !has_type {
+            return if bytes.iter().all(u8::is_ascii_whitespace) {
+                Ok(None)
+            } else {
+                Err(unsupported_media_type())
+            };
         }
+        // The document describes an optional body as "this object or
+        // null" (utoipa's reading of `Option<T>`), so a JSON `null` is the
+        // same as sending none.
+        if bytes.trim_ascii() == b"null" {
+            return Ok(None);
+        }
+        json_object(&bytes).map(|v| Some(ApiJson(v)))
     }
 }
 
@@ -204,6 +212,31 @@ mod tests {
         assert!(days(r#"{"days": 81.5}"#).is_err());
         assert!(days(r#"{"days": 1e300}"#).is_err());
         assert!(days(r#"{"days": "81"}"#).is_err());
+    }
+
+    async fn optional_body(ct: Option<&str>, body: &'static str) -> Result<Option<i64>, u16> {
+        let mut req = axum::http::Request::builder().method("POST").uri("/");
+        if let Some(ct) = ct {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let req = req.body(axum::body::Body::from(body)).unwrap();
+        <ApiJson<Days> as axum::extract::OptionalFromRequest<()>>::from_request(req, &())
+            .await
+            .map(|b| b.and_then(|ApiJson(d)| d.days))
+            .map_err(|e| e.status.as_u16())
+    }
+
+    #[tokio::test]
+    async fn optional_bodies_none_null_or_an_object() {
+        assert_eq!(optional_body(None, "").await, Ok(None));
+        assert_eq!(optional_body(Some("application/json"), " null ").await, Ok(None));
+        assert_eq!(
+            optional_body(Some("application/json"), r#"{"days": 3}"#).await,
+            Ok(Some(3))
+        );
+        assert_eq!(optional_body(Some("application/json"), "[3]").await, Err(400));
+        assert_eq!(optional_body(Some("text/plain"), "null").await, Err(415));
+        assert_eq!(optional_body(None, "{}").await, Err(415));
     }
 
     #[test]

@@ -91,6 +91,16 @@ field!(
 );
 
 field!(
+    /// An organization's name.
+    OrgName => string(
+        "1 to 100 characters once surrounding space is trimmed; no control \
+         characters; unique.",
+    )
+    .pattern(Some(trimmed_text(1, 100, CTRL)))
+    .build()
+);
+
+field!(
     /// What an API token is for.
     TokenLabel => string(
         "What the token is for: 1 to 100 characters once surrounding space \

@@ -39,8 +39,7 @@ pub fn parse_role(raw: Option<&str>) -> Result<MemberRole, crate::error::ApiErro
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrgBody {
-    /// 1 to 100 characters, unique.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = crate::api::fields::OrgName)]
     pub name: String,
 }
 
@@ -87,6 +86,7 @@ pub struct ExternalPolicyBody {
     /// sessions started after it; mobile sessions and managed accounts are
     /// never affected.
     #[schema(minimum = 15, maximum = 43200, nullable)]
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
     pub verification_frequency_minutes: Option<i64>,
     /// Whether external users' API tokens work. Off: their tokens are
     /// refused at once on every node and no new ones can be made; on
