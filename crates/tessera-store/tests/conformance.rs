@@ -56,18 +56,7 @@ async fn sqlite() -> Option<Fixture> {
 /// A fresh schema on the test server and a URL whose connections work in
 /// it; `None` (after saying SKIPPED) when no server is configured.
 async fn pg_schema_url() -> Option<String> {
-    let Ok(url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED: TESSERA_TEST_POSTGRES_URL is not set, PostgreSQL conformance not run");
-        return None;
-    };
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = tessera_store::PgStore::connect(&url).await.unwrap();
-    admin
-        .execute_raw(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    tessera_testkit::pg::fresh_test_schema("t", "PostgreSQL conformance").await
 }
 
 async fn postgres() -> Option<Fixture> {

@@ -93,26 +93,14 @@ async fn two_workers_on_one_sqlite_file() {
 
 #[tokio::test]
 async fn two_workers_on_one_postgres_schema() {
-    let Ok(url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "SKIPPED: TESSERA_TEST_POSTGRES_URL is not set, two SMS workers on PostgreSQL not run"
-        );
+    let Some(scoped) =
+        tessera_testkit::pg::fresh_test_schema("t", "two SMS workers on PostgreSQL").await
+    else {
         return;
     };
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = tessera_store::PgStore::connect(&url).await.unwrap();
-    admin
-        .execute_raw(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
     let a = tessera_store::PgStore::connect(&scoped).await.unwrap();
     a.migrate().await.unwrap();
     let b = tessera_store::PgStore::connect(&scoped).await.unwrap();
+    // The schema stays, like every test's: scripts/test drops them by name.
     deliver_each_once(Arc::new(a), Arc::new(b)).await;
-    admin
-        .execute_raw(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
 }

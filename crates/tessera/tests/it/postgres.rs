@@ -6,18 +6,7 @@ use serde_json::{Value, json};
 
 /// A fresh schema in the test database, as a URL that selects it.
 pub async fn scoped_url() -> Option<String> {
-    let Ok(url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED: TESSERA_TEST_POSTGRES_URL is not set, PostgreSQL server tests not run");
-        return None;
-    };
-    let schema = format!("it_{}", uuid::Uuid::new_v4().simple());
-    let admin = tessera_store::PgStore::connect(&url).await.unwrap();
-    admin
-        .execute_raw(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    tessera_testkit::pg::fresh_test_schema("it", "PostgreSQL server tests").await
 }
 
 /// Nodes sharing one database must share its secret key.

@@ -1,9 +1,8 @@
 //! Starting real servers and running the real CLI.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
@@ -73,28 +72,10 @@ impl Server {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn tessera serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // The metrics line, when there is one, comes first.
-                if let Some(addr) = line.strip_prefix("metrics listening on http://") {
-                    let _ = tx.send((true, addr.to_string()));
-                } else if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send((false, addr.to_string()));
-                }
-            }
-        });
-        let mut metrics_base = None;
-        let addr = loop {
-            match rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("server did not report its address")
-            {
-                (true, a) => metrics_base = Some(format!("http://{a}")),
-                (false, a) => break a,
-            }
-        };
+        let announced = tessera_testkit::listen::announced(&mut child, Duration::from_secs(60))
+            .expect("server did not report its address");
+        let metrics_base = announced.metrics.map(|a| format!("http://{a}"));
+        let addr = announced.http;
         let port = addr.rsplit(':').next().unwrap().to_string();
         Server {
             child,
