@@ -3,7 +3,7 @@
 //! that is no challenge is refused (API) or ignored (pages) as before.
 
 use crate::support::*;
-use crate::twostep_clock::World;
+use crate::world::World;
 use serde_json::{Value, json};
 use tessera_core::account::Role;
 

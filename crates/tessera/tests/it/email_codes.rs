@@ -8,7 +8,7 @@
 use crate::mail::smtp_worker;
 use crate::smtp_peer::SmtpPeer;
 use crate::support::*;
-use crate::twostep_clock::{World, retry_after};
+use crate::world::{World, retry_after};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tessera_core::account::Role;

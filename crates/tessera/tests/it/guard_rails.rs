@@ -8,159 +8,12 @@
 
 use crate::peers;
 use crate::support::*;
-use base64::Engine;
 use serde_json::{Value, json};
 use tessera_core::account::Role;
-use tessera_core::clock::{Clock, ManualClock, Timestamp};
 use tessera_core::service::{CoreConfig, RequestContext, Sysadmin};
 
-const T0: i64 = 1_800_000_000;
-
-/// One node on SQLite, or two nodes on one PostgreSQL schema; one clock.
-pub(crate) struct Nodes {
-    pub(crate) nodes: Vec<InprocServer>,
-    pub(crate) clock: ManualClock,
-    pub(crate) http: reqwest::Client,
-    next: std::sync::atomic::AtomicUsize,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Nodes {
-    pub(crate) async fn sqlite(config: CoreConfig) -> Nodes {
-        let clock = ManualClock::at(Timestamp(T0 * 1000));
-        let (core, dir) = test_core(clock.clone(), config).await;
-        Nodes {
-            nodes: vec![InprocServer::start(core).await],
-            clock,
-            http: reqwest::Client::new(),
-            next: Default::default(),
-            _dir: Some(dir),
-        }
-    }
-
-    pub(crate) async fn postgres(config: CoreConfig) -> Option<Nodes> {
-        let url = crate::postgres::scoped_url().await?;
-        let clock = ManualClock::at(Timestamp(T0 * 1000));
-        let mut nodes = Vec::new();
-        for _ in 0..2 {
-            let store = tessera_store::PgStore::connect(&url).await.unwrap();
-            store.migrate().await.unwrap();
-            let core = test_core_on(std::sync::Arc::new(store), clock.clone(), config.clone());
-            nodes.push(InprocServer::start(core).await);
-        }
-        Some(Nodes {
-            nodes,
-            clock,
-            http: reqwest::Client::new(),
-            next: Default::default(),
-            _dir: None,
-        })
-    }
-
-    /// The node the next request goes to: they take turns.
-    pub(crate) fn node(&self) -> &InprocServer {
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        &self.nodes[i % self.nodes.len()]
-    }
-
-    pub(crate) fn core(&self) -> &tessera_core::service::Core {
-        &self.nodes[0].core
-    }
-
-    pub(crate) async fn user(&self, email: &str, role: Role) -> tessera_core::ids::AccountId {
-        human(self.core(), email, role).await
-    }
-
-    /// A sign-in attempt: status, Retry-After, body.
-    pub(crate) async fn attempt(&self, body: Value) -> (u16, Option<u64>, Value) {
-        let r = self
-            .http
-            .post(self.node().url("/api/v1/signin"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let retry = r
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().parse().unwrap());
-        (r.status().as_u16(), retry, r.json().await.unwrap())
-    }
-
-    pub(crate) async fn password(&self, email: &str, password: &str) -> (u16, Option<u64>, Value) {
-        self.attempt(json!({"email": email, "password": password}))
-            .await
-    }
-
-    pub(crate) async fn token(&self, email: &str) -> String {
-        let (status, _, body) = self.password(email, PASSWORD).await;
-        assert_eq!(status, 200, "{body}");
-        body["session_token"].as_str().unwrap().to_string()
-    }
-
-    pub(crate) async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        auth: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self
-            .http
-            .request(method, self.node().url(path))
-            .header("authorization", auth);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    pub(crate) fn now(&self) -> i64 {
-        self.clock.now().seconds()
-    }
-}
-
-/// Adds an authenticator app with an oathtool code: (secret, the answer
-/// carrying the new session token and the recovery key).
-pub(crate) async fn enroll_totp(n: &Nodes, token: &str) -> (String, Value) {
-    let (_, e) = n
-        .send(
-            "POST",
-            "/api/v1/me/two-step/totp",
-            &bearer(token),
-            Some(json!({})),
-        )
-        .await;
-    let secret = e["secret"].as_str().unwrap().to_string();
-    let (status, c) = n
-        .send(
-            "POST",
-            "/api/v1/me/two-step/totp/confirm",
-            &bearer(token),
-            Some(json!({"code": peers::oathtool(&secret, n.now())})),
-        )
-        .await;
-    assert_eq!(status, 200, "{c}");
-    (secret, c)
-}
-
-pub(crate) fn basic(email: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"))
-    )
-}
-
-pub(crate) fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
+// The harness moved to `world.rs`; these names stay importable from here.
+pub(crate) use crate::world::{Nodes, basic, bearer, enroll_totp};
 
 /// Settings for tests about one account: the client-address budget is
 /// made large so it does not interfere (it has its own test).
@@ -615,7 +468,7 @@ async fn every_basic_refusal_is_the_same_answer() {
         eprintln!("SKIPPED: oathtool/pyotp not installed");
         return;
     }
-    let w = crate::twostep_clock::World::new(one_account()).await;
+    let w = crate::world::World::new(one_account()).await;
     w.user("2sv@example.com", Role::Member).await;
     w.enroll("2sv@example.com").await;
     let answer = |auth: String| {
@@ -845,7 +698,7 @@ async fn a_two_step_sign_in_issues_the_device_token_once() {
         eprintln!("SKIPPED: oathtool/pyotp not installed");
         return;
     }
-    let w = crate::twostep_clock::World::new(one_account()).await;
+    let w = crate::world::World::new(one_account()).await;
     w.user("phone@example.com", Role::Member).await;
     let (_, secret, _) = w.enroll("phone@example.com").await;
     let finish = |flow: String, device: Option<String>| {

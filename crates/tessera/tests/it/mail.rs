@@ -6,7 +6,7 @@
 
 use crate::smtp_peer::{SmtpPeer, free_port};
 use crate::support::*;
-use crate::twostep_clock::World;
+use crate::world::World;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;

@@ -40,5 +40,7 @@ mod support;
 mod twostep_clock;
 mod twostep_peers;
 mod unenroll_sessions;
+mod web_layer;
 mod webauthn_api;
 mod webauthn_support;
+mod world;

@@ -4,7 +4,7 @@
 //! flow still starts exactly one session. On SQLite and PostgreSQL.
 
 use crate::peers;
-use crate::twostep_clock::World;
+use crate::world::World;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tessera_core::account::Role;

@@ -5,7 +5,7 @@
 //! The code is read the way the delivery worker reads it: by opening the
 //! sealed outbox message with the server's key.
 
-use crate::twostep_clock::{World, retry_after};
+use crate::world::{World, retry_after};
 use serde_json::{Value, json};
 use tessera_core::account::Role;
 

@@ -262,10 +262,39 @@ pub fn test_core_on(
     clock: tessera_core::clock::ManualClock,
     config: tessera_core::service::CoreConfig,
 ) -> tessera_core::service::Core {
+    core_hashing(store, clock, config, Default::default())
+}
+
+/// As [`test_core`], with Argon2 at its smallest parameters (8 KiB, one
+/// pass): for tests about what happens around the hash, not its cost.
+pub async fn test_core_cheap(
+    clock: tessera_core::clock::ManualClock,
+    config: tessera_core::service::CoreConfig,
+) -> (tessera_core::service::Core, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tessera_store::SqliteStore::open(&dir.path().join("t.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let cheap = tessera_core::password::Argon2Config {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let core = core_hashing(std::sync::Arc::new(store), clock, config, cheap);
+    (core, dir)
+}
+
+fn core_hashing(
+    store: std::sync::Arc<dyn tessera_core::store::Store>,
+    clock: tessera_core::clock::ManualClock,
+    config: tessera_core::service::CoreConfig,
+    argon: tessera_core::password::Argon2Config,
+) -> tessera_core::service::Core {
     use std::sync::Arc;
     use tessera_core::OsSecrets;
-    use tessera_core::password::{Argon2Config, HashPool, PasswordHasher};
-    let hasher = PasswordHasher::new(Argon2Config::default()).unwrap();
+    use tessera_core::password::{HashPool, PasswordHasher};
+    let hasher = PasswordHasher::new(argon).unwrap();
     let pool = HashPool::start(hasher, 2, 64, Arc::new(OsSecrets)).unwrap();
     let sealer = tessera_core::crypto::SecretBox::new(&[9u8; 32]).unwrap();
     tessera_core::service::Core::new(

@@ -2,7 +2,7 @@
 //! whoever holds one may be whoever took its second step.
 
 use crate::peers;
-use crate::twostep_clock::World;
+use crate::world::World;
 use serde_json::json;
 use tessera_core::account::Role;
 use tessera_core::audit::AuditFilter;

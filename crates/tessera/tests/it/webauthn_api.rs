@@ -646,7 +646,7 @@ async fn the_same_answer_ten_times_at_once_signs_in_once() {
 /// `http://localhost:8080`, which the authenticator is told it runs on).
 #[tokio::test]
 async fn ceremonies_expire_after_five_minutes_on_a_moved_clock() {
-    use crate::twostep_clock::World;
+    use crate::world::World;
     use tessera_core::account::Role;
     const ORIGIN: &str = "http://localhost:8080";
     let w = World::new(kit_config()).await;
