@@ -70,8 +70,8 @@ const admin = await (await browser.newContext()).newPage();
 await step('an admin turns the external policy\'s emailed code on in the pages', async () => {
   await signIn(admin, 'root@acme.example');
   await admin.waitForURL(`${BASE}/security`);
-  await admin.getByRole('link', { name: 'Organizations' }).click();
-  await admin.getByLabel('Name').fill('Acme');
+  await admin.getByRole('link', { name: 'Organizations', exact: true }).click();
+  await admin.getByLabel('Name', { exact: true }).fill('Acme');
   await admin.getByRole('button', { name: 'Create organization' }).click();
   await admin.getByRole('heading', { level: 1, name: 'Acme' }).waitFor();
   await admin.getByLabel('Claim a domain').fill('acme.example');
