@@ -3,7 +3,9 @@
 // without DNS, adds an external member and turns the policy's emailed code
 // on; the external user, signing in in another browser context, is asked
 // for a code read from the real SMTP server (aiosmtpd); a managed user
-// (an address in the verified domain) signs in without one.
+// (an address in the verified domain) signs in without one; an invited
+// address creates its account from the mailed link's page, then is asked
+// for a code too.
 //
 // From the Rust test: BASE_URL, PASSWORD, and MAILDIR, PYTHON and READ_MAIL
 // (a Python program printing every message in MAILDIR as JSON). It created
@@ -106,6 +108,38 @@ await step('a managed user is not asked', async () => {
   await ann.waitForURL(`${BASE}/security`);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(codeMails('ann@acme.example').length, 0, 'no code mail to a managed user');
+});
+
+await step('an invited address creates its account from the mailed link and is asked for a code', async () => {
+  await admin.getByLabel('Invite by email').fill('cy@partner.example');
+  await admin.getByRole('button', { name: 'Send invitation' }).click();
+  assert.match(await admin.getByRole('status').textContent(), /The invitation is on its way/);
+  let link;
+  for (let i = 0; i < 150 && !link; i++) {
+    const out = spawnSync(PYTHON, ['-c', READ_MAIL, MAILDIR], { encoding: 'utf8' });
+    const mail = out.status === 0
+      ? JSON.parse(out.stdout).find((m) => m.to === 'cy@partner.example' && m.subject.includes('invited'))
+      : undefined;
+    link = mail && mail.text.match(/\/invitations\/[A-Za-z0-9_-]+/)?.[0];
+    if (!link) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(link, 'the invitation mail never came');
+  const cy = await (await browser.newContext()).newPage();
+  await cy.goto(`${BASE}${link}`);
+  await cy.getByRole('heading', { level: 1, name: 'Join Acme' }).waitFor();
+  await cy.getByLabel('Your name').fill('Cy');
+  await cy.getByLabel('Password').fill(PASSWORD);
+  await cy.getByRole('button', { name: 'Create account and join' }).click();
+  await cy.getByRole('heading', { level: 1, name: 'You joined Acme' }).waitFor();
+  // The link works once.
+  const again = await cy.goto(`${BASE}${link}`);
+  assert.equal(again.status(), 404);
+  await signIn(cy, 'cy@partner.example');
+  await cy.waitForURL(`${BASE}/login/verify`);
+  const code = await nthCode('cy@partner.example', 1);
+  await cy.getByLabel('Code from the email').fill(code);
+  await cy.getByRole('button', { name: 'Verify' }).click();
+  await cy.waitForURL(`${BASE}/security`);
 });
 
 if (cspViolations().length > 0) {

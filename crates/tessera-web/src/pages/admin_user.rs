@@ -116,11 +116,6 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     }
 }
 
-fn target(id: &str) -> Result<AccountId, Response> {
-    id.parse()
-        .map_err(|_| error_page(&CoreError::NotFound("account")))
-}
-
 async fn overview(
     state: &AppState,
     who: &Authenticated,
@@ -130,7 +125,9 @@ async fn overview(
         .core
         .require_sysadmin(who)
         .map_err(|e| error_page(&e))?;
-    let id = target(id)?;
+    let id: AccountId = id
+        .parse()
+        .map_err(|_| error_page(&CoreError::NotFound("account")))?;
     let o = state
         .core
         .account_overview(&admin, id)

@@ -178,6 +178,29 @@ async fn an_invitation_page_accepts_once_and_expires_after_seven_days() {
     // An address without an account: the page creates it, within 7 days.
     let token = invite(&s, org, "bo@guest.example").await;
     let path = format!("/invitations/{token}");
+    // Ann, signed in, is told the invitation is for another address, and
+    // cannot accept it.
+    let html = ann
+        .get(s.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(
+            "You are signed in as ann@guest.example, but this invitation is for bo@guest.example"
+        ),
+        "{html}"
+    );
+    let r = ann
+        .post(s.url(&format!("{path}/accept")))
+        .form(&[("csrf", csrf_of(&html).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     clock.advance_secs(7 * DAY - 60);
     let bo = client();
     let html = bo
