@@ -458,7 +458,7 @@ async fn the_organization_page_lists_members_exclusions_and_policies() {
         "{html}"
     );
     assert!(
-        html.contains("This will sign out 1 external user session on the web."),
+        html.contains("This will sign out 1 external user (1 session) on the web."),
         "{html}"
     );
     let (_, p) = n
