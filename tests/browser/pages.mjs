@@ -150,8 +150,32 @@ await step('a sysadmin lists, creates and deactivates users', async () => {
   assert.match(await admin.getByRole('alert').textContent(), /already exists/);
 
   await admin.getByRole('button', { name: 'Deactivate newcomer@example.com' }).click();
+  // A preview first; only its button deactivates.
+  assert.match(await admin.locator('#preview').textContent(),
+    /This will deactivate newcomer@example\.com: .* end 0 sessions and revoke 0 API tokens/);
+  await admin.getByRole('button', { name: 'Yes, deactivate newcomer@example.com' }).click();
   await admin.waitForURL(/notice=deactivated/);
   assert.match(await admin.getByRole('row', { name: /newcomer@example\.com/ }).textContent(), /Deactivated/);
+  await ctx.close();
+});
+
+await step('a user\'s admin page and the audit log work on a phone-sized screen', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+  const phone = await ctx.newPage();
+  await signIn(phone, 'admin@example.com', PASSWORD);
+  await phone.waitForURL(`${BASE}/security`);
+  await phone.goto(`${BASE}/admin/users`);
+  await phone.getByRole('link', { name: 'member@example.com', exact: true }).click();
+  await phone.getByRole('heading', { level: 1, name: 'member@example.com' }).waitFor();
+  await noHorizontalScroll(phone);
+  await phone.getByRole('link', { name: 'Audit log', exact: true }).first().click();
+  await phone.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+  await phone.getByLabel('Kind').selectOption('signin.succeeded');
+  await phone.getByRole('button', { name: 'Show events' }).click();
+  await phone.waitForURL(/kind=signin\.succeeded/);
+  const kinds = await phone.locator('#audit-events tbody tr td:nth-child(2)').allTextContents();
+  assert.ok(kinds.length > 0 && kinds.every((k) => k === 'signin.succeeded'), kinds.join(','));
+  await noHorizontalScroll(phone);
   await ctx.close();
 });
 

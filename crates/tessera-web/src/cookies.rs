@@ -9,6 +9,9 @@ pub const SESSION: &str = "tessera_session";
 pub const CSRF: &str = "tessera_csrf";
 /// The sign-in flow waiting for a second step (web pages only).
 pub const FLOW: &str = "tessera_flow";
+/// Where to land after signing in: an invitation page the visitor opened
+/// before they had a session (a local path, checked by `pages::landing`).
+pub const RETURN: &str = "tessera_return";
 /// The device token that makes this browser a known device.
 pub const DEVICE: &str = "tessera_device";
 /// How long a browser keeps its device token (the server's own expiry is

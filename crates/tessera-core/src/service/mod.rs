@@ -3,6 +3,7 @@
 //! the [`Store`] traits and time through the [`Clock`].
 
 mod accounts;
+mod admin_users;
 mod api_tokens;
 mod audit_log;
 mod basic_auth;
@@ -14,6 +15,7 @@ mod notify;
 mod org_domains;
 mod org_invitations;
 mod org_policy;
+mod org_reset_preview;
 mod orgs;
 mod outbox;
 mod second_step;
@@ -27,12 +29,14 @@ mod unenroll;
 mod verification;
 
 pub use accounts::{NewAccountInput, Sysadmin};
+pub use admin_users::AccountOverview;
 pub use api_tokens::IssuedToken;
 pub use email_code::CodeMailed;
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
 pub use org_invitations::InvitationView;
 pub use org_policy::{TOKENS_REFUSED, TwoStepPolicy};
+pub use org_reset_preview::ResetPreview;
 pub use orgs::OrgAdmin;
 pub use second_step::{SecondStepProof, SigninOutcome};
 pub use service_accounts::{ServiceAccount, ServiceAccountInput, ServiceAccountUpdate};

@@ -1,12 +1,12 @@
-//! The admin page: list and create users, deactivate them (sysadmin).
+//! The admin page: list and create users (sysadmin). Each user's own page,
+//! with deactivation and the other actions, is `admin_user`.
 
-use super::login::CsrfOnly;
 use super::{PageSession, error_page, render};
 use crate::client::Client;
 use crate::csrf::{CsrfForm, form_token, has_csrf};
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -163,26 +163,6 @@ pub async fn create(
             let status = crate::error::status_of(&e);
             page(&state, jar, &who, 0, status, None, Some(e.to_string())).await
         }
-        Err(e) => error_page(&e),
-    }
-}
-
-pub async fn deactivate(
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    PageSession(who): PageSession,
-    Path(id): Path<String>,
-    _: CsrfForm<CsrfOnly>,
-) -> Response {
-    let admin = match state.core.require_sysadmin(&who) {
-        Ok(a) => a,
-        Err(e) => return error_page(&e),
-    };
-    let Ok(id) = id.parse() else {
-        return error_page(&CoreError::NotFound("account"));
-    };
-    match state.core.deactivate(&admin, id, &ctx).await {
-        Ok(_) => Redirect::to("/admin/users?notice=deactivated").into_response(),
         Err(e) => error_page(&e),
     }
 }

@@ -67,13 +67,13 @@ pub async fn submit(
     match outcome {
         Ok(SigninOutcome::Complete { issued, .. }) => {
             signin_outcome("success");
-            let next = if issued.session.restricted {
-                "/security/two-step/required"
+            let (jar, next) = if issued.session.restricted {
+                (jar, "/security/two-step/required".to_string())
             } else {
-                "/security"
+                super::landing(&state.web, jar)
             };
             let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
-            (jar, Redirect::to(next)).into_response()
+            (jar, Redirect::to(&next)).into_response()
         }
         Ok(SigninOutcome::SecondStep { flow_id, .. }) => {
             signin_outcome("second_step");
@@ -385,17 +385,18 @@ fn signed_in(state: &AppState, jar: CookieJar, outcome: SigninOutcome) -> Respon
             signin_outcome("success");
             let jar = jar.add(cookies::removal(&state.web, cookies::FLOW));
             let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
+            let (jar, next) = super::landing(&state.web, jar);
             match new_recovery_key {
                 Some(key) => (
                     jar,
                     super::twostep::recovery_key_page(
                         "Your new emergency recovery key",
                         &key,
-                        "/security",
+                        &next,
                     ),
                 )
                     .into_response(),
-                None => (jar, Redirect::to("/security")).into_response(),
+                None => (jar, Redirect::to(&next)).into_response(),
             }
         }
         SigninOutcome::SecondStep { .. } => Redirect::to("/login").into_response(),
@@ -439,11 +440,8 @@ pub async fn verify_key(
             signin_outcome("success");
             let jar = jar.add(cookies::removal(&state.web, cookies::FLOW));
             let jar = hand_over(&state.web, jar, Via::Cookie, issued).jar;
-            Ok((
-                jar,
-                axum::Json(serde_json::json!({ "redirect": "/security" })),
-            )
-                .into_response())
+            let (jar, next) = super::landing(&state.web, jar);
+            Ok((jar, axum::Json(serde_json::json!({ "redirect": next }))).into_response())
         }
         Ok(SigninOutcome::SecondStep { .. }) => Err(CoreError::FlowExpired.into()),
         Err(e) => {

@@ -4,6 +4,9 @@
 //! message written for people.
 
 mod admin;
+mod admin_user;
+mod audit;
+mod invitations;
 mod login;
 mod methods;
 mod orgs;
@@ -32,6 +35,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/login/verify/key", post(login::verify_key))
         .route("/logout", post(login::logout))
+        .route("/invitations/{token}", get(invitations::show))
+        .route("/invitations/{token}/accept", post(invitations::accept))
+        .route("/invitations/{token}/signup", post(invitations::signup))
         .route(
             "/security/verify",
             get(twostep::show_step_up).post(twostep::submit_step_up),
@@ -56,7 +62,22 @@ pub fn router() -> Router<AppState> {
         .route("/security/sessions/end-others", post(security::end_others))
         .route("/security/sessions/{id}/end", post(security::end_one))
         .route("/admin/users", get(admin::show).post(admin::create))
-        .route("/admin/users/{id}/deactivate", post(admin::deactivate))
+        .route("/admin/users/{id}", get(admin_user::show))
+        .route("/admin/users/{id}/deactivate", post(admin_user::deactivate))
+        .route("/admin/users/{id}/role", post(admin_user::set_role))
+        .route(
+            "/admin/users/{id}/sessions/{sid}/end",
+            post(admin_user::end_session),
+        )
+        .route(
+            "/admin/users/{id}/api-tokens/{tid}/revoke",
+            post(admin_user::revoke_token),
+        )
+        .route(
+            "/admin/users/{id}/two-step/remove",
+            post(admin_user::unenroll),
+        )
+        .route("/admin/audit", get(audit::show))
         .route("/security/api-tokens", post(tokens::create))
         .route("/security/api-tokens/{id}/revoke", post(tokens::revoke))
         .route(
@@ -106,6 +127,32 @@ async fn home(session: Option<PageAccess>) -> Redirect {
         Some(PageAccess(Access::Full(_))) => Redirect::to("/security"),
         Some(PageAccess(Access::Restricted(_))) => Redirect::to("/security/two-step/required"),
         None => Redirect::to("/login"),
+    }
+}
+
+/// Where a finished sign-in lands: the invitation page that sent the
+/// visitor to sign in (its return cookie, which this clears), else the
+/// Security page. Only an invitation path is honoured, so the cookie can
+/// never send anyone off-site.
+pub fn landing(
+    web: &crate::state::WebConfig,
+    jar: axum_extra::extract::CookieJar,
+) -> (axum_extra::extract::CookieJar, String) {
+    let name = crate::cookies::name(web, crate::cookies::RETURN);
+    let back = jar.get(&name).map(|c| c.value().to_string()).filter(|v| {
+        v.strip_prefix("/invitations/").is_some_and(|t| {
+            !t.is_empty()
+                && t.len() <= 128
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    });
+    match back {
+        Some(path) => (
+            jar.add(crate::cookies::removal(web, crate::cookies::RETURN)),
+            path,
+        ),
+        None => (jar, "/security".to_string()),
     }
 }
 

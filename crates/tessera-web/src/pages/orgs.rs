@@ -4,7 +4,6 @@
 //! excluded accounts, and the external user policy with "reset sessions"
 //! (shown with how many sessions it would end before it is confirmed).
 
-use super::login::CsrfOnly;
 use super::{PageSession, error_page, render};
 use crate::client::Client;
 use crate::csrf::{CsrfForm, form_token, has_csrf};
@@ -19,7 +18,7 @@ use tessera_core::CoreError;
 use tessera_core::account::Role;
 use tessera_core::ids::OrganizationId;
 use tessera_core::org::{ExternalPolicy, MemberRole};
-use tessera_core::service::{Authenticated, OrgAdmin};
+use tessera_core::service::{Authenticated, OrgAdmin, ResetPreview};
 
 struct OrgRow {
     id: String,
@@ -72,7 +71,7 @@ struct OrgPage<'a> {
     policy: ExternalPolicy,
     frequency: String,
     policy_on: bool,
-    reset_preview: u64,
+    reset_preview: String,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -207,7 +206,7 @@ async fn org_page(
             core.org_domains(admin).await?,
             core.org_invitations(admin).await?,
             core.org_two_step(admin).await?,
-            core.reset_preview(admin).await?,
+            core.reset_preview_counts(admin).await?,
         ))
     }
     .await;
@@ -265,7 +264,7 @@ async fn org_page(
             .map(|m| m.to_string())
             .unwrap_or_default(),
         policy_on: org.external.is_on(),
-        reset_preview: preview,
+        reset_preview: reset_words(preview),
         notice,
         error,
     };
@@ -367,6 +366,10 @@ pub async fn invite(
 pub struct DomainForm {
     csrf: String,
     domain: String,
+    /// The sysadmin's override for air-gapped installs (core refuses it
+    /// to anyone else, and audits it).
+    #[serde(default)]
+    without_dns: Option<String>,
 }
 
 pub async fn claim_domain(
@@ -403,7 +406,7 @@ pub async fn verify_domain(
     };
     let outcome = state
         .core
-        .verify_domain(&admin, &form.domain, false, &ctx)
+        .verify_domain(&admin, &form.domain, form.without_dns.is_some(), &ctx)
         .await
         .map(|_| ());
     done(&state, jar, &admin, outcome, "verified").await
@@ -505,18 +508,62 @@ pub async fn external_policy(
     done(&state, jar, &admin, outcome, "policy").await
 }
 
+/// "This will sign out 3 external users (4 sessions) on the web."
+fn reset_words(p: ResetPreview) -> String {
+    let users = if p.users == 1 {
+        "1 external user".to_string()
+    } else {
+        format!("{} external users", p.users)
+    };
+    let sessions = if p.sessions == 1 {
+        "1 session".to_string()
+    } else {
+        format!("{} sessions", p.sessions)
+    };
+    format!("This will sign out {users} ({sessions}) on the web. Mobile sessions stay.")
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The first post shows what the reset would do now; its button posts
+/// again with `confirm=yes`, which resets.
 pub async fn reset_sessions(
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     PageSession(who): PageSession,
     Path(org): Path<String>,
-    _: CsrfForm<CsrfOnly>,
+    CsrfForm(form): CsrfForm<ResetForm>,
 ) -> Response {
     let admin = match admin_of(&state, &who, &org).await {
         Ok(a) => a,
         Err(r) => return r,
     };
+    if form.confirm != "yes" {
+        let preview = match state.core.reset_preview_counts(&admin).await {
+            Ok(p) => reset_words(p),
+            Err(e) => return error_page(&e),
+        };
+        return super::admin_user::confirm_page(
+            &state,
+            jar,
+            admin.is_sysadmin(),
+            super::admin_user::Confirm {
+                title: "Sign out external users?",
+                preview: &preview,
+                action: &format!("/admin/organizations/{org}/reset-sessions"),
+                fields: vec![],
+                needs_code: false,
+                button: "Yes, sign them out",
+                cancel: &format!("/admin/organizations/{org}"),
+            },
+        );
+    }
     let outcome = state
         .core
         .reset_external_sessions(&admin, &ctx)
@@ -525,4 +572,11 @@ pub async fn reset_sessions(
     done(&state, jar, &admin, outcome, "reset").await
 }
 
-has_csrf!(CreateForm, MemberForm, DomainForm, TwoStepForm, PolicyForm);
+has_csrf!(
+    CreateForm,
+    MemberForm,
+    DomainForm,
+    TwoStepForm,
+    PolicyForm,
+    ResetForm
+);

@@ -162,3 +162,38 @@ async fn emailed_codes_work_in_a_real_browser() {
         ],
     );
 }
+
+/// The external user policy turned on in the org admin pages; the
+/// external user's code is read from a real SMTP server by the suite.
+#[test]
+fn the_external_policy_works_in_a_real_browser() {
+    use crate::smtp_peer::{READ_MAILDIR, SmtpPeer};
+    if !can_run() {
+        return;
+    }
+    let Some(smtp) = SmtpPeer::start() else {
+        return;
+    };
+    let s = Server::start_with(Opts {
+        env: vec![
+            ("TESSERA_EMAIL__PROVIDER".into(), "smtp".into()),
+            ("TESSERA_EMAIL__SMTP_URL".into(), smtp.url()),
+            ("TESSERA_EMAIL__FROM".into(), "security@acme.example".into()),
+            // Only the policy asks for codes here.
+            ("TESSERA_EMAIL_CODE__AT_SIGNIN".into(), "off".into()),
+        ],
+        ..Default::default()
+    });
+    s.create_user("root@acme.example", "sysadmin");
+    s.create_user("ann@acme.example", "member");
+    s.create_user("bob@partner.example", "member");
+    run_node(
+        &s,
+        "orgpolicy.mjs",
+        &[
+            ("MAILDIR", smtp.maildir.display().to_string()),
+            ("PYTHON", smtp.python.to_string()),
+            ("READ_MAIL", READ_MAILDIR.to_string()),
+        ],
+    );
+}

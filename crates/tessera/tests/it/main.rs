@@ -2,6 +2,7 @@
 //! Integration tests: the real `tessera` binary, driven over HTTP and its
 //! command line. All in one test binary, each test independent of order.
 
+mod admin_pages;
 mod api_admin;
 mod api_sessions;
 mod api_signin;
@@ -19,6 +20,7 @@ mod enumeration;
 mod flood;
 mod guard_rails;
 mod inproc;
+mod invitation_page;
 mod mail;
 mod metrics_listener;
 mod no_store;

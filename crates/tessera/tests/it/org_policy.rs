@@ -458,7 +458,7 @@ async fn the_organization_page_lists_members_exclusions_and_policies() {
         "{html}"
     );
     assert!(
-        html.contains("This will sign out 1 external user session on the web."),
+        html.contains("This will sign out 1 external user (1 session) on the web."),
         "{html}"
     );
     let (_, p) = n
@@ -474,7 +474,7 @@ async fn the_organization_page_lists_members_exclusions_and_policies() {
         json!({"email_code": false, "verification_frequency_minutes": 60, "api_token_access": true})
     );
 
-    // Reset: Bob's web session ends.
+    // Reset: a preview first, then Bob's web session ends.
     assert_eq!(web_status(&n, &bob_web).await, 200);
     let r = http
         .post(s.url(&format!("{page}/reset-sessions")))
@@ -484,11 +484,23 @@ async fn the_organization_page_lists_members_exclusions_and_policies() {
         .unwrap();
     let html = r.text().await.unwrap();
     assert!(
+        html.contains("This will sign out 1 external user (1 session) on the web."),
+        "{html}"
+    );
+    assert_eq!(web_status(&n, &bob_web).await, 200);
+    let r = http
+        .post(s.url(&format!("{page}/reset-sessions")))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
         html.contains("External users were signed out on the web."),
         "{html}"
     );
     assert!(
-        html.contains("This will sign out 0 external user sessions"),
+        html.contains("This will sign out 0 external users (0 sessions)"),
         "{html}"
     );
     assert_eq!(web_status(&n, &bob_web).await, 401);

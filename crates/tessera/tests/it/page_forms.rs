@@ -32,6 +32,10 @@ const ROUTES: &[&str] = &[
     "/security/sessions/00000000-0000-0000-0000-000000000001/end",
     "/admin/users",
     "/admin/users/00000000-0000-0000-0000-000000000001/deactivate",
+    "/admin/users/00000000-0000-0000-0000-000000000001/role",
+    "/admin/users/00000000-0000-0000-0000-000000000001/sessions/00000000-0000-0000-0000-000000000001/end",
+    "/admin/users/00000000-0000-0000-0000-000000000001/api-tokens/00000000-0000-0000-0000-000000000001/revoke",
+    "/admin/users/00000000-0000-0000-0000-000000000001/two-step/remove",
     "/security/api-tokens",
     "/security/api-tokens/00000000-0000-0000-0000-000000000001/revoke",
     "/admin/service-accounts",
@@ -45,6 +49,8 @@ const ROUTES: &[&str] = &[
     "/admin/organizations/00000000-0000-0000-0000-000000000001/two-step",
     "/admin/organizations/00000000-0000-0000-0000-000000000001/external-policy",
     "/admin/organizations/00000000-0000-0000-0000-000000000001/reset-sessions",
+    "/invitations/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/accept",
+    "/invitations/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/signup",
 ];
 
 #[tokio::test]
@@ -104,6 +110,8 @@ async fn a_forged_form_token_is_refused_on_every_page_route() {
         ("email_code", "on"),
         ("frequency", "15"),
         ("api_token_access", "on"),
+        ("display_name", "Forged"),
+        ("confirm", "yes"),
     ];
     for route in ROUTES {
         let r = http.post(s.url(route)).form(&fields).send().await.unwrap();
