@@ -119,11 +119,13 @@ async fn crash_rounds(backend: Backend) {
     let mut kills = tally.kill_ms.clone();
     kills.sort_unstable();
     eprintln!(
-        "CRASH {backend:?}: {} rounds; kill after {:?} ms; acknowledged {:?}; \
-         requests in flight at the kill {:?}; mail leased by the killed worker \
-         (delayed by the lease) {}, delivered after restart {}",
+        "CRASH {backend:?}: {} rounds; kill after {:?} ms; {} acknowledged writes \
+         verified after restart {:?}; requests in flight at the kill {:?}; mail \
+         leased by the killed worker (delayed by the lease) {}, delivered after \
+         restart {}",
         tally.rounds,
         kills,
+        tally.acked.values().sum::<usize>(),
         tally.acked,
         tally.killed_in,
         tally.leased_at_kill,
@@ -289,7 +291,7 @@ async fn drain_outbox(db: &Db, restarted_at: i64) -> (u64, u64) {
 
 /// Every acknowledged write of one actor, as far as the request in flight
 /// at the kill leaves it known.
-async fn check_actor(s: &Server, db: &Db, who: &str, e: &crate::crash_load::Entry) {
+pub(crate) async fn check_actor(s: &Server, db: &Db, who: &str, e: &crate::crash_load::Entry) {
     let k: &Known = &e.known;
     let api = reqwest::Client::new();
     let whoami = |token: String| {
