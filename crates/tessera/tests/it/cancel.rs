@@ -18,9 +18,10 @@
 //! person takes their place; an abandoned token creation or policy change
 //! leaves nothing else unknown, so their actors go on.
 //!
-//! On SQLite and PostgreSQL. `TESSERA_CANCEL_ATTEMPTS` sets the requests
-//! given a timeout per database (200 by default), `TESSERA_CANCEL_SEED`
-//! the seed (printed, so a failing run can be replayed).
+//! On SQLite and PostgreSQL. `TESSERA_TEST_CANCEL_ATTEMPTS` sets the
+//! requests given a timeout per database (200 by default),
+//! `TESSERA_TEST_CANCEL_SEED` the seed (printed, so a failing run can be
+//! replayed).
 
 use crate::crash::{self, Backend};
 use crate::crash_db::Db;
@@ -48,14 +49,14 @@ async fn abandoned_requests_leave_no_half_state_on_postgres() {
 }
 
 fn attempts() -> u64 {
-    std::env::var("TESSERA_CANCEL_ATTEMPTS")
+    std::env::var("TESSERA_TEST_CANCEL_ATTEMPTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200)
 }
 
 fn seed() -> u64 {
-    std::env::var("TESSERA_CANCEL_SEED")
+    std::env::var("TESSERA_TEST_CANCEL_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| peers::now_secs() as u64 ^ u64::from(std::process::id()) << 20)

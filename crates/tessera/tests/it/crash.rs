@@ -9,9 +9,11 @@
 //! sessions in.
 //!
 //! On SQLite and PostgreSQL, each round on a fresh data directory or
-//! schema. `TESSERA_CRASH_ROUNDS` sets the rounds per database (3 by
-//! default; `scripts/crashtest` runs 20) and `TESSERA_CRASH_SEED` the seed
-//! of the first round, printed so a failing round can be replayed.
+//! schema. `TESSERA_TEST_CRASH_ROUNDS` sets the rounds per database (3 by
+//! default; `scripts/crashtest` runs 20) and `TESSERA_TEST_CRASH_SEED` the
+//! seed of the first round, printed so a failing round can be replayed.
+//! (`TESSERA_TEST_*`: the server ignores them; it refuses other unknown
+//! `TESSERA_*` variables as settings.)
 
 use crate::crash_db::Db;
 use crate::crash_load::{Admin, Client, Fact, Journal, Known, Person, Rng, Shared, carry_on};
@@ -38,14 +40,14 @@ pub(crate) enum Backend {
 }
 
 pub(crate) fn rounds() -> u64 {
-    std::env::var("TESSERA_CRASH_ROUNDS")
+    std::env::var("TESSERA_TEST_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
 }
 
 pub(crate) fn first_seed() -> u64 {
-    std::env::var("TESSERA_CRASH_SEED")
+    std::env::var("TESSERA_TEST_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| peers::now_secs() as u64 ^ u64::from(std::process::id()) << 20)
