@@ -76,7 +76,10 @@ fn figures(s: &Sample) -> [f64; 3] {
 /// first of them: one line per figure, and the verdict. Fewer than two
 /// samples after the warm-up cannot show flatness and fail.
 pub fn verdict(samples: &[Sample], warmup_secs: f64) -> (Vec<String>, bool) {
-    let after: Vec<&Sample> = samples.iter().filter(|s| s.at_secs >= warmup_secs).collect();
+    let after: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.at_secs >= warmup_secs)
+        .collect();
     if after.len() < 2 {
         return (
             vec![format!(
@@ -153,7 +156,9 @@ impl Load {
         want: u16,
     ) -> Option<Value> {
         self.counts.requests.fetch_add(1, Ordering::Relaxed);
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -201,13 +206,25 @@ impl Load {
     }
 
     async fn signout(&self, token: &str) {
-        self.send(reqwest::Method::DELETE, "/api/v1/session", Some(token), None, 204)
-            .await;
+        self.send(
+            reqwest::Method::DELETE,
+            "/api/v1/session",
+            Some(token),
+            None,
+            204,
+        )
+        .await;
     }
 
     async fn check(&self, token: &str) {
-        self.send(reqwest::Method::GET, "/api/v1/session", Some(token), None, 200)
-            .await;
+        self.send(
+            reqwest::Method::GET,
+            "/api/v1/session",
+            Some(token),
+            None,
+            200,
+        )
+        .await;
     }
 }
 
@@ -255,7 +272,13 @@ async fn enroll_once(load: &Load, email: &str) -> Option<()> {
     use reqwest::Method;
     let token = load.signin(email).await?;
     let begun = load
-        .send(Method::POST, "/api/v1/me/two-step/totp", Some(&token), Some(json!({})), 200)
+        .send(
+            Method::POST,
+            "/api/v1/me/two-step/totp",
+            Some(&token),
+            Some(json!({})),
+            200,
+        )
         .await?;
     let secret = begun["secret"].as_str().unwrap_or_default();
     let bytes = totp_rs::Secret::try_from_base32(secret)
@@ -284,8 +307,14 @@ async fn enroll_once(load: &Load, email: &str) -> Option<()> {
         .unwrap_or(token);
     if on.is_some() {
         load.counts.enrollments.fetch_add(1, Ordering::Relaxed);
-        load.send(Method::DELETE, "/api/v1/me/two-step", Some(&token), None, 204)
-            .await;
+        load.send(
+            Method::DELETE,
+            "/api/v1/me/two-step",
+            Some(&token),
+            None,
+            204,
+        )
+        .await;
     }
     load.signout(&token).await;
     Some(())
@@ -349,7 +378,11 @@ pub async fn run(bench: &crate::scenarios::Bench, seconds: u64) -> anyhow::Resul
          warm-up {warmup:.0} s",
         proc.base,
         proc.pid(),
-        if db.url.is_some() { "PostgreSQL" } else { "SQLite" },
+        if db.url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
     );
     let started = Instant::now();
     let load = Load {
@@ -363,7 +396,11 @@ pub async fn run(bench: &crate::scenarios::Bench, seconds: u64) -> anyhow::Resul
     let mut tasks = Vec::new();
     for w in 0..2 {
         tasks.push(tokio::spawn(sessions(load.clone(), w * 500)));
-        tasks.push(tokio::spawn(token_checks(load.clone(), tokens.clone(), w * 8)));
+        tasks.push(tokio::spawn(token_checks(
+            load.clone(),
+            tokens.clone(),
+            w * 8,
+        )));
     }
     tasks.push(tokio::spawn(enrollments(load.clone())));
 
