@@ -391,7 +391,9 @@ pub async fn run(bench: &crate::scenarios::Bench, seconds: u64) -> anyhow::Resul
             .build()?,
         base: proc.base.clone(),
         counts: Arc::new(Counts::default()),
-        until: started + Duration::from_secs(seconds),
+        // A little past the last sample, so that it sees the load running,
+        // not its connections closing.
+        until: started + Duration::from_secs(seconds + 5),
     };
     let mut tasks = Vec::new();
     for w in 0..2 {
