@@ -5,6 +5,7 @@
 //! cargo run --release -p tessera-bench -- all            # every scenario
 //! cargo run --release -p tessera-bench -- session-check  # one scenario
 //! cargo run -p tessera-bench -- all --quick              # CI smoke run
+//! cargo run --release -p tessera-bench -- soak --soak-seconds 1800
 //! ```
 
 mod load;
@@ -12,6 +13,7 @@ mod report;
 mod scenarios;
 mod seed;
 mod server;
+mod soak;
 mod sys;
 
 use clap::Parser;
@@ -24,8 +26,9 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// all, session-check, signin-password, signin-totp, flood,
-    /// session-memory, durable-writes, scale, mail-delivery (or
-    /// hello-server, internal).
+    /// session-memory, durable-writes, scale, mail-delivery; or soak (a
+    /// long mixed load, watching the server's memory, descriptors and
+    /// database connections; not part of all); or hello-server, internal.
     scenario: String,
     /// A short run of every scenario (under 2 minutes), for CI.
     #[arg(long)]
@@ -45,6 +48,9 @@ struct Cli {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// How long the soak runs, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    soak_seconds: u64,
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -71,6 +77,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if cli.scenario == "soak" {
+        let soak = async {
+            let bench = scenarios::Bench::new(scenarios::Settings::from_cli(&cli))?;
+            soak::run(&bench, cli.soak_seconds).await
+        };
+        return match rt.block_on(soak) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("tessera-bench soak: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match rt.block_on(scenarios::run(scenarios::Settings::from_cli(&cli))) {
         Ok(results) => {
             report::print(&results);

@@ -14,6 +14,8 @@ pub const BENCH_KEY: &str = "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktMzI=";
 pub struct Proc {
     child: Child,
     pub base: String,
+    /// `http://ADDR` of the metrics listener, when the server runs one.
+    pub metrics: Option<String>,
 }
 
 impl Proc {
@@ -66,18 +68,29 @@ fn spawn(mut cmd: Command) -> anyhow::Result<Proc> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                let _ = tx.send(addr.to_string());
+            // The metrics listener's line, when there is one, comes first.
+            if let Some(addr) = line.strip_prefix("metrics listening on http://") {
+                let _ = tx.send((true, addr.to_string()));
+            } else if let Some(addr) = line.strip_prefix("listening on http://") {
+                let _ = tx.send((false, addr.to_string()));
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(120))
-        .context("the server did not start")?;
-    Ok(Proc {
-        child,
-        base: format!("http://{addr}"),
-    })
+    let mut metrics = None;
+    loop {
+        let (is_metrics, addr) = rx
+            .recv_timeout(Duration::from_secs(120))
+            .context("the server did not start")?;
+        if is_metrics {
+            metrics = Some(format!("http://{addr}"));
+            continue;
+        }
+        return Ok(Proc {
+            child,
+            base: format!("http://{addr}"),
+            metrics,
+        });
+    }
 }
 
 /// `tessera serve` on `data_dir` (and `database_url`, if any).

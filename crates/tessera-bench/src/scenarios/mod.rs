@@ -139,16 +139,23 @@ pub fn raw_hash_rate(threads: usize, duration: Duration) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+impl Bench {
+    /// Builds (or finds) the server binary for `settings`.
+    pub fn new(settings: Settings) -> anyhow::Result<Bench> {
+        let bin = server::tessera_binary()?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Ok(Bench {
+            settings,
+            bin,
+            cores,
+        })
+    }
+}
+
 pub async fn run(settings: Settings) -> anyhow::Result<Vec<Outcome>> {
-    let bin = server::tessera_binary()?;
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let bench = Bench {
-        settings,
-        bin,
-        cores,
-    };
+    let bench = Bench::new(settings)?;
     let names: Vec<&str> = if bench.settings.scenario == "all" {
         ALL.to_vec()
     } else if ALL.contains(&bench.settings.scenario.as_str()) {

@@ -9,9 +9,11 @@
 //! sessions in.
 //!
 //! On SQLite and PostgreSQL, each round on a fresh data directory or
-//! schema. `TESSERA_CRASH_ROUNDS` sets the rounds per database (3 by
-//! default; `scripts/crashtest` runs 20) and `TESSERA_CRASH_SEED` the seed
-//! of the first round, printed so a failing round can be replayed.
+//! schema. `TESSERA_TEST_CRASH_ROUNDS` sets the rounds per database (3 by
+//! default; `scripts/crashtest` runs 20) and `TESSERA_TEST_CRASH_SEED` the
+//! seed of the first round, printed so a failing round can be replayed.
+//! (`TESSERA_TEST_*`: the server ignores them; it refuses other unknown
+//! `TESSERA_*` variables as settings.)
 
 use crate::crash_db::Db;
 use crate::crash_load::{Admin, Client, Fact, Journal, Known, Person, Rng, Shared, carry_on};
@@ -38,14 +40,14 @@ pub(crate) enum Backend {
 }
 
 pub(crate) fn rounds() -> u64 {
-    std::env::var("TESSERA_CRASH_ROUNDS")
+    std::env::var("TESSERA_TEST_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
 }
 
 pub(crate) fn first_seed() -> u64 {
-    std::env::var("TESSERA_CRASH_SEED")
+    std::env::var("TESSERA_TEST_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| peers::now_secs() as u64 ^ u64::from(std::process::id()) << 20)
@@ -119,11 +121,13 @@ async fn crash_rounds(backend: Backend) {
     let mut kills = tally.kill_ms.clone();
     kills.sort_unstable();
     eprintln!(
-        "CRASH {backend:?}: {} rounds; kill after {:?} ms; acknowledged {:?}; \
-         requests in flight at the kill {:?}; mail leased by the killed worker \
-         (delayed by the lease) {}, delivered after restart {}",
+        "CRASH {backend:?}: {} rounds; kill after {:?} ms; {} acknowledged writes \
+         verified after restart {:?}; requests in flight at the kill {:?}; mail \
+         leased by the killed worker (delayed by the lease) {}, delivered after \
+         restart {}",
         tally.rounds,
         kills,
+        tally.acked.values().sum::<usize>(),
         tally.acked,
         tally.killed_in,
         tally.leased_at_kill,
@@ -289,7 +293,7 @@ async fn drain_outbox(db: &Db, restarted_at: i64) -> (u64, u64) {
 
 /// Every acknowledged write of one actor, as far as the request in flight
 /// at the kill leaves it known.
-async fn check_actor(s: &Server, db: &Db, who: &str, e: &crate::crash_load::Entry) {
+pub(crate) async fn check_actor(s: &Server, db: &Db, who: &str, e: &crate::crash_load::Entry) {
     let k: &Known = &e.known;
     let api = reqwest::Client::new();
     let whoami = |token: String| {

@@ -245,7 +245,7 @@ impl Person {
         self.known.totp || !self.known.keys.is_empty()
     }
 
-    fn begin(&self, op: &'static str, facts: &[Fact]) {
+    pub fn begin(&self, op: &'static str, facts: &[Fact]) {
         let mut j = self.journal.lock().unwrap();
         let e = j.actors.entry(self.known.email.clone()).or_default();
         e.in_flight = Some((op, facts.to_vec()));

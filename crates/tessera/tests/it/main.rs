@@ -8,6 +8,7 @@ mod api_sessions;
 mod api_signin;
 mod api_tokens;
 mod browser;
+mod cancel;
 mod challenges;
 mod cli;
 mod client_address;
