@@ -31,6 +31,7 @@ mod postgres;
 mod recovery_race;
 mod required_page;
 mod secrets_at_rest;
+mod secrets_leak;
 mod security_headers;
 mod signup_enumeration;
 mod sms;
