@@ -25,6 +25,7 @@ mod no_store;
 mod org_nodes;
 mod org_policy;
 mod orgs;
+mod outages;
 mod page_forms;
 mod peers;
 mod postgres;
