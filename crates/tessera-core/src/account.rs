@@ -46,8 +46,10 @@ macro_rules! text_enum {
             fn from_str(s: &str) -> Result<Self, String> {
                 match s {
                     $($text => Ok($variant),)+
-                    other => Err(format!(
-                        "unknown value {other:?}; expected one of: {}",
+                    // Not the value given: a refusal is shown and logged,
+                    // and a value in the wrong field can be a secret.
+                    _ => Err(format!(
+                        "unknown value; expected one of: {}",
                         [$($text),+].join(", ")
                     )),
                 }

@@ -220,10 +220,13 @@ impl TokenPolicy {
             None => self.scopes.clone(),
             Some(asked) => {
                 let mut out: Vec<String> = Vec::new();
-                for s in asked {
+                for (n, s) in asked.iter().enumerate() {
                     if !self.scopes.contains(s) {
+                        // Its place, not its text: a refusal is shown and
+                        // logged, and a token pasted here is a secret.
                         return Err(format!(
-                            "unknown scope {s:?}; this server offers: {}",
+                            "unknown scope (item {} of scopes); this server offers: {}",
+                            n + 1,
                             self.scopes.join(", ")
                         ));
                     }
@@ -315,7 +318,11 @@ mod tests {
                 scopes: Some(vec!["admin".into()]),
             })
             .unwrap_err();
-        assert!(e.contains("admin") && e.contains("read, write"), "{e}");
+        // Named by place, not echoed: a refusal is logged and shown.
+        assert!(
+            !e.contains("admin") && e.contains("item 1") && e.contains("read, write"),
+            "{e}"
+        );
         assert!(p.check(&TokenRequest::default()).is_err());
         let one = p
             .check(&TokenRequest {

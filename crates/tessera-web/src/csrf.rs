@@ -104,13 +104,19 @@ where
         let jar = CookieJar::from_headers(req.headers());
         let axum::Form(form) = axum::Form::<T>::from_request(req, state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(form_refused)?;
         if form_token_valid(state, &jar, form.csrf()) {
             Ok(CsrfForm(form))
         } else {
             Err(form_expired())
         }
     }
+}
+
+/// The refusal of a form that does not parse: axum's own answer (its
+/// status, a plain text naming the problem) without the values refused.
+fn form_refused(r: axum::extract::rejection::FormRejection) -> Response {
+    (r.status(), crate::redact::without_values(&r.body_text())).into_response()
 }
 
 /// The refusal of a form whose token does not match its cookie.

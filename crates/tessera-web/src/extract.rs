@@ -132,9 +132,10 @@ fn json_problem(r: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(_) => {
             ApiError::bad_request("The request body is not valid JSON.")
         }
-        JsonRejection::JsonDataError(e) => {
-            ApiError::bad_request(format!("The request body does not fit: {}", e.body_text()))
-        }
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!(
+            "The request body does not fit: {}",
+            crate::redact::without_values(&e.body_text())
+        )),
         other => ApiError::new(other.status(), "invalid", other.body_text()),
     }
 }
@@ -154,9 +155,12 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
-                format!("The query string does not fit: {}", e.body_text()),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::bad_request(format!(
+                    "The query string does not fit: {}",
+                    crate::redact::without_values(&e.body_text())
+                )))
+            }
             Err(other) => Err(ApiError::new(other.status(), "invalid", other.body_text())),
         }
     }

@@ -15,6 +15,7 @@ mod extract;
 mod metrics;
 mod openapi_errors;
 mod pages;
+mod redact;
 mod security_headers;
 mod session_out;
 mod state;

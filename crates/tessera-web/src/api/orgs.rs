@@ -447,9 +447,11 @@ pub async fn set_two_step(
     let excluded = body
         .excluded
         .iter()
-        .map(|e| {
-            e.parse::<AccountId>()
-                .map_err(|_| ApiError::bad_request(format!("excluded: {e:?} is not an account id")))
+        .enumerate()
+        .map(|(n, e)| {
+            e.parse::<AccountId>().map_err(|_| {
+                ApiError::bad_request(format!("excluded: item {} is not an account id", n + 1))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let p = state

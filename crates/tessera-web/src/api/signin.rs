@@ -216,8 +216,12 @@ pub fn second_step_request(
     challenge: Challenge,
     body: serde_json::Value,
 ) -> Result<SecondStepRequest, ApiError> {
-    let parse =
-        |e: serde_json::Error| ApiError::bad_request(format!("The request body does not fit: {e}"));
+    let parse = |e: serde_json::Error| {
+        ApiError::bad_request(format!(
+            "The request body does not fit: {}",
+            crate::redact::without_values(&e.to_string())
+        ))
+    };
     let empty = body.is_null() || body.as_object().is_some_and(|o| o.is_empty());
     match challenge {
         Challenge::Totp => {

@@ -44,8 +44,12 @@ pub async fn step_up(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let proof = if method == "password" {
-        let b: PasswordBody = serde_json::from_value(body)
-            .map_err(|e| ApiError::bad_request(format!("The request body does not fit: {e}")))?;
+        let b: PasswordBody = serde_json::from_value(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "The request body does not fit: {}",
+                crate::redact::without_values(&e.to_string())
+            ))
+        })?;
         StepUpProof::Password(Password::new(b.password))
     } else {
         match second_step_request(parse_challenge(&method)?, body)? {

@@ -68,7 +68,7 @@ async fn serve_writes_text_messages_to_the_development_file() {
 }
 
 /// A bare HTTP/1.1 endpoint that answers 200 and keeps each request.
-async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/sms", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));

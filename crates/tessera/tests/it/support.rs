@@ -44,7 +44,17 @@ impl Server {
         Self::spawn(opts, false)
     }
 
+    /// With every log line written to `log`, at the level and in the format
+    /// the configuration (`log.level`, `log.format`) says: no `RUST_LOG`.
+    pub fn start_logging_to(opts: Opts, log: &Path) -> Server {
+        Self::spawn_with(opts, true, Some(log))
+    }
+
     fn spawn(opts: Opts, metrics: bool) -> Server {
+        Self::spawn_with(opts, metrics, None)
+    }
+
+    fn spawn_with(opts: Opts, metrics: bool, log: Option<&Path>) -> Server {
         let (dir, data_dir) = match opts.data_dir {
             Some(d) => (None, d),
             None => {
@@ -56,9 +66,16 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
+        match log {
+            Some(path) => {
+                cmd.env_remove("RUST_LOG")
+                    .stderr(std::fs::File::create(path).unwrap());
+            }
+            None => {
+                cmd.env("RUST_LOG", "warn").stderr(Stdio::inherit());
+            }
+        }
         if metrics && !opts.env.iter().any(|(k, _)| k == "TESSERA_METRICS__LISTEN") {
             cmd.env("TESSERA_METRICS__LISTEN", "127.0.0.1:0");
         }
