@@ -36,10 +36,15 @@ pub fn announced(child: &mut Child, timeout: Duration) -> Result<Announced, Stri
         match rx.recv_timeout(timeout) {
             Ok(Line::Metrics(a)) => metrics = Some(a),
             Ok(Line::Http(http)) => return Ok(Announced { http, metrics }),
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err(format!(
                     "the server did not announce its address within {timeout:?}"
                 ));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("the server's output ended before it announced its address \
+                     (it exited: see its log above)"
+                    .into());
             }
         }
     }
@@ -88,5 +93,16 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert!(got.unwrap_err().contains("did not announce"));
+    }
+
+    #[test]
+    fn a_process_that_exits_says_so() {
+        let mut child = std::process::Command::new("true")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let got = announced(&mut child, Duration::from_secs(5));
+        let _ = child.wait();
+        assert!(got.unwrap_err().contains("exited"));
     }
 }

@@ -15,6 +15,7 @@ mod client_address;
 mod crash;
 mod crash_db;
 mod crash_load;
+mod db_outage;
 mod dns_peer;
 mod email_codes;
 mod enumeration;
