@@ -2,10 +2,8 @@
 //! hello-world baseline, each started from this harness.
 
 use anyhow::{Context, bail};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// The key the harness and its servers share, so seeded TOTP seeds decrypt.
@@ -64,33 +62,13 @@ pub fn tessera_binary() -> anyhow::Result<PathBuf> {
 fn spawn(mut cmd: Command) -> anyhow::Result<Proc> {
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = cmd.spawn().context("cannot start the server")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            // The metrics listener's line, when there is one, comes first.
-            if let Some(addr) = line.strip_prefix("metrics listening on http://") {
-                let _ = tx.send((true, addr.to_string()));
-            } else if let Some(addr) = line.strip_prefix("listening on http://") {
-                let _ = tx.send((false, addr.to_string()));
-            }
-        }
-    });
-    let mut metrics = None;
-    loop {
-        let (is_metrics, addr) = rx
-            .recv_timeout(Duration::from_secs(120))
-            .context("the server did not start")?;
-        if is_metrics {
-            metrics = Some(format!("http://{addr}"));
-            continue;
-        }
-        return Ok(Proc {
-            child,
-            base: format!("http://{addr}"),
-            metrics,
-        });
-    }
+    let announced = tessera_testkit::listen::announced(&mut child, Duration::from_secs(120))
+        .map_err(anyhow::Error::msg)?;
+    Ok(Proc {
+        child,
+        base: format!("http://{}", announced.http),
+        metrics: announced.metrics.map(|a| format!("http://{a}")),
+    })
 }
 
 /// `tessera serve` on `data_dir` (and `database_url`, if any).

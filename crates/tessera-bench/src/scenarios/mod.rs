@@ -81,15 +81,7 @@ impl Bench {
         let dir = tempfile::tempdir()?;
         let url = match &self.settings.postgres {
             None => None,
-            Some(base) => {
-                let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-                let admin = tessera_store::PgStore::connect(base).await?;
-                admin
-                    .execute_raw(&format!("CREATE SCHEMA {schema}"))
-                    .await?;
-                let sep = if base.contains('?') { '&' } else { '?' };
-                Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
-            }
+            Some(base) => Some(tessera_testkit::pg::fresh_schema(base, "bench").await?),
         };
         let store = tessera_store::open(url.as_deref(), dir.path()).await?;
         Ok(FreshDb { dir, url, store })
