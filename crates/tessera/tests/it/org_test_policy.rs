@@ -10,6 +10,7 @@ use crate::guard_rails::{Nodes, bearer, one_account};
 use crate::support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
+use tessera_core::Clock;
 use tessera_core::account::Role;
 use tessera_core::service::CoreConfig;
 
