@@ -1319,8 +1319,10 @@ pub trait OrgTestStore: Send + Sync {
     /// users of the organization (a reset's preview).
     async fn test_web_sessions(&self, org: OrganizationId) -> Result<Vec<Session>, StoreError>;
     /// Ends those sessions, on every node; returns them.
-    async fn reset_test_web_sessions(&self, org: OrganizationId)
-    -> Result<Vec<Session>, StoreError>;
+    async fn reset_test_web_sessions(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<Session>, StoreError>;
 
     /// How many external users the organization has.
     async fn count_external_users(&self, org: OrganizationId) -> Result<u64, StoreError>;

@@ -520,7 +520,9 @@ macro_rules! org_conformance {
                     .map(|a| {
                         let (s, id) = (s.clone(), a.id);
                         tokio::spawn(async move {
-                            s.add_test_member(acme.id, id, 5, Timestamp(2)).await.unwrap()
+                            s.add_test_member(acme.id, id, 5, Timestamp(2))
+                                .await
+                                .unwrap()
                         })
                     })
                     .collect();
@@ -535,14 +537,22 @@ macro_rules! org_conformance {
                 let members = s.test_members(acme.id).await.unwrap();
                 assert_eq!(members.len(), 5);
                 let inside = members[0].clone();
-                let outside = ext.iter().find(|a| !members.iter().any(|m| m.id == a.id)).unwrap();
+                let outside = ext
+                    .iter()
+                    .find(|a| !members.iter().any(|m| m.id == a.id))
+                    .unwrap();
                 for (who, want) in [
                     (inside.id, TestMemberAdded::AlreadyMember),
                     (outside.id, TestMemberAdded::Full),
                     (ann.id, TestMemberAdded::NotExternal),
                     (stranger.id, TestMemberAdded::NotExternal),
                 ] {
-                    assert_eq!(s.add_test_member(acme.id, who, 5, Timestamp(3)).await.unwrap(), want);
+                    assert_eq!(
+                        s.add_test_member(acme.id, who, 5, Timestamp(3))
+                            .await
+                            .unwrap(),
+                        want
+                    );
                 }
 
                 // The settings reach the members' standings only.
@@ -552,7 +562,11 @@ macro_rules! org_conformance {
                     api_token_access: false,
                 };
                 let ids: Vec<_> = members.iter().map(|m| m.id).collect();
-                assert!(s.set_test_policy(acme.id, &p, &ids, Timestamp(4)).await.unwrap());
+                assert!(
+                    s.set_test_policy(acme.id, &p, &ids, Timestamp(4))
+                        .await
+                        .unwrap()
+                );
                 let standing = s.org_standing(&inside).await.unwrap();
                 assert_eq!(standing.memberships[0].test_policy, Some(p));
                 assert_eq!(standing.external_policy().session_secs, Some(1800));
@@ -562,7 +576,11 @@ macro_rules! org_conformance {
                 // A stranger in the list: nothing changes.
                 let with_stranger = [ids[0], stranger.id];
                 let q = ExternalPolicy::default();
-                assert!(!s.set_test_policy(acme.id, &q, &with_stranger, Timestamp(5)).await.unwrap());
+                assert!(
+                    !s.set_test_policy(acme.id, &q, &with_stranger, Timestamp(5))
+                        .await
+                        .unwrap()
+                );
                 assert_eq!(s.test_members(acme.id).await.unwrap().len(), 5);
                 assert_eq!(s.organization(acme.id).await.unwrap().unwrap().test, p);
 
@@ -571,7 +589,11 @@ macro_rules! org_conformance {
                 assert_eq!((before, after), (ExternalPolicy::default(), p));
                 assert_eq!(s.organization(acme.id).await.unwrap().unwrap().external, p);
                 assert_eq!(
-                    s.org_standing(outside).await.unwrap().external_policy().session_secs,
+                    s.org_standing(outside)
+                        .await
+                        .unwrap()
+                        .external_policy()
+                        .session_secs,
                     Some(1800),
                     "the roll-out reached the others"
                 );
@@ -581,7 +603,10 @@ macro_rules! org_conformance {
                 let mut seen = Vec::new();
                 let mut after = None;
                 loop {
-                    let page = s.external_users_page(acme.id, after, 3, Timestamp(6)).await.unwrap();
+                    let page = s
+                        .external_users_page(acme.id, after, 3, Timestamp(6))
+                        .await
+                        .unwrap();
                     if page.is_empty() {
                         break;
                     }
@@ -593,9 +618,20 @@ macro_rules! org_conformance {
                 emails.sort();
                 emails.dedup();
                 assert_eq!(emails.len(), 10, "no one twice, Ann never");
-                assert_eq!(seen.iter().filter(|r| r.policy == AppliedPolicy::Test).count(), 5);
-                assert!(seen.iter().all(|r| r.organizations == vec!["Acme".to_string()]));
-                assert!(seen.iter().all(|r| r.display_name == "Test Person" && r.methods.is_empty()));
+                assert_eq!(
+                    seen.iter()
+                        .filter(|r| r.policy == AppliedPolicy::Test)
+                        .count(),
+                    5
+                );
+                assert!(
+                    seen.iter()
+                        .all(|r| r.organizations == vec!["Acme".to_string()])
+                );
+                assert!(
+                    seen.iter()
+                        .all(|r| r.display_name == "Test Person" && r.methods.is_empty())
+                );
 
                 // Ending a membership ends the test membership.
                 assert!(s.remove_member(acme.id, inside.id).await.unwrap());

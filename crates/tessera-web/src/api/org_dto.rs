@@ -450,7 +450,9 @@ impl TestPolicyBody {
             .iter()
             .map(|m| {
                 m.parse().map_err(|_| {
-                    crate::error::ApiError::bad_request(format!("members: {m:?} is not an account id"))
+                    crate::error::ApiError::bad_request(format!(
+                        "members: {m:?} is not an account id"
+                    ))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

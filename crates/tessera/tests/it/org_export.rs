@@ -76,7 +76,14 @@ async fn org(s: &Server, root: &str, name: &str, domain: &str) -> String {
     .await;
     assert_eq!(st, 201, "{o}");
     let base = format!("/api/v1/admin/organizations/{}", o["id"].as_str().unwrap());
-    call(s, "POST", &format!("{base}/domains"), root, Some(json!({ "domain": domain }))).await;
+    call(
+        s,
+        "POST",
+        &format!("{base}/domains"),
+        root,
+        Some(json!({ "domain": domain })),
+    )
+    .await;
     let (st, _) = call(
         s,
         "POST",
@@ -141,10 +148,24 @@ async fn external_users_csv_parsed_by_python_matches_the_data() {
     // Carol has an API token; Eve an authenticator app; Dave is in the
     // test policy.
     let carol = stepped_up(&s, "carol@partner.example").await;
-    let (st, t) = call(&s, "POST", "/api/v1/me/api-tokens", &carol, Some(json!({"label": "ci"}))).await;
+    let (st, t) = call(
+        &s,
+        "POST",
+        "/api/v1/me/api-tokens",
+        &carol,
+        Some(json!({"label": "ci"})),
+    )
+    .await;
     assert_eq!(st, 201, "{t}");
     let eve = stepped_up(&s, "eve@other.example").await;
-    let (st, e) = call(&s, "POST", "/api/v1/me/two-step/totp", &eve, Some(json!({}))).await;
+    let (st, e) = call(
+        &s,
+        "POST",
+        "/api/v1/me/two-step/totp",
+        &eve,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(st, 200, "{e}");
     let code = crate::peers::oathtool(e["secret"].as_str().unwrap(), crate::peers::now_secs());
     let (st, c) = call(
@@ -161,8 +182,10 @@ async fn external_users_csv_parsed_by_python_matches_the_data() {
         "PUT",
         &format!("{acme}/external-policy/test"),
         &root,
-        Some(json!({"email_code": false, "verification_frequency_minutes": 60,
-                    "api_token_access": true, "members": [ids["dave@other.example"]]})),
+        Some(
+            json!({"email_code": false, "verification_frequency_minutes": 60,
+                    "api_token_access": true, "members": [ids["dave@other.example"]]}),
+        ),
     )
     .await;
     assert_eq!(st, 200, "{p}");
@@ -260,7 +283,9 @@ async fn external_users_csv_parsed_by_python_matches_the_data() {
     .collect();
     assert_eq!(got, want, "managed Ann is not listed");
     // The raw text: CRLF records, the line break inside quotes.
-    assert!(text.contains("\"'=HYPERLINK(\"\"http://evil.example\"\"), \"\"Bob\"\"\nthe builder\""));
+    assert!(
+        text.contains("\"'=HYPERLINK(\"\"http://evil.example\"\"), \"\"Bob\"\"\nthe builder\"")
+    );
 
     // The CLI writes the same file (no progress bar: not a terminal).
     let cli_file = dir.path().join("cli.csv");
@@ -276,7 +301,11 @@ async fn external_users_csv_parsed_by_python_matches_the_data() {
         ],
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("4 external users written"), "{stderr}");
     let mut cli_rows = python_csv(&cli_file);
@@ -285,12 +314,18 @@ async fn external_users_csv_parsed_by_python_matches_the_data() {
     assert_eq!(cli_rows.iter().map(cells).collect::<Vec<_>>(), want);
     // By id, to standard output.
     let id = acme.rsplit('/').next().unwrap();
-    let out = s.cli(&["admin", "org", "export-external-users", "--org", id], None);
+    let out = s.cli(
+        &["admin", "org", "export-external-users", "--org", id],
+        None,
+    );
     assert!(out.status.success());
     let stdout_file = dir.path().join("stdout.csv");
     std::fs::write(&stdout_file, &out.stdout).unwrap();
     assert_eq!(python_csv(&stdout_file).len(), 1 + 4);
-    let out = s.cli(&["admin", "org", "export-external-users", "--org", "Nope"], None);
+    let out = s.cli(
+        &["admin", "org", "export-external-users", "--org", "Nope"],
+        None,
+    );
     assert!(!out.status.success());
 
     let (_, audit) = call(

@@ -112,7 +112,10 @@ where
 {
     let start = std::time::Instant::now();
     while !check().await {
-        assert!(start.elapsed() < Duration::from_secs(5), "{what}: not within 5 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what}: not within 5 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -127,11 +130,17 @@ async fn limit_of_five(n: Nodes) {
     // Refused, with nothing changed: six members, a managed account, a
     // stranger, a bad id, a bad frequency.
     let six: Vec<&str> = ext[..6].iter().map(String::as_str).collect();
-    let stranger = n.user("zed@elsewhere.example", Role::Member).await.to_string();
+    let stranger = n
+        .user("zed@elsewhere.example", Role::Member)
+        .await
+        .to_string();
     for (body, why) in [
         (test_body(false, Some(30), true, &six), "six"),
         (test_body(false, Some(30), true, &[&ann]), "managed"),
-        (test_body(false, Some(30), true, &[&stranger]), "not a member"),
+        (
+            test_body(false, Some(30), true, &[&stranger]),
+            "not a member",
+        ),
         (test_body(false, Some(30), true, &["nope"]), "not an id"),
         (test_body(false, Some(14), true, &[&ext[0]]), "14 minutes"),
     ] {
@@ -141,14 +150,28 @@ async fn limit_of_five(n: Nodes) {
     let (_, p) = n.send("GET", &test, &bearer(&root), None).await;
     assert_eq!(p, test_body(false, None, true, &[]), "nothing changed");
     // Five, with a repeat, is fine.
-    let five: Vec<&str> = ext[..5].iter().chain(&ext[..1]).map(String::as_str).collect();
+    let five: Vec<&str> = ext[..5]
+        .iter()
+        .chain(&ext[..1])
+        .map(String::as_str)
+        .collect();
     let (st, p) = n
-        .send("PUT", &test, &bearer(&root), Some(test_body(false, Some(30), true, &five)))
+        .send(
+            "PUT",
+            &test,
+            &bearer(&root),
+            Some(test_body(false, Some(30), true, &five)),
+        )
         .await;
     assert_eq!(st, 200, "{p}");
     assert_eq!(p["members"].as_array().unwrap().len(), 5);
     let (st, _) = n
-        .send("PUT", &test, &bearer(&root), Some(test_body(false, Some(30), true, &[])))
+        .send(
+            "PUT",
+            &test,
+            &bearer(&root),
+            Some(test_body(false, Some(30), true, &[])),
+        )
         .await;
     assert_eq!(st, 200);
 
@@ -180,37 +203,64 @@ async fn limit_of_five(n: Nodes) {
     let members = p["members"].as_array().unwrap().clone();
     assert_eq!(members.len(), 5, "{p}");
     // A sixth, one at a time, is refused too; a member again changes nothing.
-    let outside = ext
-        .iter()
-        .find(|id| !members.contains(&json!(id)))
-        .unwrap();
+    let outside = ext.iter().find(|id| !members.contains(&json!(id))).unwrap();
     let (st, e) = n
-        .send("POST", &format!("{test}/members"), &bearer(&root), Some(json!({"account_id": outside})))
+        .send(
+            "POST",
+            &format!("{test}/members"),
+            &bearer(&root),
+            Some(json!({"account_id": outside})),
+        )
         .await;
     assert_eq!(st, 400, "{e}");
     assert!(e["detail"].as_str().unwrap().contains("at most 5"), "{e}");
     let (st, p) = n
-        .send("POST", &format!("{test}/members"), &bearer(&root), Some(json!({"account_id": members[0]})))
+        .send(
+            "POST",
+            &format!("{test}/members"),
+            &bearer(&root),
+            Some(json!({"account_id": members[0]})),
+        )
         .await;
     assert_eq!((st, p["members"].as_array().unwrap().len()), (200, 5));
     let (st, e) = n
-        .send("POST", &format!("{test}/members"), &bearer(&root), Some(json!({"account_id": ann})))
+        .send(
+            "POST",
+            &format!("{test}/members"),
+            &bearer(&root),
+            Some(json!({"account_id": ann})),
+        )
         .await;
     assert_eq!(st, 400, "managed: {e}");
     // Out and in again.
     let first = members[0].as_str().unwrap();
     let (st, p) = n
-        .send("DELETE", &format!("{test}/members/{first}"), &bearer(&root), None)
+        .send(
+            "DELETE",
+            &format!("{test}/members/{first}"),
+            &bearer(&root),
+            None,
+        )
         .await;
     assert_eq!((st, p["members"].as_array().unwrap().len()), (200, 4));
     let (st, _) = n
-        .send("DELETE", &format!("{test}/members/{first}"), &bearer(&root), None)
+        .send(
+            "DELETE",
+            &format!("{test}/members/{first}"),
+            &bearer(&root),
+            None,
+        )
         .await;
     assert_eq!(st, 404);
     // Ending the membership ends the test membership with it.
     let second = members[1].as_str().unwrap();
     let (st, _) = n
-        .send("DELETE", &format!("{base}/members/{second}"), &bearer(&root), None)
+        .send(
+            "DELETE",
+            &format!("{base}/members/{second}"),
+            &bearer(&root),
+            None,
+        )
         .await;
     assert_eq!(st, 204);
     let (_, p) = n.send("GET", &test, &bearer(&root), None).await;
@@ -291,14 +341,31 @@ async fn precedence(n: Nodes) {
     // External policy: 60 minutes, tokens allowed. Test policy: 15
     // minutes, tokens refused, for ext0 only.
     let (st, _) = n
-        .send("PUT", &format!("{base}/external-policy"), &bearer(&root), Some(settings(false, Some(60), true)))
+        .send(
+            "PUT",
+            &format!("{base}/external-policy"),
+            &bearer(&root),
+            Some(settings(false, Some(60), true)),
+        )
         .await;
     assert_eq!(st, 200);
     let test = format!("{base}/external-policy/test");
-    let (st, e) = n.send("POST", &format!("{test}/reset-sessions"), &bearer(&root), None).await;
+    let (st, e) = n
+        .send(
+            "POST",
+            &format!("{test}/reset-sessions"),
+            &bearer(&root),
+            None,
+        )
+        .await;
     assert_eq!(st, 409, "the test policy is off: {e}");
     let (st, p) = n
-        .send("PUT", &test, &bearer(&root), Some(test_body(false, Some(15), false, &[tess])))
+        .send(
+            "PUT",
+            &test,
+            &bearer(&root),
+            Some(test_body(false, Some(15), false, &[tess])),
+        )
         .await;
     assert_eq!(st, 200, "{p}");
 
@@ -313,17 +380,43 @@ async fn precedence(n: Nodes) {
     // Session length: 15 minutes for ext0's web sessions, 60 for ext1's.
     let (tess_web, a) = web(&n, "ext0@partner.example").await;
     let now = n.clock.now();
-    assert_eq!(a["session"]["expires_at"], now.plus_secs(15 * 60).to_rfc3339());
+    assert_eq!(
+        a["session"]["expires_at"],
+        now.plus_secs(15 * 60).to_rfc3339()
+    );
     let (other_web, a) = web(&n, "ext1@partner.example").await;
-    assert_eq!(a["session"]["expires_at"], now.plus_secs(60 * 60).to_rfc3339());
+    assert_eq!(
+        a["session"]["expires_at"],
+        now.plus_secs(60 * 60).to_rfc3339()
+    );
     let (ann_web, a) = web(&n, "ann@acme.example").await;
-    assert_eq!(a["session"]["expires_at"], now.plus_secs(90 * 86_400).to_rfc3339());
+    assert_eq!(
+        a["session"]["expires_at"],
+        now.plus_secs(90 * 86_400).to_rfc3339()
+    );
 
     // The external reset leaves ext0 (the test policy's) alone; the test
     // reset ends only ext0's web session.
-    let (st, preview) = n.send("GET", &format!("{test}/reset-sessions"), &bearer(&root), None).await;
-    assert_eq!((st, &preview), (200, &json!({"sessions": 1, "available": true})));
-    let (st, ended) = n.send("POST", &format!("{test}/reset-sessions"), &bearer(&root), None).await;
+    let (st, preview) = n
+        .send(
+            "GET",
+            &format!("{test}/reset-sessions"),
+            &bearer(&root),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, &preview),
+        (200, &json!({"sessions": 1, "available": true}))
+    );
+    let (st, ended) = n
+        .send(
+            "POST",
+            &format!("{test}/reset-sessions"),
+            &bearer(&root),
+            None,
+        )
+        .await;
     assert_eq!((st, &ended), (200, &json!({"ended": 1})));
     within_5s("ext0's web session ended on both nodes", || async {
         !web_ok(&n, &tess_web).await && !web_ok(&n, &tess_web).await
@@ -333,7 +426,12 @@ async fn precedence(n: Nodes) {
     assert!(web_ok(&n, &ann_web).await);
     let (tess_web, _) = web(&n, "ext0@partner.example").await;
     let (st, ended) = n
-        .send("POST", &format!("{base}/external-policy/reset-sessions"), &bearer(&root), None)
+        .send(
+            "POST",
+            &format!("{base}/external-policy/reset-sessions"),
+            &bearer(&root),
+            None,
+        )
         .await;
     assert_eq!((st, &ended), (200, &json!({"ended": 1})), "ext1 only");
     assert!(web_ok(&n, &tess_web).await && web_ok(&n, &tess_web).await);
@@ -341,18 +439,35 @@ async fn precedence(n: Nodes) {
     // Roll out: the external policy becomes the test policy's settings,
     // in one audited step; ext1's token stops too, and ext1's next web
     // session lasts 15 minutes.
-    let (st, p) = n.send("POST", &format!("{test}/roll-out"), &bearer(&root), None).await;
+    let (st, p) = n
+        .send("POST", &format!("{test}/roll-out"), &bearer(&root), None)
+        .await;
     assert_eq!((st, &p), (200, &settings(false, Some(15), false)));
-    let (_, p) = n.send("GET", &format!("{base}/external-policy"), &bearer(&root), None).await;
+    let (_, p) = n
+        .send(
+            "GET",
+            &format!("{base}/external-policy"),
+            &bearer(&root),
+            None,
+        )
+        .await;
     assert_eq!(p, settings(false, Some(15), false));
     within_5s("ext1's token refused after the roll-out", || async {
         whoami(other_token.clone()).await == 403 && whoami(other_token.clone()).await == 403
     })
     .await;
     let (_, a) = web(&n, "ext1@partner.example").await;
-    assert_eq!(a["session"]["expires_at"], n.clock.now().plus_secs(15 * 60).to_rfc3339());
+    assert_eq!(
+        a["session"]["expires_at"],
+        n.clock.now().plus_secs(15 * 60).to_rfc3339()
+    );
     let (_, audit) = n
-        .send("GET", "/api/v1/admin/audit?kind=org.test_policy_rolled_out", &bearer(&root), None)
+        .send(
+            "GET",
+            "/api/v1/admin/audit?kind=org.test_policy_rolled_out",
+            &bearer(&root),
+            None,
+        )
         .await;
     let events = audit["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{audit}");
@@ -362,7 +477,12 @@ async fn precedence(n: Nodes) {
     // A laxer test policy wins for its member: ext0's token works again
     // while the external policy refuses ext1's.
     let (st, _) = n
-        .send("PUT", &test, &bearer(&root), Some(test_body(false, None, true, &[tess])))
+        .send(
+            "PUT",
+            &test,
+            &bearer(&root),
+            Some(test_body(false, None, true, &[tess])),
+        )
         .await;
     assert_eq!(st, 200);
     within_5s("ext0's token works again", || async {
@@ -370,7 +490,9 @@ async fn precedence(n: Nodes) {
     })
     .await;
     assert_eq!(whoami(other_token.clone()).await, 403);
-    let (st, _) = n.send("GET", "/api/v1/session", &bearer(&tess_mobile), None).await;
+    let (st, _) = n
+        .send("GET", "/api/v1/session", &bearer(&tess_mobile), None)
+        .await;
     assert_eq!(st, 200, "mobile sessions are never reset");
 }
 
