@@ -86,6 +86,7 @@ pub struct ExternalPolicyBody {
     /// minutes) to 43200 (30 days); `null` for off. A change applies to
     /// sessions started after it; mobile sessions and managed accounts are
     /// never affected.
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
     #[schema(minimum = 15, maximum = 43200, nullable)]
     pub verification_frequency_minutes: Option<i64>,
     /// Whether external users' API tokens work. Off: their tokens are
@@ -413,6 +414,7 @@ pub struct TestPolicyBody {
     pub email_code: bool,
     /// As the external user policy's: 15 (15 minutes) to 43200 (30 days),
     /// `null` for off; for its members' web sessions.
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
     #[schema(minimum = 15, maximum = 43200, nullable)]
     pub verification_frequency_minutes: Option<i64>,
     /// As the external user policy's, for its members' API tokens.
