@@ -54,6 +54,9 @@ pub enum AuditKind {
     OrgExternalPolicyChanged,
     OrgSessionsReset,
     ApiTokenRefused,
+    OrgTestPolicyChanged,
+    OrgTestPolicyRolledOut,
+    OrgExternalUsersExported,
 }
 
 text_enum!(AuditKind {
@@ -102,6 +105,9 @@ text_enum!(AuditKind {
     AuditKind::OrgExternalPolicyChanged => "org.external_policy_changed",
     AuditKind::OrgSessionsReset => "org.sessions_reset",
     AuditKind::ApiTokenRefused => "api_token.refused_by_policy",
+    AuditKind::OrgTestPolicyChanged => "org.test_policy_changed",
+    AuditKind::OrgTestPolicyRolledOut => "org.test_policy_rolled_out",
+    AuditKind::OrgExternalUsersExported => "org.external_users_exported",
 });
 
 /// An event to record.

@@ -15,6 +15,7 @@ pub mod error;
 pub mod ids;
 pub mod mail;
 pub mod org;
+pub mod org_export;
 pub mod outbox;
 pub mod password;
 pub mod secrets;

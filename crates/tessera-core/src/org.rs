@@ -17,6 +17,10 @@
 //!   code if any policy asks for one, the shortest verification frequency,
 //!   and API tokens refused if any policy refuses them
 //!   ([`OrgStanding::external_policy`]).
+//! - **Test policy**: the same three settings, for at most
+//!   [`MAX_TEST_MEMBERS`] chosen external users of one organization. For
+//!   them it replaces that organization's external user policy (and only
+//!   that one: the strictest rule above still combines organizations).
 
 use crate::account::text_enum;
 use crate::clock::Timestamp;
@@ -30,6 +34,8 @@ pub const MIN_FREQUENCY_MINUTES: u32 = 15;
 pub const MAX_FREQUENCY_MINUTES: u32 = 30 * 24 * 60;
 /// How long an invitation link works: 7 days.
 pub const INVITATION_TTL_SECS: i64 = 7 * 24 * 3600;
+/// How many external users an organization's test policy may hold.
+pub const MAX_TEST_MEMBERS: usize = 5;
 /// The prefix of a domain's TXT proof.
 pub const TXT_PREFIX: &str = "tessera-verification=";
 
@@ -79,6 +85,30 @@ pub struct OrgSettings {
     /// 2SV required for the accounts it manages.
     pub two_step_required: bool,
     pub external: ExternalPolicy,
+    /// The test policy's settings (its members are listed apart).
+    pub test: ExternalPolicy,
+}
+
+/// Which of an organization's policies applies to one of its external users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliedPolicy {
+    /// The account is one of the test policy's members.
+    Test,
+    External,
+}
+
+text_enum!(AppliedPolicy { AppliedPolicy::Test => "test", AppliedPolicy::External => "external" });
+
+/// Checks a test policy's member list: at most [`MAX_TEST_MEMBERS`],
+/// counted without repeats. The store counts again under a lock, so
+/// parallel additions cannot pass it either.
+pub fn check_test_members(count: usize) -> Result<(), String> {
+    if count > MAX_TEST_MEMBERS {
+        return Err(format!(
+            "The test policy holds at most {MAX_TEST_MEMBERS} external users; {count} were given."
+        ));
+    }
+    Ok(())
 }
 
 /// The external user policy of one organization.
@@ -146,12 +176,25 @@ pub struct Membership {
     pub two_step_required: bool,
     /// The account is excluded from the organization's enforced 2SV.
     pub excluded: bool,
+    /// The organization's external user policy.
     pub policy: ExternalPolicy,
+    /// The organization's test policy, when the account is one of its
+    /// members.
+    pub test_policy: Option<ExternalPolicy>,
 }
 
 impl Membership {
     pub fn external(&self) -> bool {
         !self.managed
+    }
+
+    /// The policy of this organization that applies to the account as an
+    /// external user: its test policy takes precedence.
+    pub fn applied_policy(&self) -> (AppliedPolicy, &ExternalPolicy) {
+        match &self.test_policy {
+            Some(t) => (AppliedPolicy::Test, t),
+            None => (AppliedPolicy::External, &self.policy),
+        }
     }
 }
 
@@ -207,14 +250,17 @@ impl OrgStanding {
     pub fn external_policy(&self) -> EffectivePolicy {
         self.memberships.iter().filter(|m| m.external()).fold(
             EffectivePolicy::default(),
-            |acc, m| EffectivePolicy {
-                email_code: acc.email_code || m.policy.email_code,
-                session_secs: match (acc.session_secs, m.policy.frequency_minutes) {
-                    (a, None) => a,
-                    (None, Some(f)) => Some(i64::from(f) * 60),
-                    (Some(a), Some(f)) => Some(a.min(i64::from(f) * 60)),
-                },
-                api_tokens_refused: acc.api_tokens_refused || !m.policy.api_token_access,
+            |acc, m| {
+                let (_, p) = m.applied_policy();
+                EffectivePolicy {
+                    email_code: acc.email_code || p.email_code,
+                    session_secs: match (acc.session_secs, p.frequency_minutes) {
+                        (a, None) => a,
+                        (None, Some(f)) => Some(i64::from(f) * 60),
+                        (Some(a), Some(f)) => Some(a.min(i64::from(f) * 60)),
+                    },
+                    api_tokens_refused: acc.api_tokens_refused || !p.api_token_access,
+                }
             },
         )
     }
@@ -334,7 +380,51 @@ mod tests {
             two_step_required: false,
             excluded: false,
             policy,
+            test_policy: None,
         }
+    }
+
+    #[test]
+    fn the_test_policy_takes_precedence_for_its_members() {
+        let strict = ExternalPolicy {
+            email_code: true,
+            frequency_minutes: Some(30),
+            api_token_access: false,
+        };
+        let lax = ExternalPolicy {
+            email_code: false,
+            frequency_minutes: Some(600),
+            api_token_access: true,
+        };
+        // A strict external policy, a lax test policy: the member gets the lax one.
+        let mut m = member(false, strict);
+        m.test_policy = Some(lax);
+        assert_eq!(m.applied_policy(), (AppliedPolicy::Test, &lax));
+        let s = OrgStanding {
+            memberships: vec![m.clone()],
+        };
+        assert_eq!(
+            s.external_policy(),
+            EffectivePolicy {
+                email_code: false,
+                session_secs: Some(600 * 60),
+                api_tokens_refused: false
+            }
+        );
+        // Another organization's policy still combines, strictest first.
+        let s = OrgStanding {
+            memberships: vec![m.clone(), member(false, strict)],
+        };
+        assert_eq!(s.external_policy().session_secs, Some(30 * 60));
+        assert!(s.external_policy().email_code);
+        // A managed account's test membership means nothing.
+        m.managed = true;
+        let s = OrgStanding {
+            memberships: vec![m],
+        };
+        assert_eq!(s.external_policy(), EffectivePolicy::default());
+        assert!(check_test_members(5).is_ok());
+        assert!(check_test_members(6).unwrap_err().contains('5'));
     }
 
     #[test]

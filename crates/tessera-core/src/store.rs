@@ -1249,14 +1249,94 @@ pub trait OrgStore: Send + Sync {
         policy: &crate::org::ExternalPolicy,
     ) -> Result<bool, StoreError>;
     /// The web sessions of the organization's external users (a reset's
-    /// preview; expired ones not yet swept included).
+    /// preview; expired ones not yet swept included), but those of its
+    /// test policy's members, to whom that policy applies instead.
     async fn external_web_sessions(&self, org: OrganizationId) -> Result<Vec<Session>, StoreError>;
-    /// Ends every web session of the organization's external users (mobile
-    /// sessions stay), on every node; returns the sessions it ended.
+    /// Ends every web session of those external users (mobile sessions
+    /// stay), on every node; returns the sessions it ended.
     async fn reset_external_web_sessions(
         &self,
         org: OrganizationId,
     ) -> Result<Vec<Session>, StoreError>;
+}
+
+/// What adding one account to a test policy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestMemberAdded {
+    Added,
+    /// It was a member already; nothing changed.
+    AlreadyMember,
+    /// The account is not an external user of the organization.
+    NotExternal,
+    /// The policy holds its limit already.
+    Full,
+}
+
+/// An organization's test policy (the external user policy's settings for
+/// a few chosen external users) and the export of its external users.
+///
+/// Every write evicts every cached standing, on every node, as the
+/// external policy's writes do.
+#[async_trait]
+pub trait OrgTestStore: Send + Sync {
+    /// The test policy's members, by email.
+    async fn test_members(&self, org: OrganizationId) -> Result<Vec<Account>, StoreError>;
+    /// In one transaction: replaces the test policy's settings and its
+    /// members. `Ok(false)`, and nothing written, if one of `members` is
+    /// not an external user of the organization (or the organization is
+    /// gone). The caller checked the number of members.
+    async fn set_test_policy(
+        &self,
+        org: OrganizationId,
+        policy: &crate::org::ExternalPolicy,
+        members: &[AccountId],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Adds one external user while the policy holds fewer than `limit`:
+    /// parallel additions are counted one after the other (the
+    /// organization's row is locked first), so no more than `limit` get in.
+    async fn add_test_member(
+        &self,
+        org: OrganizationId,
+        account: AccountId,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<TestMemberAdded, StoreError>;
+    /// False if the account was not a member of the test policy.
+    async fn remove_test_member(
+        &self,
+        org: OrganizationId,
+        account: AccountId,
+    ) -> Result<bool, StoreError>;
+    /// Copies the test policy's settings to the external user policy in
+    /// one transaction; the external policy before and after. `None` if
+    /// there is no such organization.
+    async fn roll_out_test_policy(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Option<(crate::org::ExternalPolicy, crate::org::ExternalPolicy)>, StoreError>;
+    /// The web sessions of the test policy's members who are external
+    /// users of the organization (a reset's preview).
+    async fn test_web_sessions(&self, org: OrganizationId) -> Result<Vec<Session>, StoreError>;
+    /// Ends those sessions, on every node; returns them.
+    async fn reset_test_web_sessions(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// How many external users the organization has.
+    async fn count_external_users(&self, org: OrganizationId) -> Result<u64, StoreError>;
+    /// One page of the organization's external users, in account id order
+    /// after `after` (keyset pagination: each page is one short query, so
+    /// an export of any size holds one page at a time). API tokens are
+    /// counted when they are unexpired at `now`.
+    async fn external_users_page(
+        &self,
+        org: OrganizationId,
+        after: Option<AccountId>,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Vec<crate::org_export::ExternalUserRow>, StoreError>;
 }
 
 /// Everything a Tessera node needs from its database.
@@ -1276,6 +1356,7 @@ pub trait Store:
     + DeviceStore
     + ApiTokenStore
     + OrgStore
+    + OrgTestStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

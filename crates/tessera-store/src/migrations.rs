@@ -63,6 +63,11 @@ pub(crate) fn sqlite() -> Migrator {
             "organizations",
             include_str!("../migrations/sqlite/0009_organizations.sql"),
         ),
+        (
+            10,
+            "test_policy",
+            include_str!("../migrations/sqlite/0010_test_policy.sql"),
+        ),
     ])
 }
 
@@ -107,6 +112,11 @@ pub(crate) fn postgres() -> Migrator {
             9,
             "organizations",
             include_str!("../migrations/postgres/0009_organizations.sql"),
+        ),
+        (
+            10,
+            "test_policy",
+            include_str!("../migrations/postgres/0010_test_policy.sql"),
         ),
     ])
 }

@@ -34,29 +34,32 @@ macro_rules! orgs_store {
             type DbRow = <$db as sqlx::Database>::Row;
 
             const ORG_COLS: &str = "o.id, o.name, o.created_at, o.two_step_required, \
-                 o.ext_email_code, o.ext_frequency_minutes, o.ext_api_token_access";
+                 o.ext_email_code, o.ext_frequency_minutes, o.ext_api_token_access, \
+                 o.test_email_code, o.test_frequency_minutes, o.test_api_token_access";
 
             /// Whether account `a` is managed by organization `org_col`.
-            fn managed_by(org_col: &str) -> String {
+            pub(crate) fn managed_by(org_col: &str) -> String {
                 format!(
                     "(a.kind = 'human' AND EXISTS (SELECT 1 FROM org_domains d WHERE d.org_id = {org_col} \
                      AND d.verified_at IS NOT NULL AND a.email LIKE ('%@' || d.domain)))"
                 )
             }
 
-            /// The accounts external to organization `$1`.
+            /// The accounts external to organization `$1` that its external
+            /// user policy applies to: not those of its test policy.
             fn external_members() -> String {
                 format!(
                     "SELECT m.account_id FROM org_members m JOIN accounts a ON a.id = m.account_id \
-                     WHERE m.org_id = $1 AND NOT {}",
+                     WHERE m.org_id = $1 AND NOT {} AND NOT EXISTS (SELECT 1 FROM org_test_members t \
+                     WHERE t.org_id = m.org_id AND t.account_id = m.account_id)",
                     managed_by("m.org_id")
                 )
             }
 
-            const SESSION_COLS_BARE: &str = "id, account_id, client, aal, methods, created_at, \
+            pub(crate) const SESSION_COLS_BARE: &str = "id, account_id, client, aal, methods, created_at, \
                  verified_at, last_seen_at, expires_at, ip, device, restricted";
 
-            fn policy_at(r: &DbRow, base: usize) -> Result<ExternalPolicy, StoreError> {
+            pub(crate) fn policy_at(r: &DbRow, base: usize) -> Result<ExternalPolicy, StoreError> {
                 let freq: Option<i64> = r.try_get(base + 1).map_err(map_err)?;
                 Ok(ExternalPolicy {
                     email_code: r.try_get(base).map_err(map_err)?,
@@ -80,6 +83,7 @@ macro_rules! orgs_store {
                     },
                     two_step_required: r.try_get(3).map_err(map_err)?,
                     external: policy_at(r, 4)?,
+                    test: policy_at(r, 7)?,
                 })
             }
 
@@ -177,7 +181,10 @@ macro_rules! orgs_store {
                          o.two_step_required, \
                          EXISTS (SELECT 1 FROM org_two_step_exclusions x WHERE x.org_id = o.id \
                                  AND x.account_id = $1), \
-                         o.ext_email_code, o.ext_frequency_minutes, o.ext_api_token_access \
+                         o.ext_email_code, o.ext_frequency_minutes, o.ext_api_token_access, \
+                         EXISTS (SELECT 1 FROM org_test_members t WHERE t.org_id = o.id \
+                                 AND t.account_id = $1), \
+                         o.test_email_code, o.test_frequency_minutes, o.test_api_token_access \
                          FROM organizations o \
                          LEFT JOIN org_members m ON m.org_id = o.id AND m.account_id = $1 \
                          WHERE m.account_id IS NOT NULL OR o.id IN (SELECT d.org_id FROM org_domains d \
@@ -200,6 +207,11 @@ macro_rules! orgs_store {
                                 two_step_required: r.try_get(4).map_err(map_err)?,
                                 excluded: r.try_get(5).map_err(map_err)?,
                                 policy: policy_at(r, 6)?,
+                                test_policy: if r.try_get(9).map_err(map_err)? {
+                                    Some(policy_at(r, 10)?)
+                                } else {
+                                    None
+                                },
                             })
                         })
                         .collect::<Result<Vec<_>, StoreError>>()?;

@@ -233,6 +233,46 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         "/api/v1/admin/organizations/{org}/external-policy/reset-sessions",
         OrgAdmin,
     ),
+    (
+        "GET",
+        "/api/v1/admin/organizations/{org}/external-policy/test",
+        OrgAdmin,
+    ),
+    (
+        "PUT",
+        "/api/v1/admin/organizations/{org}/external-policy/test",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/organizations/{org}/external-policy/test/members",
+        OrgAdmin,
+    ),
+    (
+        "DELETE",
+        "/api/v1/admin/organizations/{org}/external-policy/test/members/{account_id}",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/organizations/{org}/external-policy/test/roll-out",
+        OrgAdmin,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/organizations/{org}/external-policy/test/reset-sessions",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/organizations/{org}/external-policy/test/reset-sessions",
+        OrgAdmin,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/organizations/{org}/external-users.csv",
+        OrgAdmin,
+    ),
     // Invitation links.
     ("GET", "/api/v1/invitations/{token}", Public),
     ("POST", "/api/v1/invitations/{token}/accept", Authenticated),

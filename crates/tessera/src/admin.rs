@@ -61,6 +61,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: ServiceAccountCommand,
     },
+    /// Organizations: export their external users.
+    Org {
+        #[command(subcommand)]
+        cmd: OrgCommand,
+    },
     /// Print audit events, newest first.
     Audit {
         /// Only this kind, e.g. signin.failed.
@@ -105,6 +110,20 @@ pub enum TokenCommand {
     Revoke {
         #[arg(long)]
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Write the organization's external users as CSV (the columns of
+    /// `GET …/external-users.csv`), with a progress bar on a terminal.
+    ExportExternalUsers {
+        /// The organization's id or name.
+        #[arg(long)]
+        org: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
     },
 }
 
@@ -229,6 +248,12 @@ pub async fn run(cfg: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Token { cmd } => tokens(&core, &admin, cmd).await?,
         AdminCommand::ServiceAccount { cmd } => service_accounts(&core, &admin, cmd).await?,
+        AdminCommand::Org { cmd } => match cmd {
+            OrgCommand::ExportExternalUsers { org, output } => {
+                crate::export::external_users(&core, &admin, &org, output.as_deref(), &host())
+                    .await?
+            }
+        },
         AdminCommand::Audit {
             kind,
             email,

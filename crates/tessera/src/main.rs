@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod export;
 mod serve;
 
 use tessera::{alloc, config, keys, wiring};

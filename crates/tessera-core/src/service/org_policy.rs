@@ -121,13 +121,7 @@ impl Core {
         policy: ExternalPolicy,
         ctx: &RequestContext,
     ) -> Result<ExternalPolicy, CoreError> {
-        let policy = policy.check().map_err(CoreError::Invalid)?;
-        if policy.email_code && !self.config.email_codes.mail_delivered {
-            return Err(CoreError::Invalid(
-                "email_code cannot be on: this server sends no mail (email.provider is none), so no code could arrive."
-                    .into(),
-            ));
-        }
+        let policy = self.check_policy_settings(policy)?;
         let before = self.org_settings(admin.org()).await?.external;
         if !self.store.set_external_policy(admin.org(), &policy).await? {
             return Err(CoreError::NotFound("organization"));
@@ -140,6 +134,23 @@ impl Core {
             serde_json::json!({ "from": policy_json(&before), "to": policy_json(&policy) }),
         )
         .await;
+        Ok(policy)
+    }
+
+    /// Checks a policy's settings (the external user policy's, or the
+    /// test policy's): the frequency's range, and no emailed code from a
+    /// server that sends no mail.
+    pub(crate) fn check_policy_settings(
+        &self,
+        policy: ExternalPolicy,
+    ) -> Result<ExternalPolicy, CoreError> {
+        let policy = policy.check().map_err(CoreError::Invalid)?;
+        if policy.email_code && !self.config.email_codes.mail_delivered {
+            return Err(CoreError::Invalid(
+                "email_code cannot be on: this server sends no mail (email.provider is none), so no code could arrive."
+                    .into(),
+            ));
+        }
         Ok(policy)
     }
 
@@ -157,7 +168,9 @@ impl Core {
     }
 
     /// Signs every external user of the organization out on the web (their
-    /// mobile sessions stay), on every node. Only while the policy is on.
+    /// mobile sessions stay), on every node; not the test policy's
+    /// members, which that policy's own reset signs out. Only while the
+    /// policy is on.
     /// Answers how many live sessions ended.
     pub async fn reset_external_sessions(
         &self,
@@ -233,7 +246,7 @@ impl Core {
 pub const TOKENS_REFUSED: &str =
     "API token access is turned off for external users by an organization you belong to.";
 
-fn policy_json(p: &ExternalPolicy) -> serde_json::Value {
+pub(crate) fn policy_json(p: &ExternalPolicy) -> serde_json::Value {
     serde_json::json!({
         "email_code": p.email_code,
         "verification_frequency_minutes": p.frequency_minutes,

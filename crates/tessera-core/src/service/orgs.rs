@@ -68,6 +68,28 @@ impl Core {
         })
     }
 
+    /// The capability to administer the organization with this id or
+    /// name, for a sysadmin (e.g. the host operator's CLI).
+    pub async fn org_admin_for_sysadmin(
+        &self,
+        admin: &Sysadmin,
+        id_or_name: &str,
+    ) -> Result<OrgAdmin, CoreError> {
+        let wanted = id_or_name.trim();
+        let org = self
+            .store
+            .organizations()
+            .await?
+            .into_iter()
+            .find(|o| o.org.id.to_string() == wanted.to_ascii_lowercase() || o.org.name == wanted)
+            .ok_or(CoreError::NotFound("organization"))?;
+        Ok(OrgAdmin {
+            org: org.org.id,
+            actor: admin.actor(),
+            sysadmin: true,
+        })
+    }
+
     /// The organizations the caller administers: all of them for a
     /// sysadmin. 403 for an account that administers none.
     pub async fn my_administered_orgs(

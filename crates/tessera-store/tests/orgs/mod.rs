@@ -485,6 +485,158 @@ macro_rules! org_conformance {
                     "managed"
                 );
             }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn the_test_policy_admits_five_of_ten_racing_and_rolls_out() {
+                use tessera_core::org::AppliedPolicy;
+                use tessera_core::store::TestMemberAdded;
+                let Some(s) = store().await else { return };
+                let acme = org("Acme");
+                s.insert_organization(&acme).await.unwrap();
+                s.claim_domain(&claim(acme.id, "acme.example"))
+                    .await
+                    .unwrap();
+                s.verify_domain(acme.id, "acme.example", VerifiedBy::Admin, Timestamp(1))
+                    .await
+                    .unwrap();
+                let ann = account("ann@acme.example");
+                let stranger = account("zed@elsewhere.example");
+                s.insert_account(&ann).await.unwrap();
+                s.insert_account(&stranger).await.unwrap();
+                s.add_member(acme.id, ann.id, MemberRole::Member, Timestamp(1))
+                    .await
+                    .unwrap();
+                let mut ext = Vec::new();
+                for i in 0..10 {
+                    let a = account(&format!("ext{i}@partner.example"));
+                    s.insert_account(&a).await.unwrap();
+                    s.add_member(acme.id, a.id, MemberRole::Member, Timestamp(1))
+                        .await
+                        .unwrap();
+                    ext.push(a);
+                }
+                let tasks: Vec<_> = ext
+                    .iter()
+                    .map(|a| {
+                        let (s, id) = (s.clone(), a.id);
+                        tokio::spawn(async move {
+                            s.add_test_member(acme.id, id, 5, Timestamp(2))
+                                .await
+                                .unwrap()
+                        })
+                    })
+                    .collect();
+                let mut added = 0;
+                for t in tasks {
+                    match t.await.unwrap() {
+                        TestMemberAdded::Added => added += 1,
+                        other => assert_eq!(other, TestMemberAdded::Full),
+                    }
+                }
+                assert_eq!(added, 5);
+                let members = s.test_members(acme.id).await.unwrap();
+                assert_eq!(members.len(), 5);
+                let inside = members[0].clone();
+                let outside = ext
+                    .iter()
+                    .find(|a| !members.iter().any(|m| m.id == a.id))
+                    .unwrap();
+                for (who, want) in [
+                    (inside.id, TestMemberAdded::AlreadyMember),
+                    (outside.id, TestMemberAdded::Full),
+                    (ann.id, TestMemberAdded::NotExternal),
+                    (stranger.id, TestMemberAdded::NotExternal),
+                ] {
+                    assert_eq!(
+                        s.add_test_member(acme.id, who, 5, Timestamp(3))
+                            .await
+                            .unwrap(),
+                        want
+                    );
+                }
+
+                // The settings reach the members' standings only.
+                let p = ExternalPolicy {
+                    email_code: false,
+                    frequency_minutes: Some(30),
+                    api_token_access: false,
+                };
+                let ids: Vec<_> = members.iter().map(|m| m.id).collect();
+                assert!(
+                    s.set_test_policy(acme.id, &p, &ids, Timestamp(4))
+                        .await
+                        .unwrap()
+                );
+                let standing = s.org_standing(&inside).await.unwrap();
+                assert_eq!(standing.memberships[0].test_policy, Some(p));
+                assert_eq!(standing.external_policy().session_secs, Some(1800));
+                let standing = s.org_standing(outside).await.unwrap();
+                assert_eq!(standing.memberships[0].test_policy, None);
+                assert_eq!(standing.external_policy().session_secs, None);
+                // A stranger in the list: nothing changes.
+                let with_stranger = [ids[0], stranger.id];
+                let q = ExternalPolicy::default();
+                assert!(
+                    !s.set_test_policy(acme.id, &q, &with_stranger, Timestamp(5))
+                        .await
+                        .unwrap()
+                );
+                assert_eq!(s.test_members(acme.id).await.unwrap().len(), 5);
+                assert_eq!(s.organization(acme.id).await.unwrap().unwrap().test, p);
+
+                // Roll-out copies the settings, before and after answered.
+                let (before, after) = s.roll_out_test_policy(acme.id).await.unwrap().unwrap();
+                assert_eq!((before, after), (ExternalPolicy::default(), p));
+                assert_eq!(s.organization(acme.id).await.unwrap().unwrap().external, p);
+                assert_eq!(
+                    s.org_standing(outside)
+                        .await
+                        .unwrap()
+                        .external_policy()
+                        .session_secs,
+                    Some(1800),
+                    "the roll-out reached the others"
+                );
+
+                // The export pages through every external user once.
+                assert_eq!(s.count_external_users(acme.id).await.unwrap(), 10);
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = s
+                        .external_users_page(acme.id, after, 3, Timestamp(6))
+                        .await
+                        .unwrap();
+                    if page.is_empty() {
+                        break;
+                    }
+                    after = page.last().map(|r| r.account_id);
+                    seen.extend(page);
+                }
+                assert_eq!(seen.len(), 10);
+                let mut emails: Vec<_> = seen.iter().map(|r| r.email.clone()).collect();
+                emails.sort();
+                emails.dedup();
+                assert_eq!(emails.len(), 10, "no one twice, Ann never");
+                assert_eq!(
+                    seen.iter()
+                        .filter(|r| r.policy == AppliedPolicy::Test)
+                        .count(),
+                    5
+                );
+                assert!(
+                    seen.iter()
+                        .all(|r| r.organizations == vec!["Acme".to_string()])
+                );
+                assert!(
+                    seen.iter()
+                        .all(|r| r.display_name == "Test Person" && r.methods.is_empty())
+                );
+
+                // Ending a membership ends the test membership.
+                assert!(s.remove_member(acme.id, inside.id).await.unwrap());
+                assert_eq!(s.test_members(acme.id).await.unwrap().len(), 4);
+            }
         }
     };
 }

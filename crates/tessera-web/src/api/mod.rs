@@ -10,6 +10,7 @@ mod methods;
 mod new_user;
 pub mod ops;
 mod org_dto;
+mod org_test;
 mod orgs;
 mod per_method;
 mod service_accounts;
@@ -58,7 +59,7 @@ use utoipa_axum::routes;
         (name = "sessions", description = "Who am I, and the caller's own sessions"),
         (name = "me", description = "The caller's own account"),
         (name = "admin", description = "Instance administration (sysadmin)"),
-        (name = "organizations", description = "Organizations: domains, members, invitations, enforced two-step verification and the external user policy (org-admins of the organization, and sysadmins)")
+        (name = "organizations", description = "Organizations: domains, members, invitations, enforced two-step verification, the external user policy and its test policy, and the export of external users (org-admins of the organization, and sysadmins)")
     )
 )]
 struct ApiDoc;
@@ -150,6 +151,18 @@ pub fn router() -> OpenApiRouter<AppState> {
             orgs::set_external_policy
         ))
         .routes(routes!(orgs::reset_preview, orgs::reset_sessions))
+        .routes(routes!(
+            org_test::get_test_policy,
+            org_test::set_test_policy
+        ))
+        .routes(routes!(org_test::add_test_member))
+        .routes(routes!(org_test::remove_test_member))
+        .routes(routes!(org_test::roll_out))
+        .routes(routes!(
+            org_test::test_reset_preview,
+            org_test::test_reset_sessions
+        ))
+        .routes(routes!(org_test::export_external_users))
         .routes(routes!(invitations::show))
         .routes(routes!(invitations::accept))
         .routes(routes!(invitations::signup))

@@ -85,8 +85,8 @@ pub struct ExternalPolicyBody {
     /// minutes) to 43200 (30 days); `null` for off. A change applies to
     /// sessions started after it; mobile sessions and managed accounts are
     /// never affected.
-    #[schema(minimum = 15, maximum = 43200, nullable)]
     #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
+    #[schema(minimum = 15, maximum = 43200, nullable)]
     pub verification_frequency_minutes: Option<i64>,
     /// Whether external users' API tokens work. Off: their tokens are
     /// refused at once on every node and no new ones can be made; on
@@ -400,4 +400,71 @@ pub fn org_fields(s: &OrgStanding) -> (Option<OrgRef>, bool, Vec<OrgMembershipVi
             })
             .collect(),
     )
+}
+
+/// The test policy: the external user policy's settings, applied instead
+/// of it to at most 5 chosen external users of the organization. `PUT`
+/// replaces the settings and the member list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestPolicyBody {
+    /// As the external user policy's: an emailed code at every sign-in of
+    /// its members. Refused while the server sends no mail.
+    pub email_code: bool,
+    /// As the external user policy's: 15 (15 minutes) to 43200 (30 days),
+    /// `null` for off; for its members' web sessions.
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
+    #[schema(minimum = 15, maximum = 43200, nullable)]
+    pub verification_frequency_minutes: Option<i64>,
+    /// As the external user policy's, for its members' API tokens.
+    pub api_token_access: bool,
+    /// Account ids of external users of the organization (members whose
+    /// email is not in its verified domains), at most 5; a repeated id
+    /// counts once. Anything else is refused with 400 and nothing changes.
+    #[schema(value_type = Vec<uuid::Uuid>, max_items = 5)]
+    pub members: Vec<String>,
+}
+
+impl TestPolicyBody {
+    pub fn new(p: &tessera_core::service::TestPolicy) -> Self {
+        let settings = ExternalPolicyBody::from(&p.settings);
+        TestPolicyBody {
+            email_code: settings.email_code,
+            verification_frequency_minutes: settings.verification_frequency_minutes,
+            api_token_access: settings.api_token_access,
+            members: p.members.iter().map(|a| a.id.to_string()).collect(),
+        }
+    }
+
+    /// The settings and the member ids; 400 for a bad frequency or id.
+    pub fn into_parts(
+        self,
+    ) -> Result<(ExternalPolicy, Vec<tessera_core::ids::AccountId>), crate::error::ApiError> {
+        let policy = ExternalPolicyBody {
+            email_code: self.email_code,
+            verification_frequency_minutes: self.verification_frequency_minutes,
+            api_token_access: self.api_token_access,
+        }
+        .into_policy()?;
+        let members = self
+            .members
+            .iter()
+            .map(|m| {
+                m.parse().map_err(|_| {
+                    crate::error::ApiError::bad_request(format!(
+                        "members: {m:?} is not an account id"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((policy, members))
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddTestMemberBody {
+    /// An external user of the organization.
+    #[schema(value_type = uuid::Uuid)]
+    pub account_id: String,
 }
