@@ -350,6 +350,30 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         "POST",
         "/admin/organizations/{org}/reset-sessions",
         OrgAdmin,
+    ),    (
+        "POST",
+        "/admin/organizations/{org}/test-policy",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/admin/organizations/{org}/test-policy/members",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/admin/organizations/{org}/test-policy/members/remove",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/admin/organizations/{org}/test-policy/roll-out",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/admin/organizations/{org}/test-policy/reset-sessions",
+        OrgAdmin,
     ),
 ];
 
