@@ -350,11 +350,8 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         "POST",
         "/admin/organizations/{org}/reset-sessions",
         OrgAdmin,
-    ),    (
-        "POST",
-        "/admin/organizations/{org}/test-policy",
-        OrgAdmin,
     ),
+    ("POST", "/admin/organizations/{org}/test-policy", OrgAdmin),
     (
         "POST",
         "/admin/organizations/{org}/test-policy/members",

@@ -38,9 +38,13 @@ pub(super) struct TestSection {
 
 pub(super) fn notice_text(key: &str) -> Option<&'static str> {
     match key {
-        "test-policy" => Some("The test policy was saved. It applies to its members within seconds."),
+        "test-policy" => {
+            Some("The test policy was saved. It applies to its members within seconds.")
+        }
         "test-added" => Some("The external user was added to the test policy."),
-        "test-removed" => Some("The external user was taken out of the test policy: the external user policy applies to them again."),
+        "test-removed" => Some(
+            "The external user was taken out of the test policy: the external user policy applies to them again.",
+        ),
         "rolled-out" => Some("The test policy's settings were copied to the external user policy."),
         "test-reset" => Some("The test policy's members were signed out on the web."),
         _ => None,
@@ -269,7 +273,12 @@ pub async fn remove(
             jar,
             &admin,
             &org,
-            ("Take out of the test policy?", &words, "members/remove", "Yes, take them out"),
+            (
+                "Take out of the test policy?",
+                &words,
+                "members/remove",
+                "Yes, take them out",
+            ),
             vec![("account", account.to_string())],
         );
     }
@@ -315,7 +324,12 @@ pub async fn roll_out(
             jar,
             &admin,
             &org,
-            ("Roll out the test policy?", &words, "roll-out", "Yes, roll it out"),
+            (
+                "Roll out the test policy?",
+                &words,
+                "roll-out",
+                "Yes, roll it out",
+            ),
             vec![],
         );
     }
@@ -349,7 +363,12 @@ pub async fn reset_sessions(
             jar,
             &admin,
             &org,
-            ("Sign out the test policy's members?", &words, "reset-sessions", "Yes, sign them out"),
+            (
+                "Sign out the test policy's members?",
+                &words,
+                "reset-sessions",
+                "Yes, sign them out",
+            ),
             vec![],
         );
     }

@@ -98,7 +98,11 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
     }
 }
 
-pub(super) async fn admin_of(state: &AppState, who: &Authenticated, org: &str) -> Result<OrgAdmin, Response> {
+pub(super) async fn admin_of(
+    state: &AppState,
+    who: &Authenticated,
+    org: &str,
+) -> Result<OrgAdmin, Response> {
     let id: OrganizationId = org
         .parse()
         .map_err(|_| error_page(&CoreError::NotFound("organization")))?;
