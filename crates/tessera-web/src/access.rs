@@ -351,6 +351,27 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         "/admin/organizations/{org}/reset-sessions",
         OrgAdmin,
     ),
+    ("POST", "/admin/organizations/{org}/test-policy", OrgAdmin),
+    (
+        "POST",
+        "/admin/organizations/{org}/test-policy/members",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/admin/organizations/{org}/test-policy/members/remove",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/admin/organizations/{org}/test-policy/roll-out",
+        OrgAdmin,
+    ),
+    (
+        "POST",
+        "/admin/organizations/{org}/test-policy/reset-sessions",
+        OrgAdmin,
+    ),
 ];
 
 /// What a route needs, if the table has it. HEAD is routed as GET.

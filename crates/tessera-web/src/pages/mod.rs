@@ -9,6 +9,7 @@ mod audit;
 mod invitations;
 mod login;
 mod methods;
+mod org_test;
 mod orgs;
 mod security;
 mod tokens;
@@ -109,6 +110,26 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/organizations/{org}/reset-sessions",
             post(orgs::reset_sessions),
+        )
+        .route(
+            "/admin/organizations/{org}/test-policy",
+            post(org_test::settings),
+        )
+        .route(
+            "/admin/organizations/{org}/test-policy/members",
+            post(org_test::add),
+        )
+        .route(
+            "/admin/organizations/{org}/test-policy/members/remove",
+            post(org_test::remove),
+        )
+        .route(
+            "/admin/organizations/{org}/test-policy/roll-out",
+            post(org_test::roll_out),
+        )
+        .route(
+            "/admin/organizations/{org}/test-policy/reset-sessions",
+            post(org_test::reset_sessions),
         )
         .layer(axum::middleware::from_fn(page_headers))
 }

@@ -3,6 +3,7 @@
 //! (managed or external), domains, invitations, enforced 2SV with its
 //! excluded accounts, and the external user policy with "reset sessions"
 //! (shown with how many sessions it would end before it is confirmed).
+//! The test policy's section lives in [`super::org_test`].
 
 use super::{PageSession, error_page, render};
 use crate::client::Client;
@@ -72,6 +73,7 @@ struct OrgPage<'a> {
     frequency: String,
     policy_on: bool,
     reset_preview: String,
+    test: super::org_test::TestSection,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -92,11 +94,15 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "reset" => Some("External users were signed out on the web."),
         "domain" => Some("The domain was claimed: publish its TXT record, then verify it."),
         "verified" => Some("The domain is verified."),
-        _ => None,
+        other => super::org_test::notice_text(other),
     }
 }
 
-async fn admin_of(state: &AppState, who: &Authenticated, org: &str) -> Result<OrgAdmin, Response> {
+pub(super) async fn admin_of(
+    state: &AppState,
+    who: &Authenticated,
+    org: &str,
+) -> Result<OrgAdmin, Response> {
     let id: OrganizationId = org
         .parse()
         .map_err(|_| error_page(&CoreError::NotFound("organization")))?;
@@ -190,7 +196,7 @@ pub async fn show(
     org_page(&state, jar, &admin, StatusCode::OK, notice, None).await
 }
 
-async fn org_page(
+pub(super) async fn org_page(
     state: &AppState,
     jar: CookieJar,
     admin: &OrgAdmin,
@@ -212,6 +218,10 @@ async fn org_page(
     .await;
     let (org, members, domains, invitations, two_step, preview) = match loaded {
         Ok(x) => x,
+        Err(e) => return error_page(&e),
+    };
+    let test = match super::org_test::test_section(core, admin, &members).await {
+        Ok(t) => t,
         Err(e) => return error_page(&e),
     };
     let now = core.clock.now();
@@ -265,6 +275,7 @@ async fn org_page(
             .unwrap_or_default(),
         policy_on: org.external.is_on(),
         reset_preview: reset_words(preview),
+        test,
         notice,
         error,
     };
@@ -273,7 +284,7 @@ async fn org_page(
 
 /// After a form: back to the page with a notice, or the page again with
 /// the refusal for input a person can fix.
-async fn done(
+pub(super) async fn done(
     state: &AppState,
     jar: CookieJar,
     admin: &OrgAdmin,
@@ -483,21 +494,11 @@ pub async fn external_policy(
         Err(r) => return r,
     };
     let outcome = async {
-        let frequency = match form.frequency.trim() {
-            "" => None,
-            raw => Some(
-                raw.parse::<i64>()
-                    .map_err(|_| CoreError::Invalid(format!("{raw:?} is not a number of minutes")))
-                    .and_then(|m| {
-                        tessera_core::org::check_frequency(m).map_err(CoreError::Invalid)
-                    })?,
-            ),
-        };
-        let policy = ExternalPolicy {
-            email_code: form.email_code.is_some(),
-            frequency_minutes: frequency,
-            api_token_access: form.api_token_access.is_some(),
-        };
+        let policy = policy_of(
+            form.email_code.is_some(),
+            &form.frequency,
+            form.api_token_access.is_some(),
+        )?;
         state
             .core
             .set_external_policy(&admin, policy, &ctx)
@@ -506,6 +507,28 @@ pub async fn external_policy(
     }
     .await;
     done(&state, jar, &admin, outcome, "policy").await
+}
+
+/// The policy a settings form describes; `frequency` is minutes, empty
+/// for off.
+pub(super) fn policy_of(
+    email_code: bool,
+    frequency: &str,
+    api_token_access: bool,
+) -> Result<ExternalPolicy, CoreError> {
+    let frequency_minutes = match frequency.trim() {
+        "" => None,
+        raw => Some(
+            raw.parse::<i64>()
+                .map_err(|_| CoreError::Invalid(format!("{raw:?} is not a number of minutes")))
+                .and_then(|m| tessera_core::org::check_frequency(m).map_err(CoreError::Invalid))?,
+        ),
+    };
+    Ok(ExternalPolicy {
+        email_code,
+        frequency_minutes,
+        api_token_access,
+    })
 }
 
 /// "This will sign out 3 external users (4 sessions) on the web."

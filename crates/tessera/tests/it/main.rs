@@ -29,6 +29,7 @@ mod no_store;
 mod org_export;
 mod org_nodes;
 mod org_policy;
+mod org_test_page;
 mod org_test_policy;
 mod orgs;
 mod outages;

@@ -42,7 +42,7 @@ fn long_sessions() -> CoreConfig {
 /// Acme (acme.example verified), root its sysadmin, Ann managed, and
 /// `externals` external users `ext{i}@partner.example` added as members.
 /// Answers the base path, root's token, the external users' ids and Ann's.
-async fn acme(n: &Nodes, externals: usize) -> (String, String, Vec<String>, String) {
+pub(crate) async fn acme(n: &Nodes, externals: usize) -> (String, String, Vec<String>, String) {
     n.user("root@acme.example", Role::Sysadmin).await;
     let ann = n.user("ann@acme.example", Role::Member).await.to_string();
     let root = n.token("root@acme.example").await;

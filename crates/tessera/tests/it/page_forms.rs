@@ -49,6 +49,11 @@ const ROUTES: &[&str] = &[
     "/admin/organizations/00000000-0000-0000-0000-000000000001/two-step",
     "/admin/organizations/00000000-0000-0000-0000-000000000001/external-policy",
     "/admin/organizations/00000000-0000-0000-0000-000000000001/reset-sessions",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/test-policy",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/test-policy/members",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/test-policy/members/remove",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/test-policy/roll-out",
+    "/admin/organizations/00000000-0000-0000-0000-000000000001/test-policy/reset-sessions",
     "/invitations/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/accept",
     "/invitations/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/signup",
 ];
