@@ -233,12 +233,18 @@ mod tests {
     #[tokio::test]
     async fn optional_bodies_none_null_or_an_object() {
         assert_eq!(optional_body(None, "").await, Ok(None));
-        assert_eq!(optional_body(Some("application/json"), " null ").await, Ok(None));
+        assert_eq!(
+            optional_body(Some("application/json"), " null ").await,
+            Ok(None)
+        );
         assert_eq!(
             optional_body(Some("application/json"), r#"{"days": 3}"#).await,
             Ok(Some(3))
         );
-        assert_eq!(optional_body(Some("application/json"), "[3]").await, Err(400));
+        assert_eq!(
+            optional_body(Some("application/json"), "[3]").await,
+            Err(400)
+        );
         assert_eq!(optional_body(Some("text/plain"), "null").await, Err(415));
         assert_eq!(optional_body(None, "{}").await, Err(415));
     }

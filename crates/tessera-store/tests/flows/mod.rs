@@ -58,21 +58,34 @@ macro_rules! conformance {
                 let Some(s) = store().await else { return };
                 let a = account("settle@x.io");
                 s.insert_account(&a).await.unwrap();
-                s.set_pending_totp(a.id, b"seed", Timestamp(1)).await.unwrap();
-                assert!(s.activate_totp(a.id, b"seed", 100, Some("rk"), Timestamp(1)).await.unwrap());
-                s.insert_flow(&FlowRecord {
-                    id_hash: b"settle-flow".to_vec(),
-                    account_id: a.id,
-                    client: ClientKind::Mobile,
-                    binding: b"bind".to_vec(),
-                    first_method: AuthMethod::Password,
-                    created_at: Timestamp(1),
-                    expires_at: Timestamp(10_000),
-                }, None)
+                s.set_pending_totp(a.id, b"seed", Timestamp(1))
+                    .await
+                    .unwrap();
+                assert!(
+                    s.activate_totp(a.id, b"seed", 100, Some("rk"), Timestamp(1))
+                        .await
+                        .unwrap()
+                );
+                s.insert_flow(
+                    &FlowRecord {
+                        id_hash: b"settle-flow".to_vec(),
+                        account_id: a.id,
+                        client: ClientKind::Mobile,
+                        binding: b"bind".to_vec(),
+                        first_method: AuthMethod::Password,
+                        created_at: Timestamp(1),
+                        expires_at: Timestamp(10_000),
+                    },
+                    None,
+                )
                 .await
                 .unwrap();
                 let key = "2sv:settle";
-                let strict = SlotRule { tolerated: 0, ceiling: Some(3), lease_ms: 1_000 };
+                let strict = SlotRule {
+                    tolerated: 0,
+                    ceiling: Some(3),
+                    lease_ms: 1_000,
+                };
                 let try_at = |now: i64, step: i64, n: u8| {
                     let s = s.clone();
                     async move {
@@ -105,7 +118,9 @@ macro_rules! conformance {
                 assert!(s.flow_by_id_hash(b"settle-flow").await.unwrap().is_some());
                 // A slot in flight, where the rule allows one: no slot.
                 assert_eq!(
-                    s.limiter_claim(key, None, Timestamp(60), strict).await.unwrap(),
+                    s.limiter_claim(key, None, Timestamp(60), strict)
+                        .await
+                        .unwrap(),
                     Claim::Granted
                 );
                 assert_eq!(try_at(61, 101, 2).await, SessionStart::TotpRefused);
@@ -118,7 +133,10 @@ macro_rules! conformance {
                 // The right step: one commit spends the flow, uses the step,
                 // clears the failures and starts the session.
                 assert_eq!(try_at(63, 101, 4).await, SessionStart::Started);
-                assert_eq!(s.limiter_state(key).await.unwrap().unwrap(), (0, Timestamp(0)));
+                assert_eq!(
+                    s.limiter_state(key).await.unwrap().unwrap(),
+                    (0, Timestamp(0))
+                );
                 assert!(!s.consume_totp_step(a.id, 101).await.unwrap());
                 assert!(s.flow_by_id_hash(b"settle-flow").await.unwrap().is_none());
                 assert_eq!(s.sessions_of(a.id).await.unwrap().len(), 1);
@@ -127,27 +145,40 @@ macro_rules! conformance {
                     s.limiter_count_failure(key).await.unwrap();
                 }
                 s.limiter_settle(key, None).await.unwrap();
-                s.insert_flow(&FlowRecord {
-                    id_hash: b"settle-flow".to_vec(),
-                    account_id: a.id,
-                    client: ClientKind::Mobile,
-                    binding: b"bind".to_vec(),
-                    first_method: AuthMethod::Password,
-                    created_at: Timestamp(1),
-                    expires_at: Timestamp(10_000),
-                }, None)
+                s.insert_flow(
+                    &FlowRecord {
+                        id_hash: b"settle-flow".to_vec(),
+                        account_id: a.id,
+                        client: ClientKind::Mobile,
+                        binding: b"bind".to_vec(),
+                        first_method: AuthMethod::Password,
+                        created_at: Timestamp(1),
+                        expires_at: Timestamp(10_000),
+                    },
+                    None,
+                )
                 .await
                 .unwrap();
                 assert_eq!(try_at(100_000, 500, 5).await, SessionStart::TotpRefused);
-                assert!(s.consume_totp_step(a.id, 500).await.unwrap(), "the step was not used");
+                assert!(
+                    s.consume_totp_step(a.id, 500).await.unwrap(),
+                    "the step was not used"
+                );
                 // A key never seen before is clear.
                 let fresh = account("fresh@x.io");
                 s.insert_account(&fresh).await.unwrap();
-                s.set_pending_totp(fresh.id, b"seed", Timestamp(1)).await.unwrap();
-                s.activate_totp(fresh.id, b"seed", 0, Some("rk"), Timestamp(1)).await.unwrap();
+                s.set_pending_totp(fresh.id, b"seed", Timestamp(1))
+                    .await
+                    .unwrap();
+                s.activate_totp(fresh.id, b"seed", 0, Some("rk"), Timestamp(1))
+                    .await
+                    .unwrap();
                 let started = s
                     .create_session_with_audit(
-                        &NewSession { session: session_for(fresh.id, 5), token_hash: vec![9; 32] },
+                        &NewSession {
+                            session: session_for(fresh.id, 5),
+                            token_hash: vec![9; 32],
+                        },
                         &[],
                         &SessionExtras {
                             totp: Some(TotpCommit {
@@ -185,8 +216,12 @@ macro_rules! conformance {
                 assert_eq!(bare.account.id, a.id);
                 assert!(bare.totp.is_none());
                 assert!(bare.backoff.is_none());
-                s.set_pending_totp(a.id, b"seed", Timestamp(1)).await.unwrap();
-                s.activate_totp(a.id, b"seed", 42, Some("rk"), Timestamp(1)).await.unwrap();
+                s.set_pending_totp(a.id, b"seed", Timestamp(1))
+                    .await
+                    .unwrap();
+                s.activate_totp(a.id, b"seed", 42, Some("rk"), Timestamp(1))
+                    .await
+                    .unwrap();
                 let key = format!("pre:{}", a.id);
                 s.limiter_count_failure(&key).await.unwrap();
                 s.limiter_settle(&key, Some(Timestamp(77))).await.unwrap();
@@ -194,9 +229,19 @@ macro_rules! conformance {
                 s.limiter_count_failure("pre:someone-else").await.unwrap();
                 let full = s.flow_context(b"ctx-flow", "pre:").await.unwrap().unwrap();
                 let totp = full.totp.unwrap();
-                assert_eq!((totp.sealed_secret.as_slice(), totp.last_step), (b"seed".as_slice(), 42));
+                assert_eq!(
+                    (totp.sealed_secret.as_slice(), totp.last_step),
+                    (b"seed".as_slice(), 42)
+                );
                 assert_eq!(full.backoff, Some((1, Timestamp(77))));
-                assert!(s.flow_context(b"ctx-flow", "other:").await.unwrap().unwrap().backoff.is_none());
+                assert!(
+                    s.flow_context(b"ctx-flow", "other:")
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .backoff
+                        .is_none()
+                );
                 assert!(s.flow_context(b"no-flow", "pre:").await.unwrap().is_none());
             }
 
@@ -205,15 +250,18 @@ macro_rules! conformance {
                 let Some(s) = store().await else { return };
                 let a = account("spend@x.io");
                 s.insert_account(&a).await.unwrap();
-                s.insert_flow(&FlowRecord {
-                    id_hash: b"spend-me".to_vec(),
-                    account_id: a.id,
-                    client: ClientKind::Mobile,
-                    binding: b"bind".to_vec(),
-                    first_method: AuthMethod::Password,
-                    created_at: Timestamp(1),
-                    expires_at: Timestamp(2),
-                }, None)
+                s.insert_flow(
+                    &FlowRecord {
+                        id_hash: b"spend-me".to_vec(),
+                        account_id: a.id,
+                        client: ClientKind::Mobile,
+                        binding: b"bind".to_vec(),
+                        first_method: AuthMethod::Password,
+                        created_at: Timestamp(1),
+                        expires_at: Timestamp(2),
+                    },
+                    None,
+                )
                 .await
                 .unwrap();
                 let mut tasks = Vec::new();

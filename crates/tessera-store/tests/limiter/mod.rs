@@ -180,7 +180,10 @@ macro_rules! conformance {
                 s.limiter_count_failure("other").await.unwrap();
                 s.limiter_claim("mine", None, now, rule(&p)).await.unwrap();
                 s.limiter_success("mine", Some("other")).await.unwrap();
-                assert_eq!(s.limiter_state("other").await.unwrap(), Some((0, Timestamp(0))));
+                assert_eq!(
+                    s.limiter_state("other").await.unwrap(),
+                    Some((0, Timestamp(0)))
+                );
                 assert_eq!(
                     s.limiter_claim("other", None, now, rule(&p)).await.unwrap(),
                     Claim::Granted,

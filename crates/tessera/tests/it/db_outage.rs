@@ -99,11 +99,7 @@ async fn a_database_restart_under_load_fails_fast_and_recovers_by_itself() {
         return;
     };
     let url = url::Url::parse(&scoped).unwrap();
-    let upstream = format!(
-        "{}:{}",
-        url.host_str().unwrap(),
-        url.port().unwrap_or(5432)
-    );
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
     let proxy = Proxy::to(upstream.clone()).await;
     let proxied = scoped.replacen(&upstream, &proxy.addr.to_string(), 1);
     assert_ne!(proxied, scoped, "the URL names {upstream}");
@@ -125,7 +121,11 @@ async fn a_database_restart_under_load_fails_fast_and_recovers_by_itself() {
         .build()
         .unwrap();
     let ready = |http: reqwest::Client, url: String| async move {
-        http.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        http.get(url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     };
     assert_eq!(ready(http.clone(), s.url("/readyz")).await, 200);
 
@@ -186,7 +186,8 @@ async fn a_database_restart_under_load_fails_fast_and_recovers_by_itself() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let not_ready_after = not_ready_after.expect("/readyz kept saying ready with the database gone");
+    let not_ready_after =
+        not_ready_after.expect("/readyz kept saying ready with the database gone");
     // Down for 6 s in all, longer than a request may wait.
     tokio::time::sleep(Duration::from_secs(6).saturating_sub(t.elapsed())).await;
     let restored_at = start.elapsed();
@@ -226,11 +227,16 @@ async fn a_database_restart_under_load_fails_fast_and_recovers_by_itself() {
         .filter(|s| ![200, 503].contains(s))
         .collect();
     for x in seen.iter().filter(|x| x.status == 429).take(5) {
-        eprintln!("429 at {:?} (cut at {cut_at:?}, back at {restored_at:?})", x.sent);
+        eprintln!(
+            "429 at {:?} (cut at {cut_at:?}, back at {restored_at:?})",
+            x.sent
+        );
     }
     let last_second_ok = seen
         .iter()
-        .filter(|x| x.sent > start.elapsed().saturating_sub(Duration::from_secs(2)) && x.status == 200)
+        .filter(|x| {
+            x.sent > start.elapsed().saturating_sub(Duration::from_secs(2)) && x.status == 200
+        })
         .count();
     eprintln!(
         "DB OUTAGE: {} requests, {} sent during the 6 s outage ({refused} answered 503), \
@@ -239,11 +245,20 @@ async fn a_database_restart_under_load_fails_fast_and_recovers_by_itself() {
         seen.len(),
         during.len()
     );
-    assert!(slowest < Duration::from_secs(5), "an answer took {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(5),
+        "an answer took {slowest:?}"
+    );
     assert!(refused > 0, "nothing was refused with the database gone");
-    assert_eq!(improper, 0, "a 503 without a problem document or Retry-After");
+    assert_eq!(
+        improper, 0,
+        "a 503 without a problem document or Retry-After"
+    );
     assert!(unexpected.is_empty(), "unexpected answers: {unexpected:?}");
-    assert!(last_second_ok > 0, "no request succeeded after the recovery");
+    assert!(
+        last_second_ok > 0,
+        "no request succeeded after the recovery"
+    );
     let signin_after = http
         .post(s.url("/api/v1/signin"))
         .json(&json!({"email": "load@example.com", "password": PASSWORD, "client": "mobile"}))

@@ -40,11 +40,8 @@ impl Web {
             body_limit_bytes: 64 * 1024,
             trusted_proxies: vec![],
         };
-        let state = tessera_web::AppState::new(
-            core.clone(),
-            web,
-            tessera_web::install_recorder().unwrap(),
-        );
+        let state =
+            tessera_web::AppState::new(core.clone(), web, tessera_web::install_recorder().unwrap());
         Web {
             app: tessera_web::app(state),
             core,
@@ -66,7 +63,9 @@ impl Web {
             .headers()
             .get(header::LOCATION)
             .map(|v| v.to_str().unwrap().to_string());
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Answer {
             status,
@@ -217,9 +216,13 @@ async fn a_security_change_needs_a_step_up_within_its_window() {
     assert_eq!(stepped.status, StatusCode::OK, "{}", stepped.body);
     let rotated = stepped.body["session_token"].as_str().unwrap().to_string();
     assert_ne!(rotated, token);
-    let old = w.post("/api/v1/me/api-tokens", Some(&token), new_token.clone()).await;
+    let old = w
+        .post("/api/v1/me/api-tokens", Some(&token), new_token.clone())
+        .await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{}", old.body);
-    let made = w.post("/api/v1/me/api-tokens", Some(&rotated), new_token).await;
+    let made = w
+        .post("/api/v1/me/api-tokens", Some(&rotated), new_token)
+        .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
 }
 

@@ -6,12 +6,12 @@
 
 use crate::peers;
 use crate::support::*;
+use base64::Engine;
 use serde_json::{Value, json};
 use tessera_core::account::Role;
-use tessera_core::clock::{ManualClock, Timestamp};
 use tessera_core::clock::Clock;
+use tessera_core::clock::{ManualClock, Timestamp};
 use tessera_core::service::{CoreConfig, Sysadmin};
-use base64::Engine;
 
 pub(crate) const T0: i64 = 1_800_000_000; // seconds; a step boundary (divisible by 30)
 
@@ -134,7 +134,6 @@ pub(crate) fn retry_after(r: &reqwest::Response) -> u64 {
         .parse()
         .unwrap()
 }
-
 
 /// One node on SQLite, or two nodes on one PostgreSQL schema; one clock.
 pub(crate) struct Nodes {
