@@ -154,17 +154,10 @@ impl Core {
         Ok(policy)
     }
 
-    /// How many live web sessions a reset would end now.
+    /// How many live web sessions a reset would end now (the count of
+    /// [`Core::reset_preview_counts`], which the pages show with people).
     pub async fn reset_preview(&self, admin: &OrgAdmin) -> Result<u64, CoreError> {
-        let now = self.clock.now();
-        let policy = &self.config.session_policy;
-        Ok(self
-            .store
-            .external_web_sessions(admin.org())
-            .await?
-            .iter()
-            .filter(|s| s.is_live(policy, now))
-            .count() as u64)
+        Ok(self.reset_preview_counts(admin).await?.sessions)
     }
 
     /// Signs every external user of the organization out on the web (their
