@@ -1281,15 +1281,17 @@ pub enum TestMemberAdded {
 pub trait OrgTestStore: Send + Sync {
     /// The test policy's members, by email.
     async fn test_members(&self, org: OrganizationId) -> Result<Vec<Account>, StoreError>;
-    /// In one transaction: replaces the test policy's settings and its
-    /// members. `Ok(false)`, and nothing written, if one of `members` is
-    /// not an external user of the organization (or the organization is
-    /// gone). The caller checked the number of members.
+    /// In one transaction: replaces the test policy's settings and, when
+    /// `members` is given, its members; `None` leaves the members as they
+    /// are, so a settings-only change cannot undo a member added meanwhile.
+    /// `Ok(false)`, and nothing written, if one of `members` is not an
+    /// external user of the organization (or the organization is gone).
+    /// The caller checked the number of members.
     async fn set_test_policy(
         &self,
         org: OrganizationId,
         policy: &crate::org::ExternalPolicy,
-        members: &[AccountId],
+        members: Option<&[AccountId]>,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
     /// Adds one external user while the policy holds fewer than `limit`:

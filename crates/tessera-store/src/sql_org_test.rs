@@ -86,7 +86,7 @@ macro_rules! org_test_store {
                     &self,
                     org: OrganizationId,
                     p: &ExternalPolicy,
-                    members: &[AccountId],
+                    members: Option<&[AccountId]>,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
                     let outcome = async {
@@ -105,6 +105,10 @@ macro_rules! org_test_store {
                         if updated.rows_affected() != 1 {
                             return Ok(false);
                         }
+                        let Some(members) = members else {
+                            tx.commit().await.map_err(map_err)?;
+                            return Ok(true);
+                        };
                         sqlx::query("DELETE FROM org_test_members WHERE org_id = $1")
                             .bind(org.to_string())
                             .execute(&mut *tx)

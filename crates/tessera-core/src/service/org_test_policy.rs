@@ -43,7 +43,6 @@ impl Core {
         members: &[AccountId],
         ctx: &RequestContext,
     ) -> Result<TestPolicy, CoreError> {
-        let policy = self.check_policy_settings(policy)?;
         let mut members = members.to_vec();
         members.sort();
         members.dedup();
@@ -56,28 +55,49 @@ impl Core {
                 return Err(CoreError::Invalid(format!("members: {id} {NOT_EXTERNAL}")));
             }
         }
+        self.write_test_policy(admin, policy, Some(&members), ctx)
+            .await
+    }
+
+    /// Changes the test policy's settings and leaves its members alone, so
+    /// a member added by someone else meanwhile stays (the admin page saves
+    /// settings and members with separate forms).
+    pub async fn set_test_settings(
+        &self,
+        admin: &OrgAdmin,
+        policy: ExternalPolicy,
+        ctx: &RequestContext,
+    ) -> Result<TestPolicy, CoreError> {
+        self.write_test_policy(admin, policy, None, ctx).await
+    }
+
+    async fn write_test_policy(
+        &self,
+        admin: &OrgAdmin,
+        policy: ExternalPolicy,
+        members: Option<&[AccountId]>,
+        ctx: &RequestContext,
+    ) -> Result<TestPolicy, CoreError> {
+        let policy = self.check_policy_settings(policy)?;
         let before = self.test_policy(admin).await?;
         if !self
             .store
-            .set_test_policy(admin.org(), &policy, &members, self.clock.now())
+            .set_test_policy(admin.org(), &policy, members, self.clock.now())
             .await?
         {
             return Err(CoreError::Invalid(format!(
                 "members: an account {NOT_EXTERNAL}"
             )));
         }
-        self.audit_org(
-            admin,
-            AuditKind::OrgTestPolicyChanged,
-            None,
-            ctx,
-            serde_json::json!({
-                "from": policy_json(&before.settings),
-                "to": policy_json(&policy),
-                "members": members.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            }),
-        )
-        .await;
+        let mut details = serde_json::json!({
+            "from": policy_json(&before.settings),
+            "to": policy_json(&policy),
+        });
+        if let Some(members) = members {
+            details["members"] = members.iter().map(|a| a.to_string()).collect();
+        }
+        self.audit_org(admin, AuditKind::OrgTestPolicyChanged, None, ctx, details)
+            .await;
         self.test_policy(admin).await
     }
 

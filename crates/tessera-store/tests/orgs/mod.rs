@@ -563,7 +563,7 @@ macro_rules! org_conformance {
                 };
                 let ids: Vec<_> = members.iter().map(|m| m.id).collect();
                 assert!(
-                    s.set_test_policy(acme.id, &p, &ids, Timestamp(4))
+                    s.set_test_policy(acme.id, &p, Some(&ids), Timestamp(4))
                         .await
                         .unwrap()
                 );
@@ -577,12 +577,29 @@ macro_rules! org_conformance {
                 let with_stranger = [ids[0], stranger.id];
                 let q = ExternalPolicy::default();
                 assert!(
-                    !s.set_test_policy(acme.id, &q, &with_stranger, Timestamp(5))
+                    !s.set_test_policy(acme.id, &q, Some(&with_stranger), Timestamp(5))
                         .await
                         .unwrap()
                 );
                 assert_eq!(s.test_members(acme.id).await.unwrap().len(), 5);
                 assert_eq!(s.organization(acme.id).await.unwrap().unwrap().test, p);
+                // Settings alone: the members stay.
+                let r = ExternalPolicy {
+                    email_code: true,
+                    ..p
+                };
+                assert!(
+                    s.set_test_policy(acme.id, &r, None, Timestamp(5))
+                        .await
+                        .unwrap()
+                );
+                assert_eq!(s.test_members(acme.id).await.unwrap(), members);
+                assert_eq!(s.organization(acme.id).await.unwrap().unwrap().test, r);
+                assert!(
+                    s.set_test_policy(acme.id, &p, None, Timestamp(5))
+                        .await
+                        .unwrap()
+                );
 
                 // Roll-out copies the settings, before and after answered.
                 let (before, after) = s.roll_out_test_policy(acme.id).await.unwrap().unwrap();

@@ -289,3 +289,64 @@ async fn the_org_page_export_link_downloads_the_csv_with_the_session_cookie() {
     );
     assert!(!csv.contains("ann@acme.example"), "{csv}");
 }
+
+/// The page's settings form races members added over the API (on the
+/// other node, where there are two): every save changes the settings
+/// alone, so no member added meanwhile is dropped by a save that read the
+/// list before it.
+async fn settings_saves_keep_members_added_meanwhile(n: Nodes) {
+    let (base, root, ids, _ann) = acme(&n, 5).await;
+    let (http, page) = root_on_pages(&n, &base).await;
+    let csrf = csrf_of(&get(&n, &http, &page).await);
+    let n = std::sync::Arc::new(n);
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (api, base, root, id) = (n.clone(), base.clone(), root.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let (st, p) = api
+                .send(
+                    "POST",
+                    &format!("{base}/external-policy/test/members"),
+                    &bearer(&root),
+                    Some(serde_json::json!({ "account_id": id })),
+                )
+                .await;
+            assert_eq!(st, 200, "{p}");
+        }));
+        for minutes in [15 + i, 60 + i] {
+            let (n, http, page, csrf) = (n.clone(), http.clone(), page.clone(), csrf.clone());
+            tasks.push(tokio::spawn(async move {
+                let minutes = minutes.to_string();
+                let (st, html) = post(
+                    &n,
+                    &http,
+                    &format!("{page}/test-policy"),
+                    &[("csrf", &csrf), ("frequency", &minutes)],
+                )
+                .await;
+                assert_eq!(st, 200, "{html}");
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut members = api_members(&n, &base, &root).await;
+    members.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(members, want, "a settings save dropped a member");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settings_saves_on_the_page_keep_members_added_meanwhile_sqlite() {
+    settings_saves_keep_members_added_meanwhile(Nodes::sqlite(one_account()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settings_saves_on_the_page_keep_members_added_meanwhile_postgres() {
+    let Some(n) = Nodes::postgres(one_account()).await else {
+        return;
+    };
+    settings_saves_keep_members_added_meanwhile(n).await;
+}
