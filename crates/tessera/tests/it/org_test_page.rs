@@ -78,9 +78,7 @@ async fn api_members(n: &Nodes, base: &str, root: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_org_page_adds_test_members_up_to_five_and_removes_after_a_preview() {
-    let n = Nodes::sqlite(one_account()).await;
+async fn the_org_page_adds_test_members_up_to_five_and_removes_after_a_preview(n: Nodes) {
     let (base, root, ids, _ann) = acme(&n, 6).await;
     let (http, page) = root_on_pages(&n, &base).await;
 
@@ -168,9 +166,7 @@ async fn the_org_page_adds_test_members_up_to_five_and_removes_after_a_preview()
     assert_eq!(api_members(&n, &base, &root).await.len(), 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_org_page_rolls_the_test_policy_out_after_a_preview() {
-    let n = Nodes::sqlite(one_account()).await;
+async fn the_org_page_rolls_the_test_policy_out_after_a_preview(n: Nodes) {
     let (base, root, _ids, _ann) = acme(&n, 1).await;
     let (http, page) = root_on_pages(&n, &base).await;
     let csrf = csrf_of(&get(&n, &http, &page).await);
@@ -254,9 +250,7 @@ async fn the_org_page_rolls_the_test_policy_out_after_a_preview() {
     assert!(html.contains("members (0 sessions) on the web"), "{html}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_org_page_export_link_downloads_the_csv_with_the_session_cookie() {
-    let n = Nodes::sqlite(one_account()).await;
+async fn the_org_page_export_link_downloads_the_csv_with_the_session_cookie(n: Nodes) {
     let (base, _root, _ids, _ann) = acme(&n, 2).await;
     let (http, page) = root_on_pages(&n, &base).await;
     let html = get(&n, &http, &page).await;
@@ -294,7 +288,7 @@ async fn the_org_page_export_link_downloads_the_csv_with_the_session_cookie() {
 /// other node, where there are two): every save changes the settings
 /// alone, so no member added meanwhile is dropped by a save that read the
 /// list before it.
-async fn settings_saves_keep_members_added_meanwhile(n: Nodes) {
+async fn settings_saves_on_the_page_keep_members_added_meanwhile(n: Nodes) {
     let (base, root, ids, _ann) = acme(&n, 5).await;
     let (http, page) = root_on_pages(&n, &base).await;
     let csrf = csrf_of(&get(&n, &http, &page).await);
@@ -338,15 +332,34 @@ async fn settings_saves_keep_members_added_meanwhile(n: Nodes) {
     assert_eq!(members, want, "a settings save dropped a member");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn settings_saves_on_the_page_keep_members_added_meanwhile_sqlite() {
-    settings_saves_keep_members_added_meanwhile(Nodes::sqlite(one_account()).await).await;
+/// Each page test runs on SQLite and on two PostgreSQL nodes (the page on
+/// the first node, API calls taking turns).
+macro_rules! on_both_backends {
+    ($($body:ident),* $(,)?) => {
+        $(
+            mod $body {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$body(Nodes::sqlite(one_account()).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    let Some(n) = Nodes::postgres(one_account()).await else {
+                        return;
+                    };
+                    super::$body(n).await;
+                }
+            }
+        )*
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn settings_saves_on_the_page_keep_members_added_meanwhile_postgres() {
-    let Some(n) = Nodes::postgres(one_account()).await else {
-        return;
-    };
-    settings_saves_keep_members_added_meanwhile(n).await;
-}
+on_both_backends!(
+    the_org_page_adds_test_members_up_to_five_and_removes_after_a_preview,
+    the_org_page_rolls_the_test_policy_out_after_a_preview,
+    the_org_page_export_link_downloads_the_csv_with_the_session_cookie,
+    settings_saves_on_the_page_keep_members_added_meanwhile,
+);
