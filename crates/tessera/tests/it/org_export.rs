@@ -3,7 +3,7 @@
 //! matched cell by cell against the data: quoting of a display name with
 //! a comma, quotes and a line break, organization names with commas, and
 //! cells a spreadsheet would evaluate (`=`, `+`, `-`, `@`) escaped with a
-//! leading `'`.
+//! leading `'`. On SQLite and on PostgreSQL.
 
 use crate::orgs::call;
 use crate::support::*;
@@ -97,8 +97,49 @@ async fn org(s: &Server, root: &str, name: &str, domain: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn external_users_csv_parsed_by_python_matches_the_data() {
-    let s = Server::start();
+async fn external_users_csv_parsed_by_python_matches_the_data_sqlite() {
+    matches_the_data(Server::start(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_users_csv_parsed_by_python_matches_the_data_postgres() {
+    let Some(url) = crate::postgres::scoped_url().await else {
+        return;
+    };
+    matches_the_data(crate::postgres::pg_server(&url), Some(&url)).await;
+}
+
+/// Writes a display name straight into the database, past the API's
+/// checks, as older or imported data may hold it.
+async fn write_display_name(s: &Server, pg_url: Option<&str>, email: &str, name: &str) {
+    let sql = "UPDATE accounts SET display_name = $1 WHERE email = $2";
+    match pg_url {
+        Some(url) => {
+            let db = sqlx::PgPool::connect(url).await.unwrap();
+            let r = sqlx::query(sql).bind(name).bind(email).execute(&db).await;
+            assert_eq!(r.unwrap().rows_affected(), 1);
+            db.close().await;
+        }
+        None => {
+            let db = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(
+                    sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(s.data_dir.join("tessera.db"))
+                        .busy_timeout(std::time::Duration::from_secs(10)),
+                )
+                .await
+                .unwrap();
+            let r = sqlx::query(sql).bind(name).bind(email).execute(&db).await;
+            assert_eq!(r.unwrap().rows_affected(), 1);
+            db.close().await;
+        }
+    }
+}
+
+/// The export over HTTP and from the CLI (which reaches the same
+/// database through the server's environment), on either backend.
+async fn matches_the_data(s: Server, pg_url: Option<&str>) {
     s.create_user("root@acme.example", "sysadmin");
     s.create_user("ann@acme.example", "member");
     create(&s, "bob@partner.example", "Bob");
@@ -127,24 +168,9 @@ async fn external_users_csv_parsed_by_python_matches_the_data() {
         assert_eq!(st, 201, "{m}");
         ids.insert(email, m["account_id"].as_str().unwrap().to_string());
     }
-    // A display name the API would refuse (a line break), as older or
-    // imported data may hold: written straight into the database.
+    // A display name the API would refuse (a line break).
     let bob_name = "=HYPERLINK(\"http://evil.example\"), \"Bob\"\nthe builder";
-    let db = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(s.data_dir.join("tessera.db"))
-                .busy_timeout(std::time::Duration::from_secs(10)),
-        )
-        .await
-        .unwrap();
-    sqlx::query("UPDATE accounts SET display_name = $1 WHERE email = 'bob@partner.example'")
-        .bind(bob_name)
-        .execute(&db)
-        .await
-        .unwrap();
-    db.close().await;
+    write_display_name(&s, pg_url, "bob@partner.example", bob_name).await;
     // Carol has an API token; Eve an authenticator app; Dave is in the
     // test policy.
     let carol = stepped_up(&s, "carol@partner.example").await;
