@@ -5,7 +5,8 @@
 // for a code read from the real SMTP server (aiosmtpd); a managed user
 // (an address in the verified domain) signs in without one; an invited
 // address creates its account from the mailed link's page, then is asked
-// for a code too.
+// for a code too. Then the test policy: a member it exempts from the code,
+// its reset, and its roll-out to every external user.
 //
 // From the Rust test: BASE_URL, PASSWORD, and MAILDIR, PYTHON and READ_MAIL
 // (a Python program printing every message in MAILDIR as JSON). It created
@@ -143,6 +144,62 @@ await step('an invited address creates its account from the mailed link and is a
   await cy.getByLabel('Code from the email').fill(code);
   await cy.getByRole('button', { name: 'Verify' }).click();
   await cy.waitForURL(`${BASE}/security`);
+});
+
+// The test policy, in the same pages: Bob is put in it with no emailed
+// code (its settings replace the external policy's for him), so he signs
+// in without a code while Cy, under the external policy, is still asked.
+// The test reset signs Bob out on the web; the roll-out, after its
+// preview, copies "no code" to every external user, so Cy is not asked
+// any more either.
+let bobTest;
+await step('a test policy member signs in without the external policy\'s code', async () => {
+  const testPolicy = admin.locator('form[action$="/test-policy"]');
+  await testPolicy.getByLabel('Verification frequency, in minutes').fill('60');
+  await admin.getByRole('button', { name: 'Save test policy' }).click();
+  assert.match(await admin.getByRole('status').textContent(), /The test policy was saved/);
+  await admin.getByLabel('Add an external user by email').fill('bob@partner.example');
+  await admin.getByRole('button', { name: 'Add to test policy' }).click();
+  assert.match(await admin.getByRole('status').textContent(), /was added to the test policy/);
+  assert.match(await admin.locator('#test-members').textContent(), /bob@partner\.example/);
+  // Saving the settings again keeps the member.
+  await admin.locator('form[action$="/test-policy"]').getByLabel('Verification frequency, in minutes').fill('90');
+  await admin.getByRole('button', { name: 'Save test policy' }).click();
+  assert.match(await admin.locator('#test-members').textContent(), /bob@partner\.example/);
+
+  const mailsBefore = codeMails('bob@partner.example').length;
+  bobTest = await (await browser.newContext()).newPage();
+  await signIn(bobTest, 'bob@partner.example');
+  await bobTest.waitForURL(`${BASE}/security`);
+  const cy = await (await browser.newContext()).newPage();
+  await signIn(cy, 'cy@partner.example');
+  await cy.waitForURL(`${BASE}/login/verify`);
+  assert.equal(codeMails('bob@partner.example').length, mailsBefore, 'no code mail to the test member');
+});
+
+await step('the test reset signs its member out on the web after a preview', async () => {
+  await admin.reload();
+  // Bob's sessions from both of his sign-ins.
+  assert.match(await admin.locator('#test-reset-preview').textContent(), /\(2 sessions\)/);
+  await admin.locator('form[action$="/test-policy/reset-sessions"]').getByRole('button', { name: 'Sign them out…' }).click();
+  await admin.getByRole('heading', { level: 1, name: 'Sign out the test policy\'s members?' }).waitFor();
+  await admin.getByRole('button', { name: 'Yes, sign them out' }).click();
+  assert.match(await admin.getByRole('status').textContent(), /members were signed out on the web/);
+  await bobTest.goto(`${BASE}/security`);
+  await bobTest.waitForURL(/\/login/);
+});
+
+await step('rolling the test policy out, after its preview, reaches every external user', async () => {
+  await admin.getByRole('button', { name: 'Roll out…' }).click();
+  assert.match(await admin.locator('#preview').textContent(), /emailed code off, verification every 90 minutes/);
+  await admin.getByRole('button', { name: 'Yes, roll it out' }).click();
+  assert.match(await admin.getByRole('status').textContent(), /were copied to the external user policy/);
+  assert.ok(!(await admin.locator('form[action$="/external-policy"]').getByLabel('Emailed code at every sign-in').isChecked()));
+  const mailsBefore = codeMails('cy@partner.example').length;
+  const cy = await (await browser.newContext()).newPage();
+  await signIn(cy, 'cy@partner.example');
+  await cy.waitForURL(`${BASE}/security`);
+  assert.equal(codeMails('cy@partner.example').length, mailsBefore, 'no code mail after the roll-out');
 });
 
 if (cspViolations().length > 0) {
