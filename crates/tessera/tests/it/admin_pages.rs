@@ -82,6 +82,51 @@ impl<'a> Browser<'a> {
     }
 }
 
+impl<'a> Browser<'a> {
+    /// Signs in on the pages with the password, then the authenticator
+    /// code `code` at `/login/verify`.
+    async fn signed_in_with_code(s: &'a InprocServer, email: &str, code: &str) -> Browser<'a> {
+        let http = client();
+        let html = http
+            .get(s.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let r = http
+            .post(s.url("/login"))
+            .form(&[
+                ("csrf", csrf_of(&html).as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.url().path(), "/login/verify");
+        let html = r.text().await.unwrap();
+        let r = http
+            .post(s.url("/login/verify"))
+            .form(&[
+                ("csrf", csrf_of(&html).as_str()),
+                ("method", "totp"),
+                ("code", code),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.url().path().ends_with("/security"), "{}", r.url());
+        let html = r.text().await.unwrap();
+        Browser {
+            s,
+            http,
+            csrf: csrf_of(&html),
+        }
+    }
+}
+
 /// Signs in by the API; answers the session token.
 async fn api_signin(s: &InprocServer, email: &str, client: &str) -> String {
     let v: Value = reqwest::Client::new()
@@ -518,4 +563,73 @@ async fn the_audit_log_page_filters_by_kind_account_and_time() {
     let mut ben = Browser::signed_in(&s, "ben@example.com").await;
     let (st, _) = ben.get("/admin/audit").await;
     assert_eq!(st, 403);
+}
+
+/// Seed 001's recovery unenrollment from the user's page, to the end: with
+/// the admin's own current code it removes every method of the account,
+/// ends its sessions, and the account then signs in with the password
+/// alone; a code already used does not serve twice.
+#[tokio::test]
+async fn the_users_page_removes_two_step_verification_with_the_admins_own_code() {
+    let w = crate::world::World::new(kit_config()).await;
+    w.user("root@example.com", Role::Sysadmin).await;
+    w.user("zed@example.com", Role::Member).await;
+    let (_, root_secret, _) = w.enroll("root@example.com").await;
+    let (zed_token, _, _) = w.enroll("zed@example.com").await;
+    assert!(works(&w.s, &zed_token).await);
+    let zed =
+        w.s.core
+            .find_account(&Sysadmin::host_operator(), "zed@example.com")
+            .await
+            .unwrap()
+            .id;
+    w.next_step();
+    let sign_in_code = crate::peers::oathtool(&root_secret, w.now());
+    let mut root = Browser::signed_in_with_code(&w.s, "root@example.com", &sign_in_code).await;
+    let page = format!("/admin/users/{zed}");
+    let (st, html) = root.get(&page).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("Authenticator app"), "{html}");
+
+    let (st, _, html) = root.post(&format!("{page}/two-step/remove"), &[]).await;
+    assert_eq!(st, 200);
+    assert!(
+        html.contains(
+            "This will remove every two-step verification method of zed@example.com (1 method)"
+        ),
+        "{html}"
+    );
+    // The code root signed in with is spent.
+    let (st, _, _) = root
+        .post(
+            &format!("{page}/two-step/remove"),
+            &[("confirm", "yes"), ("code", &sign_in_code)],
+        )
+        .await;
+    assert_ne!(st, 200);
+    assert!(works(&w.s, &zed_token).await, "nothing changed");
+    w.next_step();
+    let code = crate::peers::oathtool(&root_secret, w.now());
+    let (_, at, html) = root
+        .post(
+            &format!("{page}/two-step/remove"),
+            &[("confirm", "yes"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(at, format!("{page}?notice=unenrolled"), "{html}");
+    assert!(
+        html.contains("Two-step verification was removed and every session ended."),
+        "{html}"
+    );
+    assert!(!works(&w.s, &zed_token).await, "zed's sessions ended");
+    let again = w.signin("zed@example.com").await;
+    assert!(
+        again["session_token"].is_string(),
+        "the password alone: {again}"
+    );
+    assert!(
+        w.audit_kinds().await.iter().any(|k| k.contains("unenroll")),
+        "{:?}",
+        w.audit_kinds().await
+    );
 }
