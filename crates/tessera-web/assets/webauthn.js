@@ -221,7 +221,7 @@
             });
         })
         .then(function (done) {
-          if (done) { window.location.assign('/security'); }
+          if (done) { window.location.assign(passkeyButton.dataset.next || '/security'); }
         });
     };
     if (!supported) {

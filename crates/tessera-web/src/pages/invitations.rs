@@ -95,13 +95,18 @@ fn page(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    // Without a session, the sign-in that follows comes back here.
+    // Without a session, the sign-in that follows comes back here. With
+    // one, it has come back (a passkey sign-in is finished by script, so
+    // no sign-in handler cleared the cookie): it is not needed any more.
     let jar = match viewer {
         Viewer::Anonymous => {
             let mut c =
                 cookies::build(&state.web, cookies::RETURN, format!("/invitations/{token}"));
             c.set_max_age(cookie::time::Duration::hours(1));
             jar.add(c)
+        }
+        _ if super::return_path(&state.web, &jar).is_some() => {
+            jar.add(cookies::removal(&state.web, cookies::RETURN))
         }
         _ => jar,
     };

@@ -26,6 +26,15 @@ struct LoginPage<'a> {
     csrf: &'a str,
     email: &'a str,
     error: Option<&'a str>,
+    /// Where a passkey sign-in (finished by the page's script, outside
+    /// the form) goes: the invitation that sent the visitor, if any.
+    next: String,
+}
+
+/// Where the page's passkey button goes once signed in: the invitation
+/// that sent the visitor here, else the Security page.
+fn passkey_next(state: &AppState, jar: &CookieJar) -> String {
+    super::return_path(&state.web, jar).unwrap_or_else(|| "/security".to_string())
 }
 
 pub async fn show(
@@ -38,6 +47,7 @@ pub async fn show(
     }
     let (jar, csrf) = form_token(&state, jar);
     let page = LoginPage {
+        next: passkey_next(&state, &jar),
         csrf: &csrf,
         email: "",
         error: None,
@@ -95,6 +105,7 @@ pub async fn submit(
             let (jar, csrf) = form_token(&state, jar);
             let msg = e.to_string();
             let page = LoginPage {
+                next: passkey_next(&state, &jar),
                 csrf: &csrf,
                 email: &form.email,
                 error: Some(&msg),
@@ -209,6 +220,7 @@ fn flow_expired(state: &AppState, jar: CookieJar) -> Response {
     let (jar, csrf) = form_token(state, jar);
     let msg = CoreError::FlowExpired.to_string();
     let page = LoginPage {
+        next: passkey_next(&state, &jar),
         csrf: &csrf,
         email: "",
         error: Some(&msg),

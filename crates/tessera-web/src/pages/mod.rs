@@ -151,24 +151,31 @@ async fn home(session: Option<PageAccess>) -> Redirect {
     }
 }
 
-/// Where a finished sign-in lands: the invitation page that sent the
-/// visitor to sign in (its return cookie, which this clears), else the
-/// Security page. Only an invitation path is honoured, so the cookie can
+/// The invitation page that sent the visitor to sign in, read from its
+/// return cookie. Only an invitation path is honoured, so the cookie can
 /// never send anyone off-site.
-pub fn landing(
+pub fn return_path(
     web: &crate::state::WebConfig,
-    jar: axum_extra::extract::CookieJar,
-) -> (axum_extra::extract::CookieJar, String) {
+    jar: &axum_extra::extract::CookieJar,
+) -> Option<String> {
     let name = crate::cookies::name(web, crate::cookies::RETURN);
-    let back = jar.get(&name).map(|c| c.value().to_string()).filter(|v| {
+    jar.get(&name).map(|c| c.value().to_string()).filter(|v| {
         v.strip_prefix("/invitations/").is_some_and(|t| {
             !t.is_empty()
                 && t.len() <= 128
                 && t.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-    });
-    match back {
+    })
+}
+
+/// Where a finished sign-in lands: the [`return_path`] (its cookie
+/// cleared), else the Security page.
+pub fn landing(
+    web: &crate::state::WebConfig,
+    jar: axum_extra::extract::CookieJar,
+) -> (axum_extra::extract::CookieJar, String) {
+    match return_path(web, &jar) {
         Some(path) => (
             jar.add(crate::cookies::removal(web, crate::cookies::RETURN)),
             path,

@@ -296,3 +296,79 @@ async fn signin_api(s: &InprocServer, email: &str) -> String {
         .unwrap_or_else(|| panic!("{v}"))
         .to_string()
 }
+
+/// A passkey sign-in is finished by the sign-in page's script, not by a
+/// form handler: the page hands the script the invitation to go back to,
+/// and the invitation page, reached signed in, drops the return cookie so
+/// a later sign-in does not come back to it.
+#[tokio::test]
+async fn a_passkey_sign_in_from_an_invitation_goes_back_to_it() {
+    let clock = ManualClock::at(Timestamp(T0 * 1000));
+    let (core, _dir) = test_core(clock.clone(), kit_config()).await;
+    let s = InprocServer::start(core).await;
+    human(&s.core, "root@example.com", Role::Sysadmin).await;
+    human(&s.core, "ann@guest.example", Role::Member).await;
+    let org = s
+        .core
+        .create_organization(
+            &Sysadmin::host_operator(),
+            "Acme",
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap()
+        .org
+        .id;
+    let token = invite(&s, org, "ann@guest.example").await;
+    let path = format!("/invitations/{token}");
+
+    let ann = client();
+    assert_eq!(ann.get(s.url(&path)).send().await.unwrap().status(), 200);
+    let login = ann.get(s.url("/login")).send().await.unwrap();
+    let html = login.text().await.unwrap();
+    assert!(
+        html.contains(&format!(
+            r#"data-passkey-signin data-status="passkey-status" data-next="{path}""#
+        )),
+        "{html}"
+    );
+    let stranger = client()
+        .get(s.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(stranger.contains(r#"data-next="/security""#), "{stranger}");
+
+    // Signed in as the script does it (the API, a web session cookie),
+    // then back at the invitation: the form is offered and the return
+    // cookie is dropped.
+    let r = ann
+        .post(s.url("/api/v1/signin"))
+        .json(&serde_json::json!({"email": "ann@guest.example", "password": PASSWORD, "client": "web"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = ann.get(s.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let dropped = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.contains("tessera_return="))
+        .expect("the return cookie is dropped");
+    assert!(dropped.contains("Max-Age=0"), "{dropped}");
+    assert!(r.text().await.unwrap().contains(&format!("{path}/accept")));
+    // A second visit has no cookie to drop.
+    let r = ann.get(s.url(&path)).send().await.unwrap();
+    assert!(
+        !r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("tessera_return=")),
+    );
+}
