@@ -220,7 +220,7 @@ fn flow_expired(state: &AppState, jar: CookieJar) -> Response {
     let (jar, csrf) = form_token(state, jar);
     let msg = CoreError::FlowExpired.to_string();
     let page = LoginPage {
-        next: passkey_next(&state, &jar),
+        next: passkey_next(state, &jar),
         csrf: &csrf,
         email: "",
         error: Some(&msg),
