@@ -34,6 +34,19 @@
 //! until the listener is back and `LISTEN`ing. The TTL only bounds
 //! staleness for a notification lost without the connection dropping.
 //!
+//! # No stampede at expiry
+//!
+//! A busy session is asked about hundreds of times a second. If its entry
+//! simply expired, every request in the moment after would miss and read
+//! the database at once (a burst every [`TTL`], which showed as the tail
+//! latency of who-am-I). So after half the TTL, the first lookup to see
+//! the entry claims its refresh and misses (it reads and stores afresh,
+//! through the same ticket check as any fill), while every other lookup is
+//! still answered from the entry until it is replaced or reaches the TTL.
+//! No answer older than the TTL is ever given, as before; a claimed
+//! refresh that stored nothing (its fill refused) may be claimed again
+//! after [`RECLAIM`].
+//!
 //! [`put`]: SessionCache::put
 //! [`set_listening`]: SessionCache::set_listening
 
@@ -49,6 +62,12 @@ use tessera_core::org::OrgStanding;
 use tessera_core::session::Session;
 
 pub const TTL: Duration = Duration::from_secs(2);
+/// From this age on, one lookup refreshes an entry while the rest are
+/// still answered from it.
+const REFRESH_AFTER: Duration = Duration::from_secs(1);
+/// A refresh claimed this long ago without a new entry (its fill was
+/// refused, or its request dropped) may be claimed again.
+const RECLAIM: Duration = Duration::from_millis(200);
 /// Enough for every session (or token) active within one TTL on a busy
 /// node; beyond it, expired entries go first, then everything of that
 /// kind (it is only a cache).
@@ -58,6 +77,35 @@ struct Entry<V> {
     value: V,
     account: Account,
     at: Instant,
+    refresh: Refresh,
+}
+
+/// Who refreshes an entry: the claim is taken under the read lock, so it
+/// is an atomic (milliseconds after the entry's `at`; 0 = unclaimed).
+#[derive(Default)]
+struct Refresh(AtomicU64);
+
+impl Refresh {
+    /// Whether a lookup at `age` should answer from the entry: yes while
+    /// young, no once expired, and in between for everyone but the one
+    /// lookup that claims the refresh.
+    fn serve(&self, age: Duration) -> bool {
+        if age >= TTL {
+            return false;
+        }
+        if age < REFRESH_AFTER {
+            return true;
+        }
+        let now = age.as_millis().max(1) as u64;
+        let claimed = self.0.load(Ordering::Acquire);
+        if claimed != 0 && now.saturating_sub(claimed) < RECLAIM.as_millis() as u64 {
+            return true;
+        }
+        // Lost to another claimant: that one refreshes.
+        self.0
+            .compare_exchange(claimed, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    }
 }
 
 /// One kind of cached answer (sessions, or API tokens), by credential
@@ -81,7 +129,9 @@ impl<Id, V> Default for Index<Id, V> {
 impl<Id: Copy + Eq + Hash, V: Clone> Index<Id, V> {
     fn get(&self, hash: &[u8]) -> Option<(V, Account)> {
         let (_, e) = self.by_hash.get(hash)?;
-        (e.at.elapsed() < TTL).then(|| (e.value.clone(), e.account.clone()))
+        e.refresh
+            .serve(e.at.elapsed())
+            .then(|| (e.value.clone(), e.account.clone()))
     }
 
     fn put(&mut self, hash: &[u8], id: Id, value: &V, account: &Account) {
@@ -106,6 +156,7 @@ impl<Id: Copy + Eq + Hash, V: Clone> Index<Id, V> {
                     value: value.clone(),
                     account: account.clone(),
                     at: Instant::now(),
+                    refresh: Refresh::default(),
                 },
             ),
         );
@@ -152,7 +203,7 @@ struct Maps {
     tokens: Index<ApiTokenId, ApiToken>,
     /// Each account's organizations, by account: evicted with the account,
     /// and all at once when a domain or policy changes.
-    standings: HashMap<AccountId, (OrgStanding, Instant)>,
+    standings: HashMap<AccountId, (OrgStanding, Instant, Refresh)>,
 }
 
 /// The who-am-I cache: sessions and API tokens, under one generation (an
@@ -213,21 +264,23 @@ impl SessionCache {
             return None;
         }
         let maps = self.maps.read().ok()?;
-        let (standing, at) = maps.standings.get(&account)?;
-        (at.elapsed() < TTL).then(|| standing.clone())
+        let (standing, at, refresh) = maps.standings.get(&account)?;
+        refresh.serve(at.elapsed()).then(|| standing.clone())
     }
 
     /// As [`put`](Self::put), for an account's organizations.
     pub fn put_standing(&self, ticket: Ticket, account: AccountId, standing: &OrgStanding) {
         self.put_with(ticket, |m| {
             if m.standings.len() >= MAX_ENTRIES {
-                m.standings.retain(|_, (_, at)| at.elapsed() < TTL);
+                m.standings.retain(|_, (_, at, _)| at.elapsed() < TTL);
                 if m.standings.len() >= MAX_ENTRIES {
                     m.standings.clear();
                 }
             }
-            m.standings
-                .insert(account, (standing.clone(), Instant::now()));
+            m.standings.insert(
+                account,
+                (standing.clone(), Instant::now(), Refresh::default()),
+            );
         });
     }
 
@@ -319,6 +372,46 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_lookup_refreshes_an_ageing_entry_and_the_rest_are_served() {
+        let r = Refresh::default();
+        let ms = Duration::from_millis;
+        assert!(r.serve(ms(0)) && r.serve(ms(999)), "young: always served");
+        assert!(
+            !r.serve(ms(1000)),
+            "the first lookup past half the TTL refreshes"
+        );
+        assert!(
+            r.serve(ms(1001)) && r.serve(ms(1199)),
+            "the others are served"
+        );
+        assert!(
+            !r.serve(ms(1200)),
+            "a refresh with no result is claimed again"
+        );
+        assert!(r.serve(ms(1300)));
+        assert!(!r.serve(TTL) && !r.serve(ms(5000)), "never past the TTL");
+    }
+
+    #[test]
+    fn racing_lookups_claim_one_refresh() {
+        let r = std::sync::Arc::new(Refresh::default());
+        let refreshers: usize = (0..8)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    (0..1000)
+                        .filter(|_| !r.serve(Duration::from_millis(1500)))
+                        .count()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert_eq!(refreshers, 1);
+    }
     use tessera_core::account::{AccountKind, Role};
     use tessera_core::clock::Timestamp;
     use tessera_core::email::Email;
