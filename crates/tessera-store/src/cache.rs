@@ -327,6 +327,25 @@ impl SessionCache {
         evict(&mut maps);
     }
 
+    /// Records a session's new `last_seen_at` in its cached copy, before
+    /// the write that stores it: the lookups after this one see it fresh
+    /// and do not write it again. Not an eviction (nothing was revoked, so
+    /// no in-flight fill is refused): a hot session touched by evicting it
+    /// sent every request of the next moment to the database, each with a
+    /// write of its own.
+    pub fn touch_session(&self, id: SessionId, now: tessera_core::clock::Timestamp) {
+        let Ok(mut maps) = self.maps.write() else {
+            return;
+        };
+        let sessions = &mut maps.sessions;
+        if let Some(hash) = sessions.by_id.get(&id)
+            && let Some((_, e)) = sessions.by_hash.get_mut(hash)
+            && e.value.last_seen_at < now
+        {
+            e.value.last_seen_at = now;
+        }
+    }
+
     pub fn evict_session(&self, id: SessionId) {
         self.evict_with(|m| m.sessions.evict_id(id));
     }
@@ -486,6 +505,25 @@ mod tests {
         // A fill that started after the eviction is stored.
         c.put(c.ticket(), b"h1", &s1, &a);
         assert!(c.get(b"h1").is_some());
+    }
+
+    #[test]
+    fn a_touch_freshens_the_cached_copy_and_refuses_no_fill() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let (s2, _) = pair(11);
+        c.put(c.ticket(), b"h1", &s1, &a);
+        let in_flight = c.ticket();
+        c.touch_session(s1.id, Timestamp(5_000));
+        assert_eq!(c.get(b"h1").unwrap().0.last_seen_at, Timestamp(5_000));
+        // Never moved back.
+        c.touch_session(s1.id, Timestamp(4_000));
+        assert_eq!(c.get(b"h1").unwrap().0.last_seen_at, Timestamp(5_000));
+        // Not a revocation: a fill that was in flight is still stored.
+        c.put(in_flight, b"h2", &s2, &a);
+        assert!(c.get(b"h2").is_some());
+        // A session not cached: nothing to do.
+        c.touch_session(pair(12).0.id, Timestamp(6_000));
     }
 
     #[test]

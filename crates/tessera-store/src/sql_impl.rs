@@ -777,14 +777,17 @@ macro_rules! sql_store {
                 }
 
                 async fn touch_session(&self, id: SessionId, now: Timestamp) -> Result<(), StoreError> {
+                    // This node's copy first, so the requests racing this one
+                    // do not each write too. Should the write fail, the copy
+                    // is ahead by at most the cache's TTL; the row decides
+                    // after that.
+                    self.cache.touch_session(id, now);
                     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
                         .bind(now.millis())
                         .bind(id.to_string())
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
-                    // Only this node's copy is stale, and only in last_seen.
-                    self.cache.evict_session(id);
                     Ok(())
                 }
 
