@@ -4,6 +4,7 @@
 //! first post only previews; nothing changes until it is confirmed.
 
 use crate::support::*;
+use crate::world::Api;
 use serde_json::{Value, json};
 use tessera_core::account::Role;
 use tessera_core::clock::{ManualClock, Timestamp};
@@ -127,23 +128,6 @@ impl<'a> Browser<'a> {
     }
 }
 
-/// Signs in by the API; answers the session token.
-async fn api_signin(s: &InprocServer, email: &str, client: &str) -> String {
-    let v: Value = reqwest::Client::new()
-        .post(s.url("/api/v1/signin"))
-        .json(&json!({"email": email, "password": PASSWORD, "client": client}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["session_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{v}"))
-        .to_string()
-}
-
 /// Signs in by the API as a web client: the session is in the returned
 /// client's cookie.
 async fn web_signin(s: &InprocServer, email: &str) -> reqwest::Client {
@@ -203,7 +187,7 @@ async fn a_users_page_shows_the_account_and_its_actions_preview_before_acting() 
         .unwrap()
         .org
         .id;
-    let root_token = api_signin(&s, "root@example.com", "mobile").await;
+    let root_token = s.session_token("root@example.com").await;
     let root_who = s
         .core
         .authenticate(&root_token)
@@ -219,7 +203,7 @@ async fn a_users_page_shows_the_account_and_its_actions_preview_before_acting() 
 
     // Two sessions (one web, one mobile) and an API token.
     let web = web_signin(&s, "zed@partner.example").await;
-    let mobile = api_signin(&s, "zed@partner.example", "mobile").await;
+    let mobile = s.session_token("zed@partner.example").await;
     let t: Value = reqwest::Client::new()
         .post(s.url("/api/v1/me/api-tokens"))
         .bearer_auth(&mobile)
@@ -359,7 +343,7 @@ async fn a_users_page_shows_the_account_and_its_actions_preview_before_acting() 
     assert!(html.contains("Set up two-step verification"), "{html}");
 
     // Deactivate: the preview says what ends; then it is done.
-    let again = api_signin(&s, "zed@partner.example", "mobile").await;
+    let again = s.session_token("zed@partner.example").await;
     let (st, _, html) = root.post(&format!("{page}/deactivate"), &[]).await;
     assert_eq!(st, 200);
     assert!(
@@ -414,7 +398,7 @@ async fn the_org_reset_previews_how_many_external_users_it_signs_out() {
         .unwrap()
         .org
         .id;
-    let root_token = api_signin(&s, "root@example.com", "mobile").await;
+    let root_token = s.session_token("root@example.com").await;
     let root_who = s
         .core
         .authenticate(&root_token)
@@ -444,7 +428,7 @@ async fn the_org_reset_previews_how_many_external_users_it_signs_out() {
     let a = web_signin(&s, "ext1@partner.example").await;
     let b = web_signin(&s, "ext1@partner.example").await;
     let c = web_signin(&s, "ext2@partner.example").await;
-    let phone = api_signin(&s, "ext2@partner.example", "mobile").await;
+    let phone = s.session_token("ext2@partner.example").await;
 
     let mut root = Browser::signed_in(&s, "root@example.com").await;
     let page = format!("/admin/organizations/{org}");
@@ -475,10 +459,10 @@ async fn the_audit_log_page_filters_by_kind_account_and_time() {
     human(&s.core, "root@example.com", Role::Sysadmin).await;
     let amy = human(&s.core, "amy@example.com", Role::Member).await;
     human(&s.core, "ben@example.com", Role::Member).await;
-    api_signin(&s, "amy@example.com", "mobile").await;
+    s.session_token("amy@example.com").await;
     // A day later: Ben signs in, and the admin changes Amy's role.
     clock.advance_secs(86_400);
-    api_signin(&s, "ben@example.com", "mobile").await;
+    s.session_token("ben@example.com").await;
     s.core
         .set_role(
             &Sysadmin::host_operator(),

@@ -157,21 +157,7 @@ async fn an_unknown_device_is_asked_for_a_code_from_the_mailbox_and_then_is_know
         return;
     }
     let session = done["session_token"].as_str().unwrap();
-    let e: Value = post(&s, "/api/v1/me/two-step/totp", Some(session), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret = e["secret"].as_str().unwrap();
-    let now = crate::peers::now_secs();
-    let r = post(
-        &s,
-        "/api/v1/me/two-step/totp/confirm",
-        Some(session),
-        json!({"code": crate::peers::oathtool(secret, now)}),
-    )
-    .await;
-    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    crate::world::enroll_totp(&s, session).await;
     let twostep = signin(None).await;
     assert_eq!(twostep["status"], "second_step");
     assert_eq!(twostep["methods"], json!(["totp", "recovery_key"]));
@@ -626,25 +612,8 @@ async fn two_step_accounts_and_api_tokens_get_no_emailed_codes() {
     assert_eq!(m.send_step_up(api).await.status(), 403);
     assert_eq!(m.step_up(api, &code).await.status(), 403);
     // With 2SV on, step-up takes one of its methods, never a code.
-    let e: Value =
-        m.w.post("/api/v1/me/two-step/totp", Some(&session), json!({}))
-            .await
-            .json()
-            .await
-            .unwrap();
-    let secret = e["secret"].as_str().unwrap();
-    let r =
-        m.w.post(
-            "/api/v1/me/two-step/totp/confirm",
-            Some(&session),
-            json!({"code": crate::peers::oathtool(secret, m.w.now())}),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let session = r.json::<Value>().await.unwrap()["session_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, enrolled) = crate::world::enroll_totp(&m.w, &session).await;
+    let session = enrolled["session_token"].as_str().unwrap().to_string();
     let sent_before = code_mails(&m.smtp, "t@example.com").len();
     assert_eq!(m.send_step_up(&session).await.status(), 400);
     assert_eq!(m.step_up(&session, "123456").await.status(), 403);

@@ -5,6 +5,7 @@
 //! nothing; an address without an account creates it from the page.
 
 use crate::support::*;
+use crate::world::Api;
 use tessera_core::account::Role;
 use tessera_core::clock::{ManualClock, Timestamp};
 use tessera_core::mail::QueuedMail;
@@ -18,7 +19,7 @@ const DAY: i64 = 86_400;
 /// past session lifetimes here); answers the token from the mailed link.
 async fn invite(s: &InprocServer, org: tessera_core::ids::OrganizationId, email: &str) -> String {
     let core = &s.core;
-    let admin_token = signin_api(s, "root@example.com").await;
+    let admin_token = s.session_token("root@example.com").await;
     let who = core
         .authenticate(&admin_token)
         .await
@@ -278,23 +279,6 @@ async fn an_invitation_page_accepts_once_and_expires_after_seven_days() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "no account was created");
-}
-
-/// Signs in by the API as a mobile client; answers the session token.
-async fn signin_api(s: &InprocServer, email: &str) -> String {
-    let v: serde_json::Value = reqwest::Client::new()
-        .post(s.url("/api/v1/signin"))
-        .json(&serde_json::json!({"email": email, "password": PASSWORD, "client": "mobile"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["session_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{v}"))
-        .to_string()
 }
 
 /// A passkey sign-in is finished by the sign-in page's script, not by a

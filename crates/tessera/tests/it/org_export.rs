@@ -184,25 +184,7 @@ async fn matches_the_data(s: Server, pg_url: Option<&str>) {
     .await;
     assert_eq!(st, 201, "{t}");
     let eve = stepped_up(&s, "eve@other.example").await;
-    let (st, e) = call(
-        &s,
-        "POST",
-        "/api/v1/me/two-step/totp",
-        &eve,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(st, 200, "{e}");
-    let code = crate::peers::oathtool(e["secret"].as_str().unwrap(), crate::peers::now_secs());
-    let (st, c) = call(
-        &s,
-        "POST",
-        "/api/v1/me/two-step/totp/confirm",
-        &eve,
-        Some(json!({ "code": code })),
-    )
-    .await;
-    assert_eq!(st, 200, "{c}");
+    crate::world::enroll_totp(&s, &eve).await;
     let (st, p) = call(
         &s,
         "PUT",

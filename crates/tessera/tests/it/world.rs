@@ -224,21 +224,7 @@ impl Nodes {
         auth: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self
-            .http
-            .request(method, self.node().url(path))
-            .header("authorization", auth);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        send_to(&self.http, method, &self.node().url(path), auth, body).await
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -255,6 +241,18 @@ pub(crate) trait Api {
     -> (u16, Value);
     /// The harness clock, in seconds.
     fn now(&self) -> i64;
+
+    /// Signs `email` in with the test password as a mobile client, with no
+    /// second step: its session token.
+    async fn session_token(&self, email: &str) -> String {
+        let body = json!({"email": email, "password": PASSWORD, "client": "mobile"});
+        let (status, v) = self.send("POST", "/api/v1/signin", "", Some(body)).await;
+        assert_eq!(status, 200, "sign-in of {email}: {v}");
+        v["session_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session for {email}: {v}"))
+            .to_string()
+    }
 }
 
 impl Api for Nodes {
@@ -280,25 +278,69 @@ impl Api for World {
         auth: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self.http.request(method, self.s.url(path));
-        if !auth.is_empty() {
-            r = r.header("authorization", auth);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        send_to(&self.http, method, &self.s.url(path), auth, body).await
     }
     fn now(&self) -> i64 {
         World::now(self)
     }
+}
+
+/// The real binary, on the real clock.
+impl Api for Server {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        send_to(&reqwest::Client::new(), method, &self.url(path), auth, body).await
+    }
+    fn now(&self) -> i64 {
+        peers::now_secs()
+    }
+}
+
+/// An in-process server, on its core's clock.
+impl Api for InprocServer {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        send_to(&reqwest::Client::new(), method, &self.url(path), auth, body).await
+    }
+    fn now(&self) -> i64 {
+        self.core.clock.now().seconds()
+    }
+}
+
+/// One request: status and JSON body (a JSON string when the body is not
+/// JSON). An empty `auth` sends no `Authorization`.
+async fn send_to(
+    http: &reqwest::Client,
+    method: &str,
+    url: &str,
+    auth: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut r = http.request(method, url);
+    if !auth.is_empty() {
+        r = r.header("authorization", auth);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Adds an authenticator app with an oathtool code for the harness clock's
