@@ -7,6 +7,7 @@
 
 use crate::orgs::call;
 use crate::support::*;
+use crate::world::{bearer, org_with_domain};
 use serde_json::{Value, json};
 
 /// Parses a CSV file with Python's `csv` module: its rows, as JSON.
@@ -64,38 +65,6 @@ fn create(s: &Server, email: &str, display_name: &str) {
     );
 }
 
-/// An organization with a verified domain (by the sysadmin's override).
-async fn org(s: &Server, root: &str, name: &str, domain: &str) -> String {
-    let (st, o) = call(
-        s,
-        "POST",
-        "/api/v1/admin/organizations",
-        root,
-        Some(json!({ "name": name })),
-    )
-    .await;
-    assert_eq!(st, 201, "{o}");
-    let base = format!("/api/v1/admin/organizations/{}", o["id"].as_str().unwrap());
-    call(
-        s,
-        "POST",
-        &format!("{base}/domains"),
-        root,
-        Some(json!({ "domain": domain })),
-    )
-    .await;
-    let (st, _) = call(
-        s,
-        "POST",
-        &format!("{base}/domains/{domain}/verify"),
-        root,
-        Some(json!({"without_dns": true})),
-    )
-    .await;
-    assert_eq!(st, 200);
-    base
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_users_csv_parsed_by_python_matches_the_data_sqlite() {
     matches_the_data(Server::start(), None).await;
@@ -147,8 +116,8 @@ async fn matches_the_data(s: Server, pg_url: Option<&str>) {
     create(&s, "dave@other.example", "+1 Dave");
     create(&s, "eve@other.example", "@eve");
     let root = signin(&s, "root@acme.example", PASSWORD).await;
-    let acme = org(&s, &root, "Acme, Inc.", "acme.example").await;
-    org(&s, &root, "Partner", "partner.example").await;
+    let acme = org_with_domain(&s, &bearer(&root), "Acme, Inc.", "acme.example").await;
+    org_with_domain(&s, &bearer(&root), "Partner", "partner.example").await;
     let mut ids = std::collections::HashMap::new();
     for email in [
         "ann@acme.example",

@@ -9,6 +9,7 @@
 use crate::orgs::call;
 use crate::postgres::{pg_server, scoped_url};
 use crate::support::*;
+use crate::world::{add_member, bearer, org_with_domain};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -99,44 +100,8 @@ async fn reset_and_token_access_reach_the_other_node_within_seconds() {
     a.create_user("ann@acme.example", "member");
     a.create_user("bob@partner.example", "member");
     let root = signin(&a, "root@acme.example", PASSWORD).await;
-    let (_, org) = call(
-        &a,
-        "POST",
-        "/api/v1/admin/organizations",
-        &root,
-        Some(json!({"name": "Acme"})),
-    )
-    .await;
-    let base = format!(
-        "/api/v1/admin/organizations/{}",
-        org["id"].as_str().unwrap()
-    );
-    call(
-        &a,
-        "POST",
-        &format!("{base}/domains"),
-        &root,
-        Some(json!({"domain": "acme.example"})),
-    )
-    .await;
-    let (st, _) = call(
-        &a,
-        "POST",
-        &format!("{base}/domains/acme.example/verify"),
-        &root,
-        Some(json!({"without_dns": true})),
-    )
-    .await;
-    assert_eq!(st, 200);
-    let (st, _) = call(
-        &a,
-        "POST",
-        &format!("{base}/members"),
-        &root,
-        Some(json!({"email": "bob@partner.example"})),
-    )
-    .await;
-    assert_eq!(st, 201);
+    let base = org_with_domain(&a, &bearer(&root), "Acme", "acme.example").await;
+    add_member(&a, &bearer(&root), &base, "bob@partner.example").await;
 
     // Sessions and tokens, all used on node B first (so B caches them).
     let bob_web = web_client(&b, "bob@partner.example").await;

@@ -7,6 +7,7 @@
 
 use crate::guard_rails::{Nodes, bearer, enroll_totp, one_account};
 use crate::support::*;
+use crate::world::org_with_domain;
 use serde_json::{Value, json};
 use tessera_core::Clock;
 use tessera_core::account::Role;
@@ -42,35 +43,7 @@ fn long_sessions() -> CoreConfig {
 async fn acme(n: &Nodes) -> (String, String) {
     n.user("root@acme.example", Role::Sysadmin).await;
     let root = n.token("root@acme.example").await;
-    let (st, org) = n
-        .send(
-            "POST",
-            "/api/v1/admin/organizations",
-            &bearer(&root),
-            Some(json!({"name": "Acme"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{org}");
-    let base = format!(
-        "/api/v1/admin/organizations/{}",
-        org["id"].as_str().unwrap()
-    );
-    n.send(
-        "POST",
-        &format!("{base}/domains"),
-        &bearer(&root),
-        Some(json!({"domain": "acme.example"})),
-    )
-    .await;
-    let (st, d) = n
-        .send(
-            "POST",
-            &format!("{base}/domains/acme.example/verify"),
-            &bearer(&root),
-            Some(json!({"without_dns": true})),
-        )
-        .await;
-    assert_eq!(st, 200, "{d}");
+    let base = org_with_domain(n, &bearer(&root), "Acme", "acme.example").await;
     (base, root)
 }
 

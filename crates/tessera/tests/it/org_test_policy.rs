@@ -8,6 +8,7 @@
 
 use crate::guard_rails::{Nodes, bearer, one_account};
 use crate::support::*;
+use crate::world::{add_member, org_with_domain};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tessera_core::Clock;
@@ -46,49 +47,12 @@ pub(crate) async fn acme(n: &Nodes, externals: usize) -> (String, String, Vec<St
     n.user("root@acme.example", Role::Sysadmin).await;
     let ann = n.user("ann@acme.example", Role::Member).await.to_string();
     let root = n.token("root@acme.example").await;
-    let (st, org) = n
-        .send(
-            "POST",
-            "/api/v1/admin/organizations",
-            &bearer(&root),
-            Some(json!({"name": "Acme"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{org}");
-    let base = format!(
-        "/api/v1/admin/organizations/{}",
-        org["id"].as_str().unwrap()
-    );
-    n.send(
-        "POST",
-        &format!("{base}/domains"),
-        &bearer(&root),
-        Some(json!({"domain": "acme.example"})),
-    )
-    .await;
-    let (st, _) = n
-        .send(
-            "POST",
-            &format!("{base}/domains/acme.example/verify"),
-            &bearer(&root),
-            Some(json!({"without_dns": true})),
-        )
-        .await;
-    assert_eq!(st, 200);
+    let base = org_with_domain(n, &bearer(&root), "Acme", "acme.example").await;
     let mut ids = Vec::new();
     for i in 0..externals {
         let email = format!("ext{i}@partner.example");
         n.user(&email, Role::Member).await;
-        let (st, m) = n
-            .send(
-                "POST",
-                &format!("{base}/members"),
-                &bearer(&root),
-                Some(json!({ "email": email })),
-            )
-            .await;
-        assert_eq!(st, 201, "{m}");
-        ids.push(m["account_id"].as_str().unwrap().to_string());
+        ids.push(add_member(n, &bearer(&root), &base, &email).await);
     }
     (base, root, ids, ann)
 }

@@ -7,6 +7,7 @@
 
 use crate::dns_peer::DnsPeer;
 use crate::support::*;
+use crate::world::{add_member, bearer, org_with_domain};
 use serde_json::{Value, json};
 
 pub(crate) async fn call(
@@ -409,42 +410,8 @@ async fn external_users_are_asked_for_an_emailed_code_at_every_sign_in() {
     s.create_user("ann@acme.example", "member");
     s.create_user("bob@partner.example", "member");
     let root = signin(&s, "root@acme.example", PASSWORD).await;
-    let (_, org) = call(
-        &s,
-        "POST",
-        "/api/v1/admin/organizations",
-        &root,
-        Some(json!({"name": "Acme"})),
-    )
-    .await;
-    let base = format!(
-        "/api/v1/admin/organizations/{}",
-        org["id"].as_str().unwrap()
-    );
-    call(
-        &s,
-        "POST",
-        &format!("{base}/domains"),
-        &root,
-        Some(json!({"domain": "acme.example"})),
-    )
-    .await;
-    call(
-        &s,
-        "POST",
-        &format!("{base}/domains/acme.example/verify"),
-        &root,
-        Some(json!({"without_dns": true})),
-    )
-    .await;
-    call(
-        &s,
-        "POST",
-        &format!("{base}/members"),
-        &root,
-        Some(json!({"email": "bob@partner.example"})),
-    )
-    .await;
+    let base = org_with_domain(&s, &bearer(&root), "Acme", "acme.example").await;
+    add_member(&s, &bearer(&root), &base, "bob@partner.example").await;
     let basic = |email: &str| crate::guard_rails::basic(email, PASSWORD);
     let http = reqwest::Client::new();
     let r = http

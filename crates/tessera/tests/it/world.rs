@@ -379,3 +379,53 @@ pub(crate) fn basic(email: &str, password: &str) -> String {
 pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
+
+/// An organization `name` whose `domain` was claimed and then marked
+/// verified by a sysadmin's override (no DNS), made with `auth` (an
+/// `Authorization` value): its API base path.
+pub(crate) async fn org_with_domain(n: &impl Api, auth: &str, name: &str, domain: &str) -> String {
+    let (st, o) = n
+        .send(
+            "POST",
+            "/api/v1/admin/organizations",
+            auth,
+            Some(json!({ "name": name })),
+        )
+        .await;
+    assert_eq!(st, 201, "{o}");
+    let base = format!("/api/v1/admin/organizations/{}", o["id"].as_str().unwrap());
+    let (st, d) = n
+        .send(
+            "POST",
+            &format!("{base}/domains"),
+            auth,
+            Some(json!({ "domain": domain })),
+        )
+        .await;
+    assert!((200..300).contains(&st), "{st} {d}");
+    let (st, d) = n
+        .send(
+            "POST",
+            &format!("{base}/domains/{domain}/verify"),
+            auth,
+            Some(json!({"without_dns": true})),
+        )
+        .await;
+    assert_eq!(st, 200, "{d}");
+    base
+}
+
+/// Adds the existing account `email` to the organization at `base`: its
+/// account id.
+pub(crate) async fn add_member(n: &impl Api, auth: &str, base: &str, email: &str) -> String {
+    let (st, m) = n
+        .send(
+            "POST",
+            &format!("{base}/members"),
+            auth,
+            Some(json!({ "email": email })),
+        )
+        .await;
+    assert_eq!(st, 201, "{m}");
+    m["account_id"].as_str().unwrap().to_string()
+}
