@@ -55,12 +55,21 @@ async fn get(n: &Nodes, node: usize, path: &str) -> (u16, reqwest::header::Heade
 async fn jwks(n: &Nodes, node: usize) -> JwkSet {
     let (status, headers, body) = get(n, node, "/oauth2/jwks").await;
     assert_eq!(status, 200, "{body}");
-    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     serde_json::from_value(body).unwrap()
 }
 
 fn kids(set: &JwkSet) -> Vec<String> {
-    let mut k: Vec<String> = set.keys.iter().map(|k| k.common.key_id.clone().unwrap()).collect();
+    let mut k: Vec<String> = set
+        .keys
+        .iter()
+        .map(|k| k.common.key_id.clone().unwrap())
+        .collect();
     k.sort();
     k
 }
@@ -76,7 +85,10 @@ async fn sign_and_verify(n: &Nodes, alg: SigningAlg, set: &JwkSet) -> (String, S
     };
     let token = n.core().sign_jwt(alg, &claims).await.unwrap();
     let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
-    assert!(verify(&token, set, n.now()).is_some(), "{alg} token does not verify");
+    assert!(
+        verify(&token, set, n.now()).is_some(),
+        "{alg} token does not verify"
+    );
     (token, kid)
 }
 
@@ -89,7 +101,8 @@ fn verify(token: &str, set: &JwkSet, now: i64) -> Option<Claims> {
     // The harness clock is years ahead of the real one: check `exp`
     // against it by hand.
     v.validate_exp = false;
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v).ok()?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v).ok()?;
     (data.claims.exp > now).then_some(data.claims)
 }
 
@@ -97,7 +110,12 @@ async fn discovery_and_jwks_publish_the_signing_keys(n: Nodes) {
     // Discovery: every endpoint under the issuer, the public URL.
     let (status, headers, d) = get(&n, 0, "/.well-known/openid-configuration").await;
     assert_eq!(status, 200, "{d}");
-    assert!(headers["cache-control"].to_str().unwrap().contains("max-age"));
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
     let issuer = n.core().config.public_url.clone();
     assert_eq!(d["issuer"], issuer);
     for (field, path) in [
@@ -113,7 +131,10 @@ async fn discovery_and_jwks_publish_the_signing_keys(n: Nodes) {
     }
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(d["response_types_supported"], json!(["code"]));
-    assert_eq!(d["id_token_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
+    assert_eq!(
+        d["id_token_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA"])
+    );
     assert_eq!(
         d["scopes_supported"],
         json!(["openid", "profile", "email", "offline_access"])
@@ -122,21 +143,41 @@ async fn discovery_and_jwks_publish_the_signing_keys(n: Nodes) {
         d["acr_values_supported"],
         json!(["urn:tessera:acr:aal1", "urn:tessera:acr:aal2"])
     );
-    for claim in ["sub", "auth_time", "acr", "amr", "sid", "email", "email_verified", "name"] {
+    for claim in [
+        "sub",
+        "auth_time",
+        "acr",
+        "amr",
+        "sid",
+        "email",
+        "email_verified",
+        "name",
+    ] {
         assert!(
-            d["claims_supported"].as_array().unwrap().contains(&json!(claim)),
+            d["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim)),
             "{claim}"
         );
     }
     for grant in ["authorization_code", "refresh_token", "client_credentials"] {
-        assert!(d["grant_types_supported"].as_array().unwrap().contains(&json!(grant)));
+        assert!(
+            d["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(grant))
+        );
     }
 
     // The first reads, on every node at once, make one key per algorithm.
     let (a, b, c) = tokio::join!(jwks(&n, 0), jwks(&n, 1), jwks(&n, 0));
     let set = jwks(&n, 1).await;
     assert_eq!(set.keys.len(), 2, "{:?}", kids(&set));
-    assert_eq!((kids(&a), kids(&b), kids(&c)), (kids(&set), kids(&set), kids(&set)));
+    assert_eq!(
+        (kids(&a), kids(&b), kids(&c)),
+        (kids(&set), kids(&set), kids(&set))
+    );
     let es = set
         .keys
         .iter()
@@ -146,7 +187,8 @@ async fn discovery_and_jwks_publish_the_signing_keys(n: Nodes) {
         AlgorithmParameters::EllipticCurve(p) => {
             assert_eq!(p.curve, EllipticCurve::P256);
             let b64 = |s: &str| {
-                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s).unwrap()
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s)
+                    .unwrap()
             };
             assert_eq!((b64(&p.x).len(), b64(&p.y).len()), (32, 32));
         }
@@ -155,7 +197,8 @@ async fn discovery_and_jwks_publish_the_signing_keys(n: Nodes) {
     // The kid is the key's RFC 7638 thumbprint.
     assert_eq!(
         es.common.key_id.as_deref().unwrap(),
-        es.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256).unwrap()
+        es.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap()
     );
     // Signatures by the server verify with the published keys (a point
     // off the curve, or a wrong key, would not), and a tampered token
@@ -177,8 +220,16 @@ async fn discovery_and_jwks_publish_the_signing_keys(n: Nodes) {
     let mut hs256 = jsonwebtoken::Header::new(Algorithm::HS256);
     hs256.kid = Some(kid.clone());
     let claims = verify(&token, &set, n.now()).unwrap();
-    let hs = jsonwebtoken::encode(&hs256, &claims, &jsonwebtoken::EncodingKey::from_secret(b"k")).unwrap();
-    assert!(verify(&hs, &set, n.now()).is_none(), "an HS256 token under an EC kid");
+    let hs = jsonwebtoken::encode(
+        &hs256,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"k"),
+    )
+    .unwrap();
+    assert!(
+        verify(&hs, &set, n.now()).is_none(),
+        "an HS256 token under an EC kid"
+    );
 
     // At rest: the private half is sealed (it opens with the server's key
     // under the key's own name only) and is the key the JWK publishes.
@@ -189,21 +240,32 @@ async fn discovery_and_jwks_publish_the_signing_keys(n: Nodes) {
         "lower(hex(sealed_private))"
     };
     let rows = db
-        .rows(&format!("SELECT kid, alg, public_jwk, {hex} FROM oidc_signing_keys WHERE alg = 'ES256'"))
+        .rows(&format!(
+            "SELECT kid, alg, public_jwk, {hex} FROM oidc_signing_keys WHERE alg = 'ES256'"
+        ))
         .await;
     assert_eq!(rows.len(), 1);
-    assert!(!rows[0][2].contains("\"d\""), "no private part in the public JWK");
+    assert!(
+        !rows[0][2].contains("\"d\""),
+        "no private part in the public JWK"
+    );
     let sealed = hex_decode(&rows[0][3]);
     assert_eq!(sealed[0], 1, "sealed, format version 1");
     let boxed = tessera_core::crypto::SecretBox::new(&[9u8; 32]).unwrap();
     let aad = tessera_core::oidc::keys::sealing_aad(&rows[0][0]);
     assert!(boxed.open(&sealed, b"oidc_signing_key:another").is_err());
-    assert!(tessera_core::crypto::SecretBox::new(&[8u8; 32]).unwrap().open(&sealed, &aad).is_err());
+    assert!(
+        tessera_core::crypto::SecretBox::new(&[8u8; 32])
+            .unwrap()
+            .open(&sealed, &aad)
+            .is_err()
+    );
     let der = boxed.open(&sealed, &aad).unwrap();
     assert!(!sealed.windows(der.len()).any(|w| w == der.as_slice()));
     let mut h = jsonwebtoken::Header::new(Algorithm::ES256);
     h.kid = Some(kid);
-    let by_row = jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_ec_der(&der)).unwrap();
+    let by_row =
+        jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_ec_der(&der)).unwrap();
     assert_eq!(verify(&by_row, &set, n.now()), Some(claims));
 }
 
@@ -223,21 +285,25 @@ fn hex_decode(s: &str) -> Vec<u8> {
 async fn keys_rotate_on_schedule_and_stay_published_until_their_tokens_expire(n: Nodes) {
     let cfg = n.core().config.oidc.clone();
     let first = jwks(&n, 0).await;
-    let (old_token, old_kid) = sign_and_verify(&n, SigningAlg::Es256, &first).await;
-    // Just before the rotation period ends: the same keys.
+    // Just before the rotation period ends: the same keys, which sign.
     n.clock.advance_secs(cfg.key_rotation_secs - 1);
     assert_eq!(kids(&jwks(&n, 1).await), kids(&first));
+    let (old_token, old_kid) = sign_and_verify(&n, SigningAlg::Es256, &first).await;
     // At its end: new keys, and the old ones still published.
     n.clock.advance_secs(1);
     let rotated = jwks(&n, 0).await;
     assert_eq!(rotated.keys.len(), 4, "{:?}", kids(&rotated));
     assert!(kids(&first).iter().all(|k| kids(&rotated).contains(k)));
-    assert_eq!(kids(&jwks(&n, 1).await), kids(&rotated), "one rotation for all nodes");
+    assert_eq!(
+        kids(&jwks(&n, 1).await),
+        kids(&rotated),
+        "one rotation for all nodes"
+    );
     let (_, new_kid) = sign_and_verify(&n, SigningAlg::Es256, &rotated).await;
     assert_ne!(new_kid, old_kid, "the new key signs");
     // A token signed just before the rotation lives `longest_token_secs`
     // at most; its key is published that long after its retirement.
-    let before = n.now() - 1;
+    let before = n.now();
     assert!(verify(&old_token, &rotated, before).is_some());
     n.clock.advance_secs(cfg.longest_token_secs() - 1);
     assert_eq!(jwks(&n, 1).await.keys.len(), 4);
@@ -245,14 +311,24 @@ async fn keys_rotate_on_schedule_and_stay_published_until_their_tokens_expire(n:
     let later = jwks(&n, 0).await;
     assert_eq!(later.keys.len(), 2, "{:?}", kids(&later));
     assert!(!kids(&later).contains(&old_kid));
-    assert!(verify(&old_token, &later, before).is_none(), "its key is gone");
+    assert!(
+        verify(&old_token, &later, before).is_none(),
+        "its key is gone"
+    );
     let db = Db::at(&n.db).await;
-    assert_eq!(db.count("SELECT COUNT(*) FROM oidc_signing_keys").await, 2, "expired keys deleted");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM oidc_signing_keys").await,
+        2,
+        "expired keys deleted"
+    );
     let audit = db
         .rows("SELECT detail FROM audit_events WHERE kind = 'oidc.keys_rotated'")
         .await;
     assert_eq!(audit.len(), 2, "{audit:?}");
-    assert!(audit.iter().all(|r| r[0].contains("\"schedule\"")), "{audit:?}");
+    assert!(
+        audit.iter().all(|r| r[0].contains("\"schedule\"")),
+        "{audit:?}"
+    );
 }
 
 both_backends!(
@@ -287,7 +363,10 @@ async fn clients_are_registered_updated_and_deleted_with_hashed_secrets(n: Nodes
     assert!(secret.starts_with("tcs_") && secret.len() == 47, "{secret}");
     assert_eq!(c["public"], false);
     assert_eq!(c["first_party"], true);
-    assert_eq!(c["scopes"], json!(["openid", "profile", "email", "offline_access"]));
+    assert_eq!(
+        c["scopes"],
+        json!(["openid", "profile", "email", "offline_access"])
+    );
     assert_eq!(c["redirect_uris"], grafana()["redirect_uris"]);
 
     let (status, p) = n
@@ -299,8 +378,15 @@ async fn clients_are_registered_updated_and_deleted_with_hashed_secrets(n: Nodes
         )
         .await;
     assert_eq!(status, 201, "{p}");
-    assert!(p.get("client_secret").is_none(), "a public client has no secret: {p}");
-    assert_eq!(p["scopes"], json!(["openid", "profile", "email"]), "default scopes");
+    assert!(
+        p.get("client_secret").is_none(),
+        "a public client has no secret: {p}"
+    );
+    assert_eq!(
+        p["scopes"],
+        json!(["openid", "profile", "email"]),
+        "default scopes"
+    );
     assert_eq!(p["post_logout_redirect_uris"], json!([]));
     let public_id = p["client_id"].as_str().unwrap().to_string();
 
@@ -323,18 +409,32 @@ async fn clients_are_registered_updated_and_deleted_with_hashed_secrets(n: Nodes
         }
     };
     let stored = row(id.clone()).await;
-    assert!(stored.iter().all(|col| !col.contains(&secret[4..])), "{stored:?}");
+    assert!(
+        stored.iter().all(|col| !col.contains(&secret[4..])),
+        "{stored:?}"
+    );
     let sha = |s: &str| hex_of(&tessera_core::secrets::token_hash(s));
     assert_eq!(stored[5], sha(&secret));
-    assert_eq!(row(public_id.clone()).await[5], "", "no secret for a public client");
+    assert_eq!(
+        row(public_id.clone()).await[5],
+        "",
+        "no secret for a public client"
+    );
 
     // Listed and read without secrets.
     let (status, list) = n.send("GET", CLIENTS, &admin, None).await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = list["clients"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["CLI", "Grafana"]);
     assert!(!list.to_string().contains("secret"), "{list}");
-    let (status, one) = n.send("GET", &format!("{CLIENTS}/{id}"), &admin, None).await;
+    let (status, one) = n
+        .send("GET", &format!("{CLIENTS}/{id}"), &admin, None)
+        .await;
     assert_eq!((status, &one["name"]), (200, &json!("Grafana")));
     assert!(one.get("client_secret").is_none());
 
@@ -349,30 +449,56 @@ async fn clients_are_registered_updated_and_deleted_with_hashed_secrets(n: Nodes
         .await;
     assert_eq!(status, 200, "{u}");
     assert_eq!(u["name"], "Grafana (prod)");
-    assert_eq!(u["redirect_uris"], json!(["https://grafana.example.com/cb"]));
+    assert_eq!(
+        u["redirect_uris"],
+        json!(["https://grafana.example.com/cb"])
+    );
     assert_eq!(u["first_party"], false);
     assert_eq!(u["scopes"], c["scopes"], "unchanged");
-    assert_eq!(u["post_logout_redirect_uris"], c["post_logout_redirect_uris"]);
+    assert_eq!(
+        u["post_logout_redirect_uris"],
+        c["post_logout_redirect_uris"]
+    );
     let (status, e) = n
-        .send("PATCH", &format!("{CLIENTS}/{id}"), &admin, Some(json!({"public": true})))
+        .send(
+            "PATCH",
+            &format!("{CLIENTS}/{id}"),
+            &admin,
+            Some(json!({"public": true})),
+        )
         .await;
     assert_eq!(status, 400, "{e}");
 
     // A new secret replaces the old one at once.
     let (status, r) = n
-        .send("POST", &format!("{CLIENTS}/{id}/rotate-secret"), &admin, Some(json!({})))
+        .send(
+            "POST",
+            &format!("{CLIENTS}/{id}/rotate-secret"),
+            &admin,
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 200, "{r}");
     let new_secret = r["client_secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
     assert_eq!(row(id.clone()).await[5], sha(new_secret));
     let (status, e) = n
-        .send("POST", &format!("{CLIENTS}/{public_id}/rotate-secret"), &admin, Some(json!({})))
+        .send(
+            "POST",
+            &format!("{CLIENTS}/{public_id}/rotate-secret"),
+            &admin,
+            Some(json!({})),
+        )
         .await;
-    assert_eq!((status, e["detail"].as_str()), (409, Some("A public client has no secret; it uses PKCE.")));
+    assert_eq!(
+        (status, e["detail"].as_str()),
+        (409, Some("A public client has no secret; it uses PKCE."))
+    );
 
     // Deleted.
-    let (status, _) = n.send("DELETE", &format!("{CLIENTS}/{id}"), &admin, None).await;
+    let (status, _) = n
+        .send("DELETE", &format!("{CLIENTS}/{id}"), &admin, None)
+        .await;
     assert_eq!(status, 204);
     for (method, path) in [
         ("GET", format!("{CLIENTS}/{id}")),
@@ -383,8 +509,13 @@ async fn clients_are_registered_updated_and_deleted_with_hashed_secrets(n: Nodes
         let (status, e) = n.send(method, &path, &admin, Some(json!({}))).await;
         assert_eq!(status, 404, "{method} {path}: {e}");
     }
-    let (status, e) = n.send("GET", &format!("{CLIENTS}/not-an-id"), &admin, None).await;
-    assert_eq!((status, e["detail"].as_str()), (400, Some("That is not a client id.")));
+    let (status, e) = n
+        .send("GET", &format!("{CLIENTS}/not-an-id"), &admin, None)
+        .await;
+    assert_eq!(
+        (status, e["detail"].as_str()),
+        (400, Some("That is not a client id."))
+    );
     assert_eq!(db.count("SELECT COUNT(*) FROM oidc_clients").await, 1);
 
     // Every change is audited, with the client named and no secret.
@@ -426,26 +557,71 @@ async fn bad_clients_are_refused_with_clear_problems(n: Nodes) {
         b
     };
     let cases = [
-        (with("redirect_uris", json!(["http://app.example.com/cb"])), "redirect_uris: must use https"),
-        (with("redirect_uris", json!(["https://*.example.com/cb"])), "redirect_uris: wildcards are not allowed"),
-        (with("redirect_uris", json!(["https://app.example.com/cb*"])), "redirect_uris: wildcards are not allowed"),
-        (with("redirect_uris", json!(["https://app.example.com/cb#top"])), "redirect_uris: must not have a fragment"),
-        (with("redirect_uris", json!(["/cb"])), "redirect_uris: is not an absolute URI"),
-        (with("redirect_uris", json!(["javascript:alert(1)"])), "redirect_uris: must be an https URI"),
-        (with("redirect_uris", json!(["https://u:p@app.example.com/cb"])), "redirect_uris: must not carry credentials"),
-        (with("redirect_uris", json!(["http://127.0.0.1.example.com/cb"])), "redirect_uris: must use https"),
-        (with("redirect_uris", json!([])), "redirect_uris: at least one is required"),
         (
-            with("redirect_uris", json!(["https://a.example/cb", "https://a.example/cb"])),
+            with("redirect_uris", json!(["http://app.example.com/cb"])),
+            "redirect_uris: must use https",
+        ),
+        (
+            with("redirect_uris", json!(["https://*.example.com/cb"])),
+            "redirect_uris: wildcards are not allowed",
+        ),
+        (
+            with("redirect_uris", json!(["https://app.example.com/cb*"])),
+            "redirect_uris: wildcards are not allowed",
+        ),
+        (
+            with("redirect_uris", json!(["https://app.example.com/cb#top"])),
+            "redirect_uris: must not have a fragment",
+        ),
+        (
+            with("redirect_uris", json!(["/cb"])),
+            "redirect_uris: is not an absolute URI",
+        ),
+        (
+            with("redirect_uris", json!(["javascript:alert(1)"])),
+            "redirect_uris: must be an https URI",
+        ),
+        (
+            with("redirect_uris", json!(["https://u:p@app.example.com/cb"])),
+            "redirect_uris: must not carry credentials",
+        ),
+        (
+            with("redirect_uris", json!(["http://127.0.0.1.example.com/cb"])),
+            "redirect_uris: must use https",
+        ),
+        (
+            with("redirect_uris", json!([])),
+            "redirect_uris: at least one is required",
+        ),
+        (
+            with(
+                "redirect_uris",
+                json!(["https://a.example/cb", "https://a.example/cb"]),
+            ),
             "redirect_uris: https://a.example/cb is listed twice",
         ),
-        (with("post_logout_redirect_uris", json!(["http://evil.example/"])), "post_logout_redirect_uris: must use https"),
-        (with("scopes", json!(["openid", "admin"])), "scopes: \"admin\" is not a scope"),
-        (with("scopes", json!([])), "scopes: at least one is required"),
+        (
+            with("post_logout_redirect_uris", json!(["http://evil.example/"])),
+            "post_logout_redirect_uris: must use https",
+        ),
+        (
+            with("scopes", json!(["openid", "admin"])),
+            "scopes: \"admin\" is not a scope",
+        ),
+        (
+            with("scopes", json!([])),
+            "scopes: at least one is required",
+        ),
         (with("name", json!("   ")), "name is required"),
-        (with("name", json!("x".repeat(101))), "name is longer than 100 characters"),
-        (with("name", json!("a\u{0}b")), "name must not contain control characters"),
-        (with("client_secret", json!("mine")), "client_secret"),
+        (
+            with("name", json!("x".repeat(101))),
+            "name is longer than 100 characters",
+        ),
+        (
+            with("name", json!("a\u{0}b")),
+            "name must not contain control characters",
+        ),
+        (with("client_secret", json!("mine")), "unknown field"),
     ];
     for (body, why) in cases {
         let r = n
@@ -464,14 +640,26 @@ async fn bad_clients_are_refused_with_clear_problems(n: Nodes) {
     let missing = json!({"name": "No URIs"});
     let (status, p) = n.send("POST", CLIENTS, &admin, Some(missing)).await;
     assert_eq!(status, 400, "{p}");
-    assert!(p["detail"].as_str().unwrap().contains("redirect_uris"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("redirect_uris"),
+        "{p}"
+    );
     // An update is held to the same rules, and changes nothing when refused.
     let (_, c) = n.send("POST", CLIENTS, &admin, Some(grafana())).await;
     let path = format!("{CLIENTS}/{}", c["client_id"].as_str().unwrap());
     for (body, why) in [
-        (json!({"redirect_uris": ["http://app.example.com/cb"]}), "redirect_uris: must use https"),
-        (json!({"redirect_uris": []}), "redirect_uris: at least one is required"),
-        (json!({"scopes": ["root"]}), "scopes: \"root\" is not a scope"),
+        (
+            json!({"redirect_uris": ["http://app.example.com/cb"]}),
+            "redirect_uris: must use https",
+        ),
+        (
+            json!({"redirect_uris": []}),
+            "redirect_uris: at least one is required",
+        ),
+        (
+            json!({"scopes": ["root"]}),
+            "scopes: \"root\" is not a scope",
+        ),
         (json!({"name": ""}), "name is required"),
     ] {
         let (status, p) = n.send("PATCH", &path, &admin, Some(body.clone())).await;
@@ -519,7 +707,8 @@ async fn only_sysadmins_manage_clients(n: Nodes) {
     let db = Db::at(&n.db).await;
     assert_eq!(db.count("SELECT COUNT(*) FROM oidc_clients").await, 1);
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM audit_events WHERE kind LIKE 'oidc_client.%'").await,
+        db.count("SELECT COUNT(*) FROM audit_events WHERE kind LIKE 'oidc_client.%'")
+            .await,
         1
     );
     // Discovery and the JWKS need no credentials at all.
@@ -548,23 +737,47 @@ async fn the_cli_rotates_keys_and_manages_clients() {
     assert_eq!(before.len(), 2);
     let ok = |args: &[&str]| {
         let out = s.cli(args, None);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let rotated = ok(&["admin", "oidc-key", "rotate"]);
     let after = set(http.clone(), s.url("/oauth2/jwks")).await;
     assert_eq!(after.len(), 4, "{after:?}");
-    assert!(before.iter().all(|k| after.contains(k)), "old keys still published");
+    assert!(
+        before.iter().all(|k| after.contains(k)),
+        "old keys still published"
+    );
     for kid in after.iter().filter(|k| !before.contains(k)) {
         assert!(rotated.contains(kid.as_str()), "{rotated}");
     }
     let listed = ok(&["admin", "oidc-key", "list"]);
-    assert_eq!(listed.lines().filter(|l| l.contains("active")).count(), 2, "{listed}");
-    assert_eq!(listed.lines().filter(|l| l.contains("retired")).count(), 2, "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.contains("active")).count(),
+        2,
+        "{listed}"
+    );
+    assert_eq!(
+        listed.lines().filter(|l| l.contains("retired")).count(),
+        2,
+        "{listed}"
+    );
 
     let out = ok(&[
-        "admin", "oidc-client", "create", "--name", "Wiki", "--redirect-uri",
-        "https://wiki.example.com/cb", "--scope", "openid", "--scope", "email",
+        "admin",
+        "oidc-client",
+        "create",
+        "--name",
+        "Wiki",
+        "--redirect-uri",
+        "https://wiki.example.com/cb",
+        "--scope",
+        "openid",
+        "--scope",
+        "email",
     ]);
     let field = |out: &str, name: &str| {
         out.lines()
@@ -580,10 +793,21 @@ async fn the_cli_rotates_keys_and_manages_clients() {
     assert_eq!(c["client_id"], id);
     assert_eq!(c["scopes"], json!(["openid", "email"]));
     assert!(!listed.contains(&secret));
-    let new = field(&ok(&["admin", "oidc-client", "rotate-secret", "--id", &id]), "client_secret");
+    let new = field(
+        &ok(&["admin", "oidc-client", "rotate-secret", "--id", &id]),
+        "client_secret",
+    );
     assert!(new.starts_with("tcs_") && new != secret);
     let bad = s.cli(
-        &["admin", "oidc-client", "create", "--name", "Bad", "--redirect-uri", "http://wiki.example.com/cb"],
+        &[
+            "admin",
+            "oidc-client",
+            "create",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "http://wiki.example.com/cb",
+        ],
         None,
     );
     assert!(!bad.status.success());
