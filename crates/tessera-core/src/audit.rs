@@ -57,6 +57,11 @@ pub enum AuditKind {
     OrgTestPolicyChanged,
     OrgTestPolicyRolledOut,
     OrgExternalUsersExported,
+    OidcKeysRotated,
+    OidcClientCreated,
+    OidcClientUpdated,
+    OidcClientSecretRotated,
+    OidcClientDeleted,
 }
 
 text_enum!(AuditKind {
@@ -108,6 +113,11 @@ text_enum!(AuditKind {
     AuditKind::OrgTestPolicyChanged => "org.test_policy_changed",
     AuditKind::OrgTestPolicyRolledOut => "org.test_policy_rolled_out",
     AuditKind::OrgExternalUsersExported => "org.external_users_exported",
+    AuditKind::OidcKeysRotated => "oidc.keys_rotated",
+    AuditKind::OidcClientCreated => "oidc_client.created",
+    AuditKind::OidcClientUpdated => "oidc_client.updated",
+    AuditKind::OidcClientSecretRotated => "oidc_client.secret_rotated",
+    AuditKind::OidcClientDeleted => "oidc_client.deleted",
 });
 
 /// An event to record.

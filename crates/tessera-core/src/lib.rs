@@ -14,6 +14,7 @@ pub mod email_code;
 pub mod error;
 pub mod ids;
 pub mod mail;
+pub mod oidc;
 pub mod org;
 pub mod org_export;
 pub mod outbox;

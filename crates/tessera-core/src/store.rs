@@ -1113,6 +1113,79 @@ pub trait ApiTokenStore: Send + Sync {
     ) -> Result<Conversion, StoreError>;
 }
 
+/// The provider's signing keys. [`crate::oidc::keys::plan`] decides when
+/// they rotate; the store records it atomically.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every stored key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<crate::oidc::keys::SigningKeyRecord>, StoreError>;
+    /// In one transaction: retires the keys named in `retire` at `now`
+    /// (each must still be active), inserts `new` (at most one active key
+    /// per algorithm, which the database enforces), and writes `effects`.
+    /// False, with nothing written, when another rotation came first: a
+    /// key in `retire` was retired already, or an active key of a new
+    /// key's algorithm exists.
+    async fn rotate_signing_keys(
+        &self,
+        retire: &[String],
+        new: &[crate::oidc::keys::SigningKeyRecord],
+        now: Timestamp,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the keys retired at or before `cutoff`; returns how many.
+    async fn delete_signing_keys_retired_before(
+        &self,
+        cutoff: Timestamp,
+    ) -> Result<u64, StoreError>;
+}
+
+/// The relying applications registered with the provider.
+#[async_trait]
+pub trait OidcClientStore: Send + Sync {
+    /// Inserts a client with its secret's hash (confidential clients) and
+    /// its effects, in one transaction; `Conflict` if the id is taken.
+    async fn insert_oidc_client_with(
+        &self,
+        client: &crate::oidc::client::OidcClient,
+        secret_hash: Option<&[u8]>,
+        effects: &Effects,
+    ) -> Result<(), StoreError>;
+    async fn oidc_client(
+        &self,
+        id: crate::oidc::client::OidcClientId,
+    ) -> Result<Option<crate::oidc::client::OidcClient>, StoreError>;
+    /// Every client, by name.
+    async fn oidc_clients(&self) -> Result<Vec<crate::oidc::client::OidcClient>, StoreError>;
+    /// Writes the client's name, URIs, scopes, first-party flag and
+    /// `updated_at` (never its id, kind or secret) with its effects. False,
+    /// with nothing written, if there is no such client.
+    async fn update_oidc_client_with(
+        &self,
+        client: &crate::oidc::client::OidcClient,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
+    /// Replaces a confidential client's secret hash. False, with nothing
+    /// written, if there is no such confidential client.
+    async fn set_oidc_client_secret_with(
+        &self,
+        id: crate::oidc::client::OidcClientId,
+        secret_hash: &[u8],
+        now: Timestamp,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
+    /// The hash of a confidential client's secret.
+    async fn oidc_client_secret_hash(
+        &self,
+        id: crate::oidc::client::OidcClientId,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// False, with nothing written, if there is no such client.
+    async fn delete_oidc_client_with(
+        &self,
+        id: crate::oidc::client::OidcClientId,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
+}
+
 /// A message to queue in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -1359,6 +1432,8 @@ pub trait Store:
     + ApiTokenStore
     + OrgStore
     + OrgTestStore
+    + SigningKeyStore
+    + OidcClientStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

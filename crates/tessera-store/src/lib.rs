@@ -12,6 +12,7 @@ mod pg_listener;
 mod postgres;
 mod sql_impl;
 mod sql_methods;
+mod sql_oidc;
 mod sql_org_test;
 mod sql_orgs;
 mod sql_throttle;

@@ -68,6 +68,11 @@ pub(crate) fn sqlite() -> Migrator {
             "test_policy",
             include_str!("../migrations/sqlite/0010_test_policy.sql"),
         ),
+        (
+            11,
+            "oidc",
+            include_str!("../migrations/sqlite/0011_oidc.sql"),
+        ),
     ])
 }
 
@@ -117,6 +122,11 @@ pub(crate) fn postgres() -> Migrator {
             10,
             "test_policy",
             include_str!("../migrations/postgres/0010_test_policy.sql"),
+        ),
+        (
+            11,
+            "oidc",
+            include_str!("../migrations/postgres/0011_oidc.sql"),
         ),
     ])
 }

@@ -537,7 +537,8 @@ macro_rules! twostep_store {
 
                 async fn has_sealed_secrets(&self) -> Result<bool, StoreError> {
                     let n: i64 = sqlx::query_scalar(
-                        "SELECT (SELECT COUNT(*) FROM totp_credentials) + (SELECT COUNT(*) FROM totp_pending)",
+                        "SELECT (SELECT COUNT(*) FROM totp_credentials) + (SELECT COUNT(*) FROM totp_pending) \
+                         + (SELECT COUNT(*) FROM oidc_signing_keys)",
                     )
                     .fetch_one(&self.pool)
                     .await

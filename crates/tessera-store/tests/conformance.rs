@@ -29,6 +29,7 @@ mod devices;
 mod flows;
 mod limiter;
 mod methods;
+mod oidc;
 mod orgs;
 mod outbox;
 mod sessions;

@@ -273,6 +273,19 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         "/api/v1/admin/organizations/{org}/external-users.csv",
         OrgAdmin,
     ),
+    // OpenID Connect: the provider's public documents, and its clients.
+    ("GET", "/.well-known/openid-configuration", Public),
+    ("GET", "/oauth2/jwks", Public),
+    ("POST", "/api/v1/admin/oidc-clients", Sysadmin),
+    ("GET", "/api/v1/admin/oidc-clients", Sysadmin),
+    ("GET", "/api/v1/admin/oidc-clients/{id}", Sysadmin),
+    ("PATCH", "/api/v1/admin/oidc-clients/{id}", Sysadmin),
+    ("DELETE", "/api/v1/admin/oidc-clients/{id}", Sysadmin),
+    (
+        "POST",
+        "/api/v1/admin/oidc-clients/{id}/rotate-secret",
+        Sysadmin,
+    ),
     // Invitation links.
     ("GET", "/api/v1/invitations/{token}", Public),
     ("POST", "/api/v1/invitations/{token}/accept", Authenticated),

@@ -66,6 +66,16 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: OrgCommand,
     },
+    /// The OpenID Connect provider's signing keys: rotate, list.
+    OidcKey {
+        #[command(subcommand)]
+        cmd: crate::admin_oidc::OidcKeyCommand,
+    },
+    /// OpenID Connect clients: create, list, rotate-secret, delete.
+    OidcClient {
+        #[command(subcommand)]
+        cmd: crate::admin_oidc::OidcClientCommand,
+    },
     /// Print audit events, newest first.
     Audit {
         /// Only this kind, e.g. signin.failed.
@@ -152,7 +162,7 @@ pub enum ServiceAccountCommand {
 }
 
 /// The host operator's context: no client address.
-fn host() -> RequestContext {
+pub(crate) fn host() -> RequestContext {
     RequestContext {
         ip: None,
         user_agent: Some("tessera-cli".into()),
@@ -248,6 +258,8 @@ pub async fn run(cfg: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Token { cmd } => tokens(&core, &admin, cmd).await?,
         AdminCommand::ServiceAccount { cmd } => service_accounts(&core, &admin, cmd).await?,
+        AdminCommand::OidcKey { cmd } => crate::admin_oidc::keys(&core, &admin, cmd).await?,
+        AdminCommand::OidcClient { cmd } => crate::admin_oidc::clients(&core, &admin, cmd).await?,
         AdminCommand::Org { cmd } => match cmd {
             OrgCommand::ExportExternalUsers { org, output } => {
                 crate::export::external_users(&core, &admin, &org, output.as_deref(), &host())

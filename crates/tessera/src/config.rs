@@ -45,6 +45,17 @@ pub struct Config {
     pub email_code: EmailCodeSection,
     pub metrics: MetricsSection,
     pub dns: DnsSection,
+    pub oidc: OidcSection,
+}
+
+/// Overrides of core's OpenID Connect provider settings (`OidcConfig`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSection {
+    /// Replace the signing keys once they are this many days old (1 to
+    /// 365; default 30). Retired keys stay published until the tokens
+    /// they signed have expired.
+    pub key_rotation_days: Option<i64>,
 }
 
 /// How domain verification looks up TXT records.
@@ -290,6 +301,7 @@ impl Default for Config {
             email_code: EmailCodeSection::default(),
             dns: DnsSection::default(),
             metrics: MetricsSection::default(),
+            oidc: OidcSection::default(),
         }
     }
 }
@@ -543,6 +555,16 @@ impl Config {
         for e in self.basic_auth.allowlist.iter().flatten() {
             tessera_core::email::Email::parse(e)
                 .map_err(|err| format!("basic_auth.allowlist: {e:?}: {err}"))?;
+        }
+        if let Some(d) = self.oidc.key_rotation_days {
+            use tessera_core::oidc::OidcConfig;
+            if !(OidcConfig::MIN_ROTATION_DAYS..=OidcConfig::MAX_ROTATION_DAYS).contains(&d) {
+                return Err(format!(
+                    "oidc.key_rotation_days must be between {} and {}",
+                    OidcConfig::MIN_ROTATION_DAYS,
+                    OidcConfig::MAX_ROTATION_DAYS
+                ));
+            }
         }
         if let Some(scopes) = &self.api_tokens.scopes {
             if scopes.is_empty() {
@@ -864,6 +886,31 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn oidc_key_rotation_defaults_in_core_and_is_bounded() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(
+            crate::wiring::oidc_config(&c),
+            tessera_core::oidc::OidcConfig::default()
+        );
+        let c = load(
+            None,
+            env(&[("TESSERA_OIDC__KEY_ROTATION_DAYS", "7")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(crate::wiring::oidc_config(&c).key_rotation_secs, 7 * 86_400);
+        for bad in ["0", "366"] {
+            let e = load(
+                None,
+                env(&[("TESSERA_OIDC__KEY_ROTATION_DAYS", bad)]),
+                &Overrides::default(),
+            )
+            .unwrap_err();
+            assert!(e.contains("oidc.key_rotation_days"), "{e}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `tessera`: one binary to serve, administer and maintain a Tessera server.
 
 mod admin;
+mod admin_oidc;
 mod backup;
 mod export;
 mod serve;

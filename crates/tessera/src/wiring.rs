@@ -32,6 +32,7 @@ pub fn core_config(cfg: &Config, public_url: &str) -> CoreConfig {
         // Checked at start (`Config::validate`); a bad value cannot get here.
         email_codes: email_code_config(cfg).unwrap_or(defaults.email_codes),
         public_url: public_url.trim_end_matches('/').to_string(),
+        oidc: oidc_config(cfg),
         ..defaults
     }
 }
@@ -154,6 +155,15 @@ pub fn api_token_policy(cfg: &Config) -> tessera_core::apitoken::TokenPolicy {
         p.scopes = scopes.clone();
     }
     p
+}
+
+/// Core's OpenID Connect settings with the configured key rotation period.
+pub fn oidc_config(cfg: &Config) -> tessera_core::oidc::OidcConfig {
+    let mut c = tessera_core::oidc::OidcConfig::default();
+    if let Some(days) = cfg.oidc.key_rotation_days {
+        c.key_rotation_secs = days * 86_400;
+    }
+    c
 }
 
 /// Opens the database (migrating it) and starts the hash pool.

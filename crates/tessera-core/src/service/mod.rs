@@ -12,6 +12,8 @@ mod enrollment;
 mod keys;
 mod methods;
 mod notify;
+mod oidc_clients;
+mod oidc_keys;
 mod org_domains;
 mod org_export;
 mod org_invitations;
@@ -36,6 +38,7 @@ pub use api_tokens::IssuedToken;
 pub use email_code::CodeMailed;
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
+pub use oidc_clients::{OidcClientInput, OidcClientUpdate, RegisteredClient};
 pub use org_export::ExternalUsersExport;
 pub use org_invitations::InvitationView;
 pub use org_policy::{TOKENS_REFUSED, TwoStepPolicy};
@@ -89,6 +92,8 @@ pub struct CoreConfig {
     /// Where people reach this server (links in mail), without a trailing
     /// slash, e.g. `https://id.example.com`.
     pub public_url: String,
+    /// The OpenID Connect provider: key rotation and token lives.
+    pub oidc: crate::oidc::OidcConfig,
 }
 
 impl Default for CoreConfig {
@@ -105,6 +110,7 @@ impl Default for CoreConfig {
             api_tokens: crate::apitoken::TokenPolicy::default(),
             email_codes: crate::email_code::EmailCodeConfig::default(),
             public_url: "http://localhost:8080".into(),
+            oidc: crate::oidc::OidcConfig::default(),
         }
     }
 }

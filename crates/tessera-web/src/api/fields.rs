@@ -166,6 +166,52 @@ field!(
 );
 
 field!(
+    /// An OpenID Connect client's name.
+    OidcClientName => string(
+        "What the application is called: 1 to 100 characters once \
+         surrounding space is trimmed; no control characters.",
+    )
+    .pattern(Some(trimmed_text(1, 100, CTRL)))
+    .build()
+);
+
+field!(
+    /// A redirect URI of an OpenID Connect client.
+    RedirectUri => string(
+        "An absolute URI, registered exactly (the request must repeat it \
+         byte for byte): `https`, or `http` only for 127.0.0.1, [::1] and \
+         localhost; no wildcards, fragments or credentials; at most 2000 \
+         characters. The pattern is a safe subset of what is accepted.",
+    )
+    .pattern(Some(redirect_uri_pattern()))
+    .max_length(Some(tessera_core::oidc::client::MAX_URI_LEN))
+    .build()
+);
+
+/// A subset of the redirect URIs core accepts that a fuzzer can draw
+/// from: host names of lowercase labels (the last one starting with a
+/// letter, so it is never read as an IP address, and no `--`, so never
+/// punycode), a port of at most 4 digits, and path and query characters
+/// that need no escaping.
+fn redirect_uri_pattern() -> String {
+    let label = "[a-z0-9]+(?:-[a-z0-9]+)*";
+    let last = "[a-z][a-z0-9]*(?:-[a-z0-9]+)*";
+    let port = "(?::[1-9][0-9]{0,3})?";
+    let path = "(?:/[A-Za-z0-9._~!$&'()+,;=:@/-]*)?";
+    let query = "(?:\\?[A-Za-z0-9._~!$&'()+,;=:@/?-]*)?";
+    format!(
+        "^(?:https://(?:{label}\\.)*{last}|http://(?:127\\.0\\.0\\.1|\\[::1\\]|localhost)){port}{path}{query}$"
+    )
+}
+
+field!(
+    /// A scope an OpenID Connect client may be allowed.
+    OidcScopeName => string("A scope the provider offers.")
+        .enum_values(Some(tessera_core::oidc::client::OidcScope::NAMES.iter().copied()))
+        .build()
+);
+
+field!(
     /// An audit event's kind.
     AuditKindName => string("An audit event's kind.")
         .enum_values(Some(tessera_core::audit::AuditKind::NAMES.iter().copied()))
@@ -218,5 +264,12 @@ mod tests {
             format!("^[{WS}]*(?:[^{WS}C](?:[^C]{{0,62}}[^{WS}C])?)[{WS}]*$")
         );
         assert!(trimmed_text(0, 100, "C").contains(")?[")); // may be empty
+    }
+
+    #[test]
+    fn redirect_uri_pattern_is_anchored_and_escapes_its_dots() {
+        let p = redirect_uri_pattern();
+        assert!(p.starts_with("^(?:https://") && p.ends_with('$'), "{p}");
+        assert!(p.contains(r"127\.0\.0\.1|\[::1\]|localhost"), "{p}");
     }
 }

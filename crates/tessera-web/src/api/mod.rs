@@ -8,6 +8,9 @@ mod invitations;
 mod me;
 mod methods;
 mod new_user;
+mod oidc;
+mod oidc_clients;
+mod oidc_dto;
 pub mod ops;
 mod org_dto;
 mod org_test;
@@ -59,6 +62,7 @@ use utoipa_axum::routes;
         (name = "sessions", description = "Who am I, and the caller's own sessions"),
         (name = "me", description = "The caller's own account"),
         (name = "admin", description = "Instance administration (sysadmin)"),
+        (name = "oidc", description = "The OpenID Connect provider: discovery and signing keys"),
         (name = "organizations", description = "Organizations: domains, members, invitations, enforced two-step verification, the external user policy and its test policy, and the export of external users (org-admins of the organization, and sysadmins)")
     )
 )]
@@ -166,4 +170,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(invitations::show))
         .routes(routes!(invitations::accept))
         .routes(routes!(invitations::signup))
+        .routes(routes!(oidc::discovery))
+        .routes(routes!(oidc::jwks))
+        .routes(routes!(oidc_clients::create, oidc_clients::list))
+        .routes(routes!(
+            oidc_clients::get,
+            oidc_clients::update,
+            oidc_clients::delete
+        ))
+        .routes(routes!(oidc_clients::rotate_secret))
 }

@@ -37,6 +37,24 @@ impl Db {
         }
     }
 
+    /// The database at `url` (PostgreSQL) or in the SQLite file `url`.
+    pub async fn at(url: &str) -> Db {
+        if url.starts_with("postgres") {
+            return Db::open(Path::new(""), Some(url)).await;
+        }
+        Db::Lite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(
+                    sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(url)
+                        .busy_timeout(std::time::Duration::from_secs(10)),
+                )
+                .await
+                .unwrap(),
+        )
+    }
+
     /// Every row of `sql`, each column as text ("" for NULL).
     pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
         let sql = sqlx::AssertSqlSafe(sql.to_string());

@@ -26,6 +26,7 @@ mod invitation_page;
 mod mail;
 mod metrics_listener;
 mod no_store;
+mod oidc;
 mod org_export;
 mod org_nodes;
 mod org_policy;

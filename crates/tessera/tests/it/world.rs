@@ -141,6 +141,9 @@ pub(crate) struct Nodes {
     pub(crate) clock: ManualClock,
     pub(crate) http: reqwest::Client,
     next: std::sync::atomic::AtomicUsize,
+    /// The database the nodes share: an SQLite file's path or a
+    /// PostgreSQL URL (see `crash_db::Db::at`).
+    pub(crate) db: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -153,6 +156,7 @@ impl Nodes {
             clock,
             http: reqwest::Client::new(),
             next: Default::default(),
+            db: dir.path().join("t.db").display().to_string(),
             _dir: Some(dir),
         }
     }
@@ -172,6 +176,7 @@ impl Nodes {
             clock,
             http: reqwest::Client::new(),
             next: Default::default(),
+            db: url,
             _dir: None,
         })
     }
