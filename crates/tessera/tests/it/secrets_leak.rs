@@ -1,7 +1,8 @@
 //! Secrets never leak: a real server, with real mail (aiosmtpd) and a real
 //! SMS webhook, is made to handle every kind of secret it knows (passwords,
 //! a TOTP seed, recovery keys, emailed and texted codes, TOTP codes, API
-//! tokens, session and device tokens, an invitation token), each also sent
+//! tokens, session and device tokens, an invitation token, an OIDC client
+//! secret), each also sent
 //! back at it in deliberately broken requests. Then every log line it wrote
 //! at `debug` (text and JSON), its audit table, its outbox after delivery,
 //! `/metrics` and the body of every error it answered are searched for
@@ -440,6 +441,35 @@ async fn exercise(p: &mut Probe) {
         )
         .await;
     assert_eq!(st, 201, "{j}");
+    // An OIDC client's secret, as created and as rotated.
+    let (st, client) = p
+        .call(
+            "POST",
+            "/api/v1/admin/oidc-clients",
+            Some(&root_session),
+            Some(json!({"name": "Grafana", "redirect_uris": ["https://grafana.acme.example/login/generic_oauth"],
+                        "public": false, "first_party": true})),
+        )
+        .await;
+    assert_eq!(st, 201, "{client}");
+    p.keep(
+        "OIDC client secret",
+        vec![client["client_secret"].as_str().unwrap().to_string()],
+    );
+    let client_id = client["client_id"].as_str().unwrap().to_string();
+    let (st, rotated) = p
+        .call(
+            "POST",
+            &format!("/api/v1/admin/oidc-clients/{client_id}/rotate-secret"),
+            Some(&root_session),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{rotated}");
+    p.keep(
+        "rotated OIDC client secret",
+        vec![rotated["client_secret"].as_str().unwrap().to_string()],
+    );
     // A sysadmin creates an account with a password; one signs up.
     let carol_pw = password("carol");
     p.keep_password("carol@acme.example", &carol_pw);
@@ -466,7 +496,20 @@ async fn exercise(p: &mut Probe) {
 
     // Broken requests carrying secrets back: none may be echoed.
     let a_pw = new_pw.clone();
+    let client_secret = rotated["client_secret"].as_str().unwrap().to_string();
     let broken: Vec<(&str, String, Option<&str>, Value)> = vec![
+        (
+            "POST",
+            "/api/v1/admin/oidc-clients".into(),
+            Some(root_session.as_str()),
+            json!({"name": "x", "redirect_uris": [client_secret], "public": false, "first_party": true}),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/admin/oidc-clients/{client_id}"),
+            Some(root_session.as_str()),
+            json!({"scopes": [client_secret], "client_secret": client_secret}),
+        ),
         (
             "POST",
             "/api/v1/signin".into(),
