@@ -31,6 +31,7 @@ pub(crate) mod fuzzing {
         SigninBody, SignupBody, StartKeyBody, UnenrollBody,
     };
     pub use super::new_user::CreateUserBody;
+    pub use super::oidc_dto::{CreateOidcClientBody, UpdateOidcClientBody};
     pub use super::signin::{SecondStepRequest, parse_challenge, second_step_request};
     pub use super::token_dto::{
         CreateServiceAccountBody, CreateTokenBody, UpdateServiceAccountBody,
