@@ -35,7 +35,7 @@ mod org_test_policy;
 mod orgs;
 mod outages;
 mod page_forms;
-mod peers;
+use tessera_testkit::peers;
 mod postgres;
 mod recovery_race;
 mod required_page;

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
-pub const PASSWORD: &str = "correct horse battery staple";
+pub use tessera_testkit::api::PASSWORD;
 
 /// A running `tessera serve`, killed on drop.
 pub struct Server {
