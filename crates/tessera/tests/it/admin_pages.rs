@@ -24,24 +24,7 @@ struct Browser<'a> {
 impl<'a> Browser<'a> {
     async fn signed_in(s: &'a InprocServer, email: &str) -> Browser<'a> {
         let http = client();
-        let html = http
-            .get(s.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = http
-            .post(s.url("/login"))
-            .form(&[
-                ("csrf", csrf_of(&html).as_str()),
-                ("email", email),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = page_signin(&http, &s.url("/login"), email, PASSWORD).await;
         assert!(r.url().path().ends_with("/security"), "{}", r.url());
         let html = r.text().await.unwrap();
         Browser {
@@ -88,24 +71,7 @@ impl<'a> Browser<'a> {
     /// code `code` at `/login/verify`.
     async fn signed_in_with_code(s: &'a InprocServer, email: &str, code: &str) -> Browser<'a> {
         let http = client();
-        let html = http
-            .get(s.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = http
-            .post(s.url("/login"))
-            .form(&[
-                ("csrf", csrf_of(&html).as_str()),
-                ("email", email),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = page_signin(&http, &s.url("/login"), email, PASSWORD).await;
         assert_eq!(r.url().path(), "/login/verify");
         let html = r.text().await.unwrap();
         let r = http

@@ -997,24 +997,7 @@ async fn the_security_page_creates_shows_once_and_revokes_tokens() {
     n.user("page@example.com", Role::Sysadmin).await;
     let s = n.node();
     let http = client();
-    let html = http
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = http
-        .post(s.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("email", "page@example.com"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = page_signin(&http, &s.url("/login"), "page@example.com", PASSWORD).await;
     assert!(r.url().path().ends_with("/security"), "{}", r.url());
     let html = r.text().await.unwrap();
     assert!(html.contains("API tokens") && html.contains("You have no API tokens"));

@@ -53,25 +53,8 @@ async fn invite(s: &InprocServer, org: tessera_core::ids::OrganizationId, email:
 
 /// Signs in through the sign-in page with `http`'s cookies; answers where
 /// the sign-in landed.
-async fn page_signin(s: &InprocServer, http: &reqwest::Client, email: &str) -> reqwest::Url {
-    let html = http
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = http
-        .post(s.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("email", email),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+async fn signin_on_page(s: &InprocServer, http: &reqwest::Client, email: &str) -> reqwest::Url {
+    let r = page_signin(http, &s.url("/login"), email, PASSWORD).await;
     assert_eq!(r.status(), 200, "sign-in of {email}");
     r.url().clone()
 }
@@ -109,7 +92,7 @@ async fn an_invitation_page_accepts_once_and_expires_after_seven_days() {
     assert!(!html.contains("/accept\""), "no accept form before sign-in");
 
     // Signing in comes back to the invitation, which now offers the form.
-    let landed = page_signin(&s, &ann, "ann@guest.example").await;
+    let landed = signin_on_page(&s, &ann, "ann@guest.example").await;
     assert_eq!(landed.path(), path, "came back to the invitation");
     let html = ann
         .get(s.url(&path))
@@ -239,7 +222,7 @@ async fn an_invitation_page_accepts_once_and_expires_after_seven_days() {
     assert_eq!(r.status(), 201);
     assert!(r.text().await.unwrap().contains("You joined Acme"));
     assert_eq!(
-        page_signin(&s, &bo, "bo@guest.example").await.path(),
+        signin_on_page(&s, &bo, "bo@guest.example").await.path(),
         "/security"
     );
 

@@ -325,24 +325,7 @@ async fn the_organization_page_lists_members_exclusions_and_policies() {
     // Root signs in through the pages.
     let http = client();
     let s = &n.nodes[0];
-    let html = http
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = http
-        .post(s.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("email", "root@acme.example"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = page_signin(&http, &s.url("/login"), "root@acme.example", PASSWORD).await;
     assert!(r.url().path().ends_with("/security"));
     let page = format!("/admin/organizations/{org_id}");
     let html = http
@@ -484,24 +467,7 @@ async fn the_organization_page_lists_members_exclusions_and_policies() {
     let (secret, _) = enroll_totp(&n, &ann).await;
     n.clock.advance_secs(30);
     let ann_http = client();
-    let html = ann_http
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = ann_http
-        .post(s.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("email", "ann@acme.example"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = page_signin(&ann_http, &s.url("/login"), "ann@acme.example", PASSWORD).await;
     assert!(r.url().path().starts_with("/login/verify"), "{}", r.url());
     let html = r.text().await.unwrap();
     let code = crate::peers::oathtool(&secret, n.now());

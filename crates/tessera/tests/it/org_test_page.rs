@@ -14,24 +14,7 @@ use crate::support::*;
 async fn root_on_pages(n: &Nodes, base: &str) -> (reqwest::Client, String) {
     let http = client();
     let s = &n.nodes[0];
-    let html = http
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = http
-        .post(s.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("email", "root@acme.example"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = page_signin(&http, &s.url("/login"), "root@acme.example", PASSWORD).await;
     assert!(r.url().path().ends_with("/security"));
     let org = base.rsplit('/').next().unwrap();
     (http, format!("/admin/organizations/{org}"))

@@ -202,6 +202,28 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Posts the sign-in page's form (its CSRF token read from the page) with
+/// `http`, which keeps the cookies; `login` is the page's full URL. The
+/// answer after redirects: the Security page, an invitation, or the
+/// second step.
+pub async fn page_signin(
+    http: &reqwest::Client,
+    login: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let html = http.get(login).send().await.unwrap().text().await.unwrap();
+    http.post(login)
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Signs in as a mobile client; returns the bearer token.
 pub async fn signin(s: &Server, email: &str, password: &str) -> String {
     let r = reqwest::Client::new()
