@@ -7,6 +7,7 @@
 //! nothing here signs or parses by hand.
 
 pub mod client;
+pub mod grant;
 pub mod keys;
 pub mod metadata;
 
