@@ -59,12 +59,22 @@ impl Core {
         alg: SigningAlg,
         claims: &T,
     ) -> Result<String, CoreError> {
+        self.sign_jwt_typed(alg, None, claims).await
+    }
+
+    /// As [`Core::sign_jwt`] with a `typ` header of its own.
+    pub async fn sign_jwt_typed<T: serde::Serialize>(
+        &self,
+        alg: SigningAlg,
+        typ: Option<&str>,
+        claims: &T,
+    ) -> Result<String, CoreError> {
         let keys = self.signing_keys().await?;
         let key = keys
             .iter()
             .find(|k| k.alg == alg && k.is_active())
             .ok_or_else(|| CoreError::Internal(format!("no active {alg} signing key")))?;
-        key.sign(&self.secret_box, claims)
+        key.sign_typed(&self.secret_box, typ, claims)
     }
 
     /// Replaces the active keys now, whatever their age (`tessera admin
