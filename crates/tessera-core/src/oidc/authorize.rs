@@ -103,9 +103,9 @@ pub enum Refusal {
 
 /// Checks the redirect URI against the client: exact match only.
 pub fn check_redirect(client: &OidcClient, raw: Option<&str>) -> Result<String, Refusal> {
-    let uri = raw.filter(|u| !u.is_empty()).ok_or_else(|| {
-        Refusal::Page("The request has no redirect_uri.".into())
-    })?;
+    let uri = raw
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Refusal::Page("The request has no redirect_uri.".into()))?;
     if !client.redirect_uris.iter().any(|r| r == uri) {
         return Err(Refusal::Page(
             "The redirect_uri is not registered for this application.".into(),
@@ -138,13 +138,27 @@ pub fn check(
     match p.response_type.as_deref() {
         Some("code") => {}
         None | Some("") => return Err(refuse(InvalidRequest, "response_type is missing.")),
-        Some(_) => return Err(refuse(UnsupportedResponseType, "Only response_type=code is supported.")),
+        Some(_) => {
+            return Err(refuse(
+                UnsupportedResponseType,
+                "Only response_type=code is supported.",
+            ));
+        }
     }
     if p.response_mode.as_deref().is_some_and(|m| m != "query") {
-        return Err(refuse(InvalidRequest, "Only response_mode=query is supported."));
+        return Err(refuse(
+            InvalidRequest,
+            "Only response_mode=query is supported.",
+        ));
     }
     let mut scopes: Vec<OidcScope> = Vec::new();
-    for name in p.scope.as_deref().unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+    for name in p
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
         let scope: OidcScope = name
             .parse()
             .map_err(|_| refuse(InvalidScope, &format!("Unknown scope {name:?}.")))?;
@@ -174,11 +188,17 @@ pub fn check(
             ));
         }
         (None, Some(_)) => {
-            return Err(refuse(InvalidRequest, "code_challenge_method without code_challenge."));
+            return Err(refuse(
+                InvalidRequest,
+                "code_challenge_method without code_challenge.",
+            ));
         }
         (None, None) => {}
         (Some(_), m) if m != Some(pkce::S256) => {
-            return Err(refuse(InvalidRequest, "code_challenge_method must be S256."));
+            return Err(refuse(
+                InvalidRequest,
+                "code_challenge_method must be S256.",
+            ));
         }
         (Some(c), _) if !pkce::is_s256_challenge(c) => {
             return Err(refuse(
@@ -189,18 +209,32 @@ pub fn check(
         (Some(_), _) => {}
     }
     let mut prompt = (false, false, false);
-    for value in p.prompt.as_deref().unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+    for value in p
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
         match value {
             "none" => prompt.0 = true,
             "login" => prompt.1 = true,
             "consent" => prompt.2 = true,
             // Tessera has one account per session: nothing to select.
             "select_account" => {}
-            _ => return Err(refuse(InvalidRequest, &format!("Unknown prompt value {value:?}."))),
+            _ => {
+                return Err(refuse(
+                    InvalidRequest,
+                    &format!("Unknown prompt value {value:?}."),
+                ));
+            }
         }
     }
     if prompt.0 && (prompt.1 || prompt.2) {
-        return Err(refuse(InvalidRequest, "prompt=none cannot be combined with other values."));
+        return Err(refuse(
+            InvalidRequest,
+            "prompt=none cannot be combined with other values.",
+        ));
     }
     let max_age = match p.max_age.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -242,7 +276,9 @@ pub enum Next {
     Enroll,
     /// Verify again on the step-up page; with a second-step method when
     /// `second_step`.
-    StepUp { second_step: bool },
+    StepUp {
+        second_step: bool,
+    },
     Consent,
     Issue,
     /// `prompt=none` and a page would be needed, or a requirement the
@@ -376,8 +412,17 @@ mod tests {
     fn only_registered_redirect_uris_pass_and_never_by_prefix() {
         let c = client(false);
         assert!(check_redirect(&c, Some("https://app.example/cb")).is_ok());
-        for bad in [None, Some(""), Some("https://app.example/cb/x"), Some("https://app.example/c"), Some("https://evil.example/cb")] {
-            assert!(matches!(check_redirect(&c, bad), Err(Refusal::Page(_))), "{bad:?}");
+        for bad in [
+            None,
+            Some(""),
+            Some("https://app.example/cb/x"),
+            Some("https://app.example/c"),
+            Some("https://evil.example/cb"),
+        ] {
+            assert!(
+                matches!(check_redirect(&c, bad), Err(Refusal::Page(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -387,16 +432,53 @@ mod tests {
         let now = Timestamp(1000);
         let uri = "https://app.example/cb";
         assert!(check(&c, uri, &params(&[]), now).is_ok());
-        assert_eq!(code_of(check(&c, uri, &params(&[("response_type", "token")]), now)), "unsupported_response_type");
-        assert_eq!(code_of(check(&c, uri, &params(&[("scope", "email")]), now)), "invalid_scope");
-        assert_eq!(code_of(check(&c, uri, &params(&[("scope", "openid profile")]), now)), "invalid_scope");
-        assert_eq!(code_of(check(&c, uri, &params(&[("code_challenge", "")]), now)), "invalid_request");
-        assert_eq!(code_of(check(&c, uri, &params(&[("code_challenge_method", "plain")]), now)), "invalid_request");
-        assert_eq!(code_of(check(&c, uri, &params(&[("code_challenge", "short")]), now)), "invalid_request");
-        assert_eq!(code_of(check(&c, uri, &params(&[("prompt", "none login")]), now)), "invalid_request");
-        assert_eq!(code_of(check(&c, uri, &params(&[("max_age", "-1")]), now)), "invalid_request");
+        assert_eq!(
+            code_of(check(&c, uri, &params(&[("response_type", "token")]), now)),
+            "unsupported_response_type"
+        );
+        assert_eq!(
+            code_of(check(&c, uri, &params(&[("scope", "email")]), now)),
+            "invalid_scope"
+        );
+        assert_eq!(
+            code_of(check(&c, uri, &params(&[("scope", "openid profile")]), now)),
+            "invalid_scope"
+        );
+        assert_eq!(
+            code_of(check(&c, uri, &params(&[("code_challenge", "")]), now)),
+            "invalid_request"
+        );
+        assert_eq!(
+            code_of(check(
+                &c,
+                uri,
+                &params(&[("code_challenge_method", "plain")]),
+                now
+            )),
+            "invalid_request"
+        );
+        assert_eq!(
+            code_of(check(&c, uri, &params(&[("code_challenge", "short")]), now)),
+            "invalid_request"
+        );
+        assert_eq!(
+            code_of(check(&c, uri, &params(&[("prompt", "none login")]), now)),
+            "invalid_request"
+        );
+        assert_eq!(
+            code_of(check(&c, uri, &params(&[("max_age", "-1")]), now)),
+            "invalid_request"
+        );
         // A confidential client may go without PKCE.
-        assert!(check(&client(false), uri, &params(&[("code_challenge", "")]).tap_method_none(), now).is_ok());
+        assert!(
+            check(
+                &client(false),
+                uri,
+                &params(&[("code_challenge", "")]).tap_method_none(),
+                now
+            )
+            .is_ok()
+        );
     }
 
     trait TapNone {
@@ -430,37 +512,86 @@ mod tests {
     fn the_relying_party_decides_how_fresh_and_strong_the_sign_in_must_be() {
         let c = client(false);
         let uri = "https://app.example/cb";
-        let pending = |extra: &[(&str, &str)]| check(&c, uri, &params(extra), Timestamp(100_000)).unwrap();
+        let pending =
+            |extra: &[(&str, &str)]| check(&c, uri, &params(extra), Timestamp(100_000)).unwrap();
         let at = |s: &Session, two: bool, p: &Pending, now: i64| {
-            decide(p, Standing { session: Some(s), two_step_on: two, consented: true }, Timestamp(now))
+            decide(
+                p,
+                Standing {
+                    session: Some(s),
+                    two_step_on: two,
+                    consented: true,
+                },
+                Timestamp(now),
+            )
         };
         let aal1 = session(Aal::Aal1, 50_000);
         let aal2 = session(Aal::Aal2, 50_000);
         // No session: sign in, or login_required without a page.
         let plain = pending(&[]);
-        assert_eq!(decide(&plain, Standing { session: None, two_step_on: false, consented: true }, Timestamp(100_000)), Next::SignIn);
+        assert_eq!(
+            decide(
+                &plain,
+                Standing {
+                    session: None,
+                    two_step_on: false,
+                    consented: true
+                },
+                Timestamp(100_000)
+            ),
+            Next::SignIn
+        );
         let none = pending(&[("prompt", "none")]);
-        assert!(matches!(decide(&none, Standing { session: None, two_step_on: false, consented: true }, Timestamp(100_000)),
-            Next::Refuse(e) if e.code == OAuthErrorCode::LoginRequired));
+        assert!(
+            matches!(decide(&none, Standing { session: None, two_step_on: false, consented: true }, Timestamp(100_000)),
+            Next::Refuse(e) if e.code == OAuthErrorCode::LoginRequired)
+        );
         assert_eq!(at(&aal1, false, &plain, 100_000), Next::Issue);
         // max_age: 60 s is fine at 50 s old, not at 61 s.
         let max60 = pending(&[("max_age", "60")]);
         assert_eq!(at(&aal1, false, &max60, 110_000), Next::Issue);
-        assert_eq!(at(&aal1, true, &max60, 111_001), Next::StepUp { second_step: true });
+        assert_eq!(
+            at(&aal1, true, &max60, 111_001),
+            Next::StepUp { second_step: true }
+        );
         // prompt=login: only a verification after the request started counts.
         let login = pending(&[("prompt", "login")]);
-        assert_eq!(at(&aal2, true, &login, 100_000), Next::StepUp { second_step: true });
-        assert_eq!(at(&session(Aal::Aal2, 100_001), true, &login, 100_002), Next::Issue);
+        assert_eq!(
+            at(&aal2, true, &login, 100_000),
+            Next::StepUp { second_step: true }
+        );
+        assert_eq!(
+            at(&session(Aal::Aal2, 100_001), true, &login, 100_002),
+            Next::Issue
+        );
         // acr_values=aal2: an aal1 session steps up with a second step,
         // one without any method cannot.
         let strong = pending(&[("acr_values", "urn:tessera:acr:aal2")]);
-        assert_eq!(at(&aal1, true, &strong, 100_000), Next::StepUp { second_step: true });
+        assert_eq!(
+            at(&aal1, true, &strong, 100_000),
+            Next::StepUp { second_step: true }
+        );
         assert_eq!(at(&aal2, true, &strong, 100_000), Next::Issue);
-        assert!(matches!(at(&aal1, false, &strong, 100_000), Next::Refuse(e) if e.code == OAuthErrorCode::AccessDenied));
+        assert!(
+            matches!(at(&aal1, false, &strong, 100_000), Next::Refuse(e) if e.code == OAuthErrorCode::AccessDenied)
+        );
         let strong_none = pending(&[("acr_values", "urn:tessera:acr:aal2"), ("prompt", "none")]);
-        assert!(matches!(at(&aal1, true, &strong_none, 100_000), Next::Refuse(e) if e.code == OAuthErrorCode::InteractionRequired));
+        assert!(
+            matches!(at(&aal1, true, &strong_none, 100_000), Next::Refuse(e) if e.code == OAuthErrorCode::InteractionRequired)
+        );
         // Consent for third-party clients.
-        assert_eq!(decide(&plain, Standing { session: Some(&aal1), two_step_on: false, consented: false }, Timestamp(100_000)), Next::Consent);
+        assert_eq!(
+            decide(
+                &plain,
+                Standing {
+                    session: Some(&aal1),
+                    two_step_on: false,
+                    consented: false
+                },
+                Timestamp(100_000)
+            ),
+            Next::Consent
+        );
         // A restricted session enrolls first.
         let mut r = aal1.clone();
         r.restricted = true;

@@ -150,9 +150,15 @@ mod tests {
             amr_of(Aal::Aal2, &[Password, SecurityKey, Totp]),
             ["pwd", "hwk", "otp", "mfa"]
         );
-        assert_eq!(amr_of(Aal::Aal1, &[Password, EmailCode]), ["pwd", "email", "mca"]);
+        assert_eq!(
+            amr_of(Aal::Aal1, &[Password, EmailCode]),
+            ["pwd", "email", "mca"]
+        );
         assert_eq!(amr_of(Aal::Aal2, &[Password, Sms]), ["pwd", "sms", "mfa"]);
-        assert_eq!(amr_of(Aal::Aal2, &[Password, RecoveryKey, Totp]), ["pwd", "otp", "mfa"]);
+        assert_eq!(
+            amr_of(Aal::Aal2, &[Password, RecoveryKey, Totp]),
+            ["pwd", "otp", "mfa"]
+        );
         assert_eq!(acr_of(Aal::Aal1), "urn:tessera:acr:aal1");
         assert_eq!(acr_of(Aal::Aal2), "urn:tessera:acr:aal2");
     }

@@ -12,8 +12,7 @@ pub const S256: &str = "S256";
 /// characters of `[A-Za-z0-9-._~]`.
 pub fn is_verifier(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -21,8 +20,7 @@ pub fn is_verifier(s: &str) -> bool {
 /// of a SHA-256, 43 characters.
 pub fn is_s256_challenge(s: &str) -> bool {
     s.len() == 43
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
@@ -49,9 +47,14 @@ mod tests {
         assert_eq!(challenge_of(verifier), challenge);
         assert!(verifies(challenge, verifier));
         assert!(is_s256_challenge(challenge));
-        assert!(!verifies(challenge, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK"));
+        assert!(!verifies(
+            challenge,
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK"
+        ));
         // Too short to be a verifier, even if it hashed right.
         assert!(!verifies(&challenge_of("short"), "short"));
-        assert!(!is_verifier("has space in it and is long enough to count as a verifier"));
+        assert!(!is_verifier(
+            "has space in it and is long enough to count as a verifier"
+        ));
     }
 }

@@ -67,7 +67,10 @@ pub fn verify<T: DeserializeOwned>(
     let mut validation = Validation::new(alg.jwt());
     validation.validate_exp = false;
     validation.validate_aud = false;
-    validation.required_spec_claims = ["exp", "iss", "sub"].iter().map(|s| s.to_string()).collect();
+    validation.required_spec_claims = ["exp", "iss", "sub"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     validation.set_issuer(&[issuer]);
     let data = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
         .map_err(|_| Rejected::Signature)?;
@@ -100,33 +103,105 @@ mod tests {
         let b = SecretBox::new(&[5u8; 32]).unwrap();
         let k = generate(SigningAlg::Es256, &b, &OsSecrets, Timestamp(0)).unwrap();
         let keys = vec![k.clone()];
-        let c = C { iss: "https://id.example".into(), sub: "a".into(), exp: 100 };
+        let c = C {
+            iss: "https://id.example".into(),
+            sub: "a".into(),
+            exp: 100,
+        };
         let at = k.sign_typed(&b, Some("at+jwt"), &c).unwrap();
         let now = Timestamp(99_000);
-        assert_eq!(verify::<C>(&at, &keys, "https://id.example", Some("at+jwt"), now, false), Ok(c));
+        assert_eq!(
+            verify::<C>(&at, &keys, "https://id.example", Some("at+jwt"), now, false),
+            Ok(c)
+        );
         // Expiry by the injected clock.
-        assert_eq!(verify::<C>(&at, &keys, "https://id.example", Some("at+jwt"), Timestamp(100_000), false), Err(Rejected::Expired));
-        assert!(verify::<C>(&at, &keys, "https://id.example", Some("at+jwt"), Timestamp(100_000), true).is_ok());
+        assert_eq!(
+            verify::<C>(
+                &at,
+                &keys,
+                "https://id.example",
+                Some("at+jwt"),
+                Timestamp(100_000),
+                false
+            ),
+            Err(Rejected::Expired)
+        );
+        assert!(
+            verify::<C>(
+                &at,
+                &keys,
+                "https://id.example",
+                Some("at+jwt"),
+                Timestamp(100_000),
+                true
+            )
+            .is_ok()
+        );
         // An ID token is not an access token, nor the other way round.
-        assert_eq!(verify::<C>(&at, &keys, "https://id.example", None, now, false), Err(Rejected::WrongType));
+        assert_eq!(
+            verify::<C>(&at, &keys, "https://id.example", None, now, false),
+            Err(Rejected::WrongType)
+        );
         // Another issuer.
-        assert_eq!(verify::<C>(&at, &keys, "https://other", Some("at+jwt"), now, false), Err(Rejected::Signature));
+        assert_eq!(
+            verify::<C>(&at, &keys, "https://other", Some("at+jwt"), now, false),
+            Err(Rejected::Signature)
+        );
         // A key we do not publish.
-        assert_eq!(verify::<C>(&at, &[], "https://id.example", Some("at+jwt"), now, false), Err(Rejected::UnknownKey));
+        assert_eq!(
+            verify::<C>(&at, &[], "https://id.example", Some("at+jwt"), now, false),
+            Err(Rejected::UnknownKey)
+        );
         // alg none and HS256 with the same claims.
         let payload = at.split('.').nth(1).unwrap();
-        let none_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{}"}}"#, k.kid));
+        let none_header = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"none","typ":"at+jwt","kid":"{}"}}"#,
+            k.kid
+        ));
         let none = format!("{none_header}.{payload}.");
-        assert!(matches!(verify::<C>(&none, &keys, "https://id.example", Some("at+jwt"), now, false), Err(Rejected::Malformed | Rejected::Algorithm)));
+        assert!(matches!(
+            verify::<C>(
+                &none,
+                &keys,
+                "https://id.example",
+                Some("at+jwt"),
+                now,
+                false
+            ),
+            Err(Rejected::Malformed | Rejected::Algorithm)
+        ));
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         h.typ = Some("at+jwt".into());
         h.kid = Some(k.kid.clone());
-        let hs = jsonwebtoken::encode(&h, &C { iss: "https://id.example".into(), sub: "a".into(), exp: 100 }, &jsonwebtoken::EncodingKey::from_secret(k.public_jwk.as_bytes())).unwrap();
-        assert_eq!(verify::<C>(&hs, &keys, "https://id.example", Some("at+jwt"), now, false), Err(Rejected::Algorithm));
+        let hs = jsonwebtoken::encode(
+            &h,
+            &C {
+                iss: "https://id.example".into(),
+                sub: "a".into(),
+                exp: 100,
+            },
+            &jsonwebtoken::EncodingKey::from_secret(k.public_jwk.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(
+            verify::<C>(&hs, &keys, "https://id.example", Some("at+jwt"), now, false),
+            Err(Rejected::Algorithm)
+        );
         // A changed payload breaks the signature.
         let mut parts: Vec<&str> = at.split('.').collect();
-        let forged = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://id.example","sub":"admin","exp":100}"#);
+        let forged =
+            URL_SAFE_NO_PAD.encode(r#"{"iss":"https://id.example","sub":"admin","exp":100}"#);
         parts[1] = &forged;
-        assert_eq!(verify::<C>(&parts.join("."), &keys, "https://id.example", Some("at+jwt"), now, false), Err(Rejected::Signature));
+        assert_eq!(
+            verify::<C>(
+                &parts.join("."),
+                &keys,
+                "https://id.example",
+                Some("at+jwt"),
+                now,
+                false
+            ),
+            Err(Rejected::Signature)
+        );
     }
 }

@@ -189,10 +189,9 @@ impl Core {
         }
     }
 
-    pub(crate) async fn client_named(
-        &self,
-        id: Option<&str>,
-    ) -> Result<Option<OidcClient>, OAuthError> {
+    /// A registered client by the id a request names (`None` for an id
+    /// that is not one).
+    pub async fn client_named(&self, id: Option<&str>) -> Result<Option<OidcClient>, OAuthError> {
         let Some(id) = id.and_then(|s| s.parse::<OidcClientId>().ok()) else {
             return Ok(None);
         };
@@ -201,7 +200,10 @@ impl Core {
 
     fn seal_pending(&self, pending: &Pending) -> String {
         let json = serde_json::to_vec(pending).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(self.secret_box.seal(self.secrets.as_ref(), &json, PENDING_AAD))
+        URL_SAFE_NO_PAD.encode(
+            self.secret_box
+                .seal(self.secrets.as_ref(), &json, PENDING_AAD),
+        )
     }
 
     fn open_pending(&self, sealed: &str) -> Option<Pending> {
@@ -248,7 +250,11 @@ impl Core {
 }
 
 fn scopes_of(pending: &Pending) -> Vec<OidcScope> {
-    pending.scopes.iter().filter_map(|s| s.parse().ok()).collect()
+    pending
+        .scopes
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect()
 }
 
 /// The redirect URI with `params` added to its query.

@@ -158,7 +158,9 @@ impl Core {
             }
             (Some((id, secret)), form_id, None) => {
                 if form_id.as_ref().is_some_and(|f| f != id) {
-                    return Err(OAuthError::invalid_request("client_id differs from Basic's."));
+                    return Err(OAuthError::invalid_request(
+                        "client_id differs from Basic's.",
+                    ));
                 }
                 (id.clone(), Some(secret.clone()))
             }
@@ -166,7 +168,9 @@ impl Core {
             (None, None, _) => return Err(OAuthError::invalid_client()),
         };
         if grant_type == "client_credentials"
-            && let Some(token) = secret.as_deref().filter(|s| crate::apitoken::well_formed(s))
+            && let Some(token) = secret
+                .as_deref()
+                .filter(|s| crate::apitoken::well_formed(s))
         {
             let access = self
                 .authenticate_api_token(token, ctx)
@@ -177,7 +181,10 @@ impl Core {
             if account.kind != AccountKind::Service || !named {
                 return Err(OAuthError::invalid_client());
             }
-            let token = access.token().cloned().ok_or_else(OAuthError::invalid_client)?;
+            let token = access
+                .token()
+                .cloned()
+                .ok_or_else(OAuthError::invalid_client)?;
             return Ok(Caller::Service { account, token });
         }
         let client = self
@@ -204,7 +211,10 @@ impl Core {
         req: &TokenRequest,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
-        let code = req.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 256);
+        let code = req
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.len() <= 256);
         let Some(code) = code else {
             return Err(OAuthError::invalid_request("code is missing."));
         };
@@ -231,19 +241,26 @@ impl Core {
         match (&grant.code_challenge, req.code_verifier.as_deref()) {
             (Some(challenge), Some(verifier)) if pkce::verifies(challenge, verifier) => {}
             (Some(_), _) => {
-                return Err(OAuthError::invalid_grant("The PKCE code_verifier is missing or wrong."));
+                return Err(OAuthError::invalid_grant(
+                    "The PKCE code_verifier is missing or wrong.",
+                ));
             }
             // A verifier for a request that had no challenge is a
             // downgrade attempt (RFC 9700 §4.8.2).
             (None, Some(_)) => {
-                return Err(OAuthError::invalid_grant("The authorization request had no code_challenge."));
+                return Err(OAuthError::invalid_grant(
+                    "The authorization request had no code_challenge.",
+                ));
             }
             (None, None) => {}
         }
         let Some((session, account)) = self.grant_holder(&grant, now).await? else {
             return Err(bad_grant());
         };
-        let refresh = format!("{REFRESH_PREFIX}{}", random_token(self.secrets.as_ref(), 32));
+        let refresh = format!(
+            "{REFRESH_PREFIX}{}",
+            random_token(self.secrets.as_ref(), 32)
+        );
         let effects = Effects::at(now).audit(
             NewAuditEvent::new(AuditKind::OidcTokensIssued)
                 .actor(account.id)
@@ -312,7 +329,10 @@ impl Core {
         let Some((session, account)) = self.grant_holder(&grant, now).await? else {
             return Err(bad_grant());
         };
-        let next = format!("{REFRESH_PREFIX}{}", random_token(self.secrets.as_ref(), 32));
+        let next = format!(
+            "{REFRESH_PREFIX}{}",
+            random_token(self.secrets.as_ref(), 32)
+        );
         if !self
             .store
             .rotate_oidc_refresh_token(&hash, &token_hash(&next), now)
@@ -353,7 +373,12 @@ impl Core {
                 } else {
                     asked.join(" ")
                 };
-                (account.id.to_string(), account.id.to_string(), scope, Some(token.id.to_string()))
+                (
+                    account.id.to_string(),
+                    account.id.to_string(),
+                    scope,
+                    Some(token.id.to_string()),
+                )
             }
             Caller::Client(client) => {
                 if client.public {
@@ -368,7 +393,12 @@ impl Core {
                         "A client acting for itself has no scopes to ask for.",
                     ));
                 }
-                (client.id.to_string(), client.id.to_string(), String::new(), None)
+                (
+                    client.id.to_string(),
+                    client.id.to_string(),
+                    String::new(),
+                    None,
+                )
             }
         };
         let claims = AccessTokenClaims {
@@ -416,7 +446,9 @@ impl Core {
         let Some(session) = self.store.session_by_id(sid).await? else {
             return Ok(None);
         };
-        if !session.is_live(&self.config.session_policy, now) || session.account_id != grant.account_id {
+        if !session.is_live(&self.config.session_policy, now)
+            || session.account_id != grant.account_id
+        {
             return Ok(None);
         }
         let Some(account) = self.store.account_by_id(grant.account_id).await? else {
@@ -479,8 +511,11 @@ impl Core {
             .sign_jwt_typed(SigningAlg::Es256, Some(ACCESS_TOKEN_TYP), &access)
             .await?;
         let id_token = if grant.scopes.contains(&OidcScope::OpenId) {
-            let profile =
-                ProfileClaims::released(&grant.scopes, account.email.as_str(), &account.display_name);
+            let profile = ProfileClaims::released(
+                &grant.scopes,
+                account.email.as_str(),
+                &account.display_name,
+            );
             let claims = IdTokenClaims {
                 iss: issuer,
                 sub: account.id.to_string(),
@@ -513,10 +548,7 @@ impl Core {
     /// Checks an access token and what it came from: signature, expiry,
     /// grant, session, account (or, for client credentials, the API token
     /// or client). `None` for every kind of failure.
-    pub async fn oidc_access_token(
-        &self,
-        token: &str,
-    ) -> Result<Option<TokenSubject>, OAuthError> {
+    pub async fn oidc_access_token(&self, token: &str) -> Result<Option<TokenSubject>, OAuthError> {
         let now = self.clock.now();
         let keys = self.signing_keys().await?;
         let Ok(claims) = verify::verify::<AccessTokenClaims>(
@@ -555,7 +587,8 @@ impl Core {
             let Some(account) = self.store.account_by_id(record.account_id).await? else {
                 return Ok(None);
             };
-            let live = record.is_live(now) && account.active && account.id.to_string() == claims.sub;
+            let live =
+                record.is_live(now) && account.active && account.id.to_string() == claims.sub;
             return Ok(live.then_some(TokenSubject {
                 claims,
                 account: Some(account),
@@ -579,7 +612,9 @@ impl Core {
             .oidc_access_token(token)
             .await?
             .filter(|s| s.claims.gid.is_some())
-            .ok_or_else(|| OAuthError::invalid_token("The access token is invalid, expired or revoked."))?;
+            .ok_or_else(|| {
+                OAuthError::invalid_token("The access token is invalid, expired or revoked.")
+            })?;
         let scopes: Vec<OidcScope> = subject
             .claims
             .scope
@@ -595,7 +630,8 @@ impl Core {
         let account = subject
             .account
             .ok_or_else(|| OAuthError::invalid_token("The token has no user."))?;
-        let profile = ProfileClaims::released(&scopes, account.email.as_str(), &account.display_name);
+        let profile =
+            ProfileClaims::released(&scopes, account.email.as_str(), &account.display_name);
         let mut out = serde_json::json!({ "sub": account.id.to_string() });
         if let Some(e) = profile.email {
             out["email"] = e.into();
@@ -708,8 +744,19 @@ impl Core {
 
     /// The ID token hint of a logout request: its claims if the provider
     /// signed it (expired ones too, OpenID Connect RP-Initiated Logout §2).
-    pub async fn oidc_id_token_hint(&self, hint: &str) -> Result<Option<IdTokenClaims>, OAuthError> {
+    pub async fn oidc_id_token_hint(
+        &self,
+        hint: &str,
+    ) -> Result<Option<IdTokenClaims>, OAuthError> {
         let keys = self.signing_keys().await?;
-        Ok(verify::verify::<IdTokenClaims>(hint, &keys, &self.issuer(), None, self.clock.now(), true).ok())
+        Ok(verify::verify::<IdTokenClaims>(
+            hint,
+            &keys,
+            &self.issuer(),
+            None,
+            self.clock.now(),
+            true,
+        )
+        .ok())
     }
 }

@@ -323,13 +323,19 @@ pub async fn submit_step_up(
     match state.core.step_up(&who, proof, &ctx).await {
         Ok(done) => {
             let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
+            // An application waiting for this verification comes first
+            // (its return cookie), else the page the user came from.
+            let (jar, next) = match (&who, super::return_path(&state.web, &jar)) {
+                (Access::Full(_), Some(_)) => super::landing(&state.web, jar),
+                _ => (jar, after_step_up(&who).to_string()),
+            };
             match done.new_recovery_key {
                 Some(key) => (
                     jar,
-                    recovery_key_page("Your new emergency recovery key", &key, after_step_up(&who)),
+                    recovery_key_page("Your new emergency recovery key", &key, &next),
                 )
                     .into_response(),
-                None => (jar, Redirect::to(after_step_up(&who))).into_response(),
+                None => (jar, Redirect::to(&next)).into_response(),
             }
         }
         Err(e @ (CoreError::WrongProof(_) | CoreError::Forbidden(_) | CoreError::Invalid(_))) => {
