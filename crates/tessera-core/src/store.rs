@@ -1243,9 +1243,10 @@ pub trait OidcGrantStore: Send + Sync {
     /// A session by its public id, read from the database (never a
     /// cache): whether the grant's session still exists.
     async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
-    /// Deletes grants created before `cutoff` whose code was never
-    /// redeemed, and revoked grants revoked before `cutoff`, with their
-    /// refresh tokens; returns how many grants went.
+    /// Deletes, with their refresh tokens, the grants no token can use any
+    /// more: created before `cutoff` with a code never redeemed, revoked
+    /// before `cutoff`, or created before `cutoff` for a session that no
+    /// longer exists. Returns how many grants went.
     async fn sweep_oidc_grants(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
 }
 

@@ -285,7 +285,9 @@ macro_rules! oidc_grants_store {
                     let n = sqlx::query(
                         "DELETE FROM oidc_grants \
                          WHERE (code_used_at IS NULL AND created_at < $1) \
-                         OR (revoked_at IS NOT NULL AND revoked_at < $1)",
+                         OR (revoked_at IS NOT NULL AND revoked_at < $1) \
+                         OR (session_id IS NOT NULL AND created_at < $1 \
+                             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = oidc_grants.session_id))",
                     )
                     .bind(cutoff.millis())
                     .execute(&self.pool)

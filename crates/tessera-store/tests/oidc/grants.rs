@@ -440,26 +440,44 @@ macro_rules! grant_conformance {
             }
 
             #[tokio::test]
-            async fn the_sweep_removes_unredeemed_and_long_revoked_grants_only() {
+            async fn the_sweep_removes_unredeemed_long_revoked_and_orphaned_grants_only() {
                 let Some(s) = store().await else { return };
                 let (a, c) = parties(&s, "grant-sweep@x.io").await;
                 let cutoff = 10_000;
+                let sess = session_for(a, 500);
+                s.insert_session(&NewSession {
+                    session: sess.clone(),
+                    token_hash: b"grant-sweep-token".to_vec(),
+                })
+                .await
+                .unwrap();
+                let of_live_session = |created| OidcGrant {
+                    session_id: Some(sess.id),
+                    ..grant(c, a, created)
+                };
                 // Unredeemed, created before the cutoff: goes.
-                let stale = grant(c, a, cutoff - 1);
+                let stale = of_live_session(cutoff - 1);
                 // Unredeemed but young: stays.
-                let young = grant(c, a, cutoff);
+                let young = of_live_session(cutoff);
                 // Redeemed long ago and live: stays, with its tokens.
-                let live = grant(c, a, 1_000);
+                let live = of_live_session(1_000);
                 // Redeemed, revoked before the cutoff: goes, with its tokens.
-                let old_revoked = grant(c, a, 1_000);
+                let old_revoked = of_live_session(1_000);
                 // Redeemed, revoked at the cutoff: stays.
-                let new_revoked = grant(c, a, 1_000);
+                let new_revoked = of_live_session(1_000);
+                // Redeemed, not revoked, but its session is gone: goes.
+                let orphan = grant(c, a, 1_000);
+                // The same, created at the cutoff: stays (its code may be
+                // on its way).
+                let young_orphan = grant(c, a, cutoff);
                 for (g, code) in [
                     (&stale, &b"c-stale"[..]),
                     (&young, b"c-young"),
                     (&live, b"c-live"),
                     (&old_revoked, b"c-old"),
                     (&new_revoked, b"c-new"),
+                    (&orphan, b"c-orphan"),
+                    (&young_orphan, b"c-young-orphan"),
                 ] {
                     s.insert_oidc_grant(g, code).await.unwrap();
                 }
@@ -467,6 +485,8 @@ macro_rules! grant_conformance {
                     (&live, &b"rt-live"[..]),
                     (&old_revoked, b"rt-old"),
                     (&new_revoked, b"rt-new"),
+                    (&orphan, b"rt-orphan"),
+                    (&young_orphan, b"rt-young-orphan"),
                 ] {
                     assert!(
                         s.redeem_oidc_code_with(g.id, rt, Timestamp(1_001), &Effects::none())
@@ -489,11 +509,13 @@ macro_rules! grant_conformance {
                         .unwrap()
                 );
 
-                assert_eq!(s.sweep_oidc_grants(Timestamp(cutoff)).await.unwrap(), 2);
+                assert_eq!(s.sweep_oidc_grants(Timestamp(cutoff)).await.unwrap(), 3);
                 assert_eq!(s.oidc_grant(stale.id).await.unwrap(), None);
                 assert_eq!(s.oidc_grant(old_revoked.id).await.unwrap(), None);
+                assert_eq!(s.oidc_grant(orphan.id).await.unwrap(), None);
                 assert_eq!(s.oidc_refresh_token(b"rt-old").await.unwrap(), None);
-                for g in [&young, &live, &new_revoked] {
+                assert_eq!(s.oidc_refresh_token(b"rt-orphan").await.unwrap(), None);
+                for g in [&young, &live, &new_revoked, &young_orphan] {
                     assert!(s.oidc_grant(g.id).await.unwrap().is_some(), "{g:?}");
                 }
                 assert!(s.oidc_refresh_token(b"rt-live").await.unwrap().is_some());
