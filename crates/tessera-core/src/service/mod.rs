@@ -196,6 +196,8 @@ pub struct Core {
     /// Looks up the TXT records that prove a domain; `None` when the
     /// server has no resolver (domains are then verified by a sysadmin).
     pub dns: Option<Arc<dyn crate::org::TxtLookup>>,
+    /// The OIDC signing keys as last read (see [`Core::signing_keys_cached`]).
+    key_cache: Arc<oidc_keys::KeyCache>,
 }
 
 impl Core {
@@ -218,6 +220,7 @@ impl Core {
             webauthn,
             outbox_wake: crate::outbox::OutboxWake::new(),
             dns: None,
+            key_cache: Arc::default(),
         }
     }
 

@@ -18,7 +18,7 @@ use crate::oidc::client::{OidcClient, OidcScope, scopes_to_text};
 use crate::oidc::error::{OAuthError, OAuthErrorCode};
 use crate::oidc::grant::{OidcGrant, REFRESH_PREFIX};
 use crate::oidc::keys::SigningAlg;
-use crate::oidc::{pkce, verify};
+use crate::oidc::pkce;
 use crate::secrets::{ct_eq, random_token, random_uuid, token_hash};
 use crate::session::Session;
 use crate::store::Effects;
@@ -550,15 +550,10 @@ impl Core {
     /// or client). `None` for every kind of failure.
     pub async fn oidc_access_token(&self, token: &str) -> Result<Option<TokenSubject>, OAuthError> {
         let now = self.clock.now();
-        let keys = self.signing_keys().await?;
-        let Ok(claims) = verify::verify::<AccessTokenClaims>(
-            token,
-            &keys,
-            &self.issuer(),
-            Some(ACCESS_TOKEN_TYP),
-            now,
-            false,
-        ) else {
+        let Ok(claims) = self
+            .verify_own::<AccessTokenClaims>(token, Some(ACCESS_TOKEN_TYP), false)
+            .await?
+        else {
             return Ok(None);
         };
         if let Some(gid) = &claims.gid {
@@ -720,15 +715,10 @@ impl Core {
                 .await?
                 .map(|r| r.grant)
         } else {
-            let keys = self.signing_keys().await?;
-            match verify::verify::<AccessTokenClaims>(
-                token,
-                &keys,
-                &self.issuer(),
-                Some(ACCESS_TOKEN_TYP),
-                self.clock.now(),
-                true,
-            ) {
+            match self
+                .verify_own::<AccessTokenClaims>(token, Some(ACCESS_TOKEN_TYP), true)
+                .await?
+            {
                 Ok(c) => match c.gid.and_then(|g| g.parse().ok()) {
                     Some(id) => self.store.oidc_grant(id).await?,
                     None => None,
@@ -748,15 +738,9 @@ impl Core {
         &self,
         hint: &str,
     ) -> Result<Option<IdTokenClaims>, OAuthError> {
-        let keys = self.signing_keys().await?;
-        Ok(verify::verify::<IdTokenClaims>(
-            hint,
-            &keys,
-            &self.issuer(),
-            None,
-            self.clock.now(),
-            true,
-        )
-        .ok())
+        Ok(self
+            .verify_own::<IdTokenClaims>(hint, None, true)
+            .await?
+            .ok())
     }
 }
