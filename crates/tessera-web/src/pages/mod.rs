@@ -10,6 +10,7 @@ mod invitations;
 mod login;
 mod methods;
 mod oauth2;
+mod oidc_clients;
 mod org_test;
 mod orgs;
 mod security;
@@ -88,6 +89,18 @@ pub fn router() -> Router<AppState> {
             post(admin_user::unenroll),
         )
         .route("/admin/audit", get(audit::show))
+        .route(
+            "/admin/oidc-clients",
+            get(oidc_clients::list).post(oidc_clients::create),
+        )
+        .route(
+            "/admin/oidc-clients/{id}/rotate-secret",
+            post(oidc_clients::rotate_secret),
+        )
+        .route(
+            "/admin/oidc-clients/{id}/delete",
+            post(oidc_clients::delete),
+        )
         .route("/security/api-tokens", post(tokens::create))
         .route("/security/api-tokens/{id}/revoke", post(tokens::revoke))
         .route(
