@@ -44,8 +44,7 @@ pub struct OAuthErrorBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct TokenForm {
-    /// `authorization_code`, `refresh_token` or `client_credentials`.
-    grant_type: String,
+    grant_type: GrantType,
     code: Option<String>,
     redirect_uri: Option<String>,
     /// The PKCE verifier (43 to 128 characters).
@@ -54,6 +53,16 @@ pub struct TokenForm {
     scope: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+/// The grants the token endpoint serves.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
 }
 
 /// Issued tokens (RFC 6749 §5.1).
@@ -77,6 +86,7 @@ pub struct TokenResponseBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct TokenForm2 {
+    #[schema(min_length = 1)]
     token: String,
     /// A hint only (`access_token`, `refresh_token`); the token's form decides.
     token_type_hint: Option<String>,
@@ -129,7 +139,6 @@ struct Form {
     token: Option<String>,
     #[allow(dead_code)]
     token_type_hint: Option<String>,
-    access_token: Option<String>,
 }
 
 fn no_store(mut res: Response) -> Response {
@@ -280,27 +289,17 @@ pub async fn token(
     }
 }
 
-async fn userinfo_of(
-    state: &AppState,
-    headers: &HeaderMap,
-    form_token: Option<String>,
-) -> Response {
+async fn userinfo_of(state: &AppState, headers: &HeaderMap) -> Response {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_string());
-    let token = match (bearer, form_token) {
-        (Some(_), Some(_)) => {
-            return error_response(&OAuthError::invalid_request(
-                "Send the access token one way only.",
-            ));
-        }
-        (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => {
-            return error_response(&OAuthError::invalid_token("No access token was sent."));
-        }
+    let Some(token) = bearer else {
+        return error_response(&OAuthError::invalid_token(
+            "Send the access token as Authorization: Bearer.",
+        ));
     };
     match state.core.oidc_userinfo(&token).await {
         Ok(claims) => no_store(axum::Json(claims).into_response()),
@@ -314,44 +313,28 @@ async fn userinfo_of(
     get, path = "/oauth2/userinfo", tag = "oidc",
     responses(
         (status = 200, description = "The user's claims", body = UserinfoBody),
-        (status = 400, description = "invalid_request", body = OAuthErrorBody),
         (status = 401, description = "invalid_token: missing, expired, revoked, or its session ended (see WWW-Authenticate)", body = OAuthErrorBody),
         (status = 500, description = "server_error", body = OAuthErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    userinfo_of(&state, &headers, None).await
+    userinfo_of(&state, &headers).await
 }
 
-/// As `GET`, with the token as Bearer or as the form's `access_token`.
+/// As `GET` (some relying parties post; the token is still the Bearer
+/// header, and a body is ignored).
 #[utoipa::path(
     post, path = "/oauth2/userinfo", tag = "oidc",
-    request_body(content = UserinfoForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The user's claims", body = UserinfoBody),
-        (status = 400, description = "invalid_request", body = OAuthErrorBody),
         (status = 401, description = "invalid_token (see WWW-Authenticate)", body = OAuthErrorBody),
         (status = 500, description = "server_error", body = OAuthErrorBody),
     ),
     security(("bearer" = []))
 )]
-pub async fn userinfo_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match read_form(&headers, body) {
-        Ok(form) => userinfo_of(&state, &headers, form.access_token).await,
-        Err(e) => error_response(&e),
-    }
-}
-
-/// The access token, in a userinfo form.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct UserinfoForm {
-    access_token: Option<String>,
+pub async fn userinfo_post(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    userinfo_of(&state, &headers).await
 }
 
 /// Whether a token is active, for a confidential client (RFC 7662).
