@@ -123,14 +123,24 @@ pub fn check(
     now: Timestamp,
 ) -> Result<Pending, Refusal> {
     let state = p.state.clone().filter(|s| !s.is_empty());
+    // Printable ASCII only: the values travel in a cookie while the user
+    // signs in, and a control character there could make it too big.
+    let printable = |v: &str| v.bytes().all(|b| (0x20..0x7f).contains(&b));
     let refuse = |code: OAuthErrorCode, msg: &str| Refusal::Redirect {
         redirect_uri: redirect_uri.to_string(),
         state: state.clone().filter(|s| s.len() <= MAX_STATE_LEN),
         error: OAuthError::new(code, msg),
     };
     use OAuthErrorCode::*;
-    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
-        return Err(refuse(InvalidRequest, "state is longer than 512 bytes."));
+    if state
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_STATE_LEN || !printable(s))
+    {
+        return Err(Refusal::Redirect {
+            redirect_uri: redirect_uri.to_string(),
+            state: None,
+            error: OAuthError::invalid_request("state must be printable ASCII, at most 512 bytes."),
+        });
     }
     if p.request.is_some() || p.request_uri.is_some() {
         return Err(refuse(InvalidRequest, "Request objects are not supported."));
@@ -176,8 +186,14 @@ pub fn check(
         return Err(refuse(InvalidScope, "The scope must include openid."));
     }
     let nonce = p.nonce.clone().filter(|n| !n.is_empty());
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_LEN) {
-        return Err(refuse(InvalidRequest, "nonce is longer than 512 bytes."));
+    if nonce
+        .as_ref()
+        .is_some_and(|n| n.len() > MAX_STATE_LEN || !printable(n))
+    {
+        return Err(refuse(
+            InvalidRequest,
+            "nonce must be printable ASCII, at most 512 bytes.",
+        ));
     }
     let challenge = p.code_challenge.clone().filter(|c| !c.is_empty());
     match (&challenge, p.code_challenge_method.as_deref()) {
@@ -291,7 +307,8 @@ pub enum Next {
 pub struct Standing<'a> {
     pub session: Option<&'a Session>,
     pub two_step_on: bool,
-    /// The client is the company's own, or the user consented just now.
+    /// The client is the company's own (and `prompt=consent` was not
+    /// asked), or the user consented just now.
     pub consented: bool,
 }
 
@@ -343,7 +360,7 @@ pub fn decide(pending: &Pending, who: Standing<'_>, now: Timestamp) -> Next {
             "The user must verify with a second step.",
         );
     }
-    if !who.consented || pending.prompt_consent {
+    if !who.consented {
         return ask(Next::Consent, ConsentRequired, "The user must consent.");
     }
     Next::Issue
@@ -392,6 +409,7 @@ mod tests {
                 "response_type" => p.response_type = v,
                 "code_challenge" => p.code_challenge = v,
                 "code_challenge_method" => p.code_challenge_method = v,
+                "nonce" => p.nonce = v,
                 _ => panic!("{k}"),
             }
         }
@@ -469,6 +487,21 @@ mod tests {
             code_of(check(&c, uri, &params(&[("max_age", "-1")]), now)),
             "invalid_request"
         );
+        for bad in ["a\u{1}b".to_string(), "n".repeat(513)] {
+            let p = params(&[("nonce", &bad)]);
+            assert_eq!(
+                code_of(check(&c, uri, &p, now)),
+                "invalid_request",
+                "{bad:?}"
+            );
+        }
+        // A state that cannot travel is not sent back either.
+        let mut bad_state = params(&[]);
+        bad_state.state = Some("s\u{7f}".into());
+        assert!(matches!(
+            check(&c, uri, &bad_state, now),
+            Err(Refusal::Redirect { state: None, .. })
+        ));
         // A confidential client may go without PKCE.
         assert!(
             check(
@@ -592,6 +625,19 @@ mod tests {
             ),
             Next::Consent
         );
+        // prompt=consent asks even a first-party client's user (the web
+        // layer withholds `consented`), and the answer then counts.
+        let again = pending(&[("prompt", "consent")]);
+        let with = |consented| Standing {
+            session: Some(&aal1),
+            two_step_on: false,
+            consented,
+        };
+        assert_eq!(
+            decide(&again, with(false), Timestamp(100_000)),
+            Next::Consent
+        );
+        assert_eq!(decide(&again, with(true), Timestamp(100_000)), Next::Issue);
         // A restricted session enrolls first.
         let mut r = aal1.clone();
         r.restricted = true;

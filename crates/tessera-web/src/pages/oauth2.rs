@@ -150,7 +150,15 @@ async fn advance(
             );
         }
     };
-    let come_back = |resume: &str| cookies::build(&state.web, cookies::RETURN, resume_path(resume));
+    // The cookie lasts as long as the request it carries: a sign-in
+    // tomorrow lands on the Security page, not on an expired request.
+    let come_back = |resume: &str| {
+        let mut c = cookies::build(&state.web, cookies::RETURN, resume_path(resume));
+        c.set_max_age(cookie::time::Duration::seconds(
+            tessera_core::oidc::authorize::PENDING_TTL_SECS,
+        ));
+        c
+    };
     match step {
         AuthorizeStep::Redirect(to) => (jar, see_other(&to)).into_response(),
         AuthorizeStep::ErrorPage(msg) => (jar, bad_request_page(&msg)).into_response(),
