@@ -249,6 +249,21 @@ fn client_auth(headers: &HeaderMap, form: &Form) -> Result<ClientAuth, OAuthErro
     })
 }
 
+/// The client's credentials and the token of an introspection or
+/// revocation form.
+fn token_form(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(ClientAuth, String), OAuthError> {
+    let form = read_form(headers, body)?;
+    let auth = client_auth(headers, &form)?;
+    let token = form
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is missing."))?;
+    Ok((auth, token))
+}
+
 /// Exchanges an authorization code, a refresh token, or client
 /// credentials (a confidential client's secret, or a service account's
 /// API token as `client_secret` with its id or email as `client_id`) for
@@ -356,16 +371,10 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let result = async {
-        let form = read_form(&headers, body)?;
-        let auth = client_auth(&headers, &form)?;
-        let token = form
-            .token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("token is missing."))?;
-        state.core.oidc_introspect(&auth, &token, &ctx).await
-    }
-    .await;
+    let result = match token_form(&headers, body) {
+        Ok((auth, token)) => state.core.oidc_introspect(&auth, &token, &ctx).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(i) => no_store(axum::Json(i).into_response()),
         Err(e) => error_response(&e),
@@ -390,16 +399,10 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let result = async {
-        let form = read_form(&headers, body)?;
-        let auth = client_auth(&headers, &form)?;
-        let token = form
-            .token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("token is missing."))?;
-        state.core.oidc_revoke(&auth, &token, &ctx).await
-    }
-    .await;
+    let result = match token_form(&headers, body) {
+        Ok((auth, token)) => state.core.oidc_revoke(&auth, &token, &ctx).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => error_response(&e),

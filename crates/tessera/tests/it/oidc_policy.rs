@@ -4,12 +4,12 @@
 //! managed colleague's tokens live on. On SQLite and on two PostgreSQL
 //! nodes (requests alternate), with a clock the test moves.
 
-use crate::guard_rails::{Nodes, bearer, one_account};
+use crate::guard_rails::{Nodes, bearer};
+use crate::org_policy::long_sessions;
 use crate::support::*;
 use crate::world::{add_member, org_with_domain};
 use serde_json::{Value, json};
 use tessera_core::account::Role;
-use tessera_core::service::CoreConfig;
 
 const REDIRECT: &str = "https://app.example/callback";
 
@@ -28,13 +28,6 @@ macro_rules! both_backends {
             $body(n).await;
         }
     };
-}
-
-fn long_sessions() -> CoreConfig {
-    let mut c = one_account();
-    c.session_policy.absolute_secs = 90 * 86_400;
-    c.session_policy.idle_secs = 90 * 86_400;
-    c
 }
 
 /// A browser: cookies kept, redirects left to the test.
