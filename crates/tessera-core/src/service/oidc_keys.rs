@@ -19,8 +19,11 @@ pub const KEY_CACHE_MILLIS: i64 = 1000;
 /// clock), and what.
 #[derive(Default)]
 pub struct KeyCache {
-    last: Mutex<Option<(Instant, Timestamp, Arc<Vec<SigningKeyRecord>>)>>,
+    last: Mutex<Option<LastRead>>,
 }
+
+/// When the keys were read (real time, injected clock), and what came back.
+type LastRead = (Instant, Timestamp, Arc<Vec<SigningKeyRecord>>);
 
 impl KeyCache {
     fn get(&self, now: Timestamp) -> Option<Arc<Vec<SigningKeyRecord>>> {

@@ -176,9 +176,23 @@ pub async fn create(
     }
 }
 
-fn client_id(raw: &str) -> Result<OidcClientId, Response> {
-    raw.parse()
-        .map_err(|_| error_page(&CoreError::NotFound("OIDC client")))
+/// Runs `action` for the client in the path as a sysadmin; an id that is
+/// not one is the same "not found" as an unknown client.
+async fn with_client<F, Fut>(
+    state: &AppState,
+    who: &Authenticated,
+    raw_id: &str,
+    action: F,
+) -> Result<RegisteredClient, CoreError>
+where
+    F: FnOnce(tessera_core::service::Sysadmin, OidcClientId) -> Fut,
+    Fut: std::future::Future<Output = Result<RegisteredClient, CoreError>>,
+{
+    let id: OidcClientId = raw_id
+        .parse()
+        .map_err(|_| CoreError::NotFound("OIDC client"))?;
+    let admin = state.core.require_sysadmin(who)?;
+    action(admin, id).await
 }
 
 pub async fn rotate_secret(
@@ -188,14 +202,11 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<CsrfOnly>,
 ) -> Response {
-    let id = match client_id(&id) {
-        Ok(id) => id,
-        Err(page) => return page,
-    };
-    let result = match state.core.require_sysadmin(&who) {
-        Ok(admin) => state.core.rotate_oidc_client_secret(&admin, id, &ctx).await,
-        Err(e) => Err(e),
-    };
+    let core = &state.core;
+    let result = with_client(&state, &who, &id, |admin, id| async move {
+        core.rotate_oidc_client_secret(&admin, id, &ctx).await
+    })
+    .await;
     match result {
         Ok(r) => registered(r, "created"),
         Err(e) => error_page(&e),
@@ -209,14 +220,16 @@ pub async fn delete(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<CsrfOnly>,
 ) -> Response {
-    let id = match client_id(&id) {
-        Ok(id) => id,
-        Err(page) => return page,
-    };
-    let result = match state.core.require_sysadmin(&who) {
-        Ok(admin) => state.core.delete_oidc_client(&admin, id, &ctx).await,
-        Err(e) => Err(e),
-    };
+    let core = &state.core;
+    let result = with_client(&state, &who, &id, |admin, id| async move {
+        core.delete_oidc_client(&admin, id, &ctx)
+            .await
+            .map(|client| RegisteredClient {
+                client,
+                secret: None,
+            })
+    })
+    .await;
     match result {
         Ok(_) => Redirect::to("/admin/oidc-clients?notice=removed").into_response(),
         Err(e) => error_page(&e),
