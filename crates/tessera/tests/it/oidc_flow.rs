@@ -743,18 +743,31 @@ async fn every_misuse_is_refused_with_its_exact_error(n: Nodes) {
     );
     assert_invalid_grant(refresh_raw(&n, &app, &refresh).await);
 
-    // An expired code (the clock moves; nobody sleeps).
-    let started = start(&app, plain);
-    let stop = open(&n, &b, &started.url).await;
-    let code = code_of(&n, &stop, &started);
-    n.clock.advance_secs(CODE_TTL_SECS);
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.secret().as_str()),
-        ("redirect_uri", CALLBACK),
-        ("code_verifier", started.verifier.secret().as_str()),
-    ];
-    assert_invalid_grant(oauth_post(&n, &app, "/oauth2/token", &form).await);
+    // An expired code (the clock moves; nobody sleeps): a second before
+    // its end it is good, at its end it is not.
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        let started = start(&app, plain);
+        let stop = open(&n, &b, &started.url).await;
+        codes.push((code_of(&n, &stop, &started), started.verifier));
+    }
+    let redeem = |(code, verifier): &(AuthorizationCode, PkceCodeVerifier)| {
+        let (code, verifier) = (code.secret().clone(), verifier.secret().clone());
+        let (n, app) = (&n, &app);
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", verifier.as_str()),
+            ];
+            oauth_post(n, app, "/oauth2/token", &form).await
+        }
+    };
+    n.clock.advance_secs(CODE_TTL_SECS - 1);
+    assert_eq!(redeem(&codes[0]).await.0, 200);
+    n.clock.advance_secs(1);
+    assert_invalid_grant(redeem(&codes[1]).await);
 
     // Tokens the server did not sign: alg none, HS256.
     let started = start(&app, plain);
@@ -839,8 +852,9 @@ async fn the_relying_party_asks_for_a_fresh_or_stronger_verification(n: Nodes) {
     let b = browser();
     let (started, code) = signed_in_code(&n, &app, &b, "grace@example.com", Some(&secret)).await;
     let tokens = exchange(&app, code, started.verifier).await;
-    let (first, _) = verified(&n, &app, &tokens, &started.nonce);
+    let (first, first_raw) = verified(&n, &app, &tokens, &started.nonce);
     assert_eq!(first.auth_context_ref().map(|a| a.as_str()), Some(AAL2));
+    let mut refresh = tokens.refresh_token().unwrap().secret().clone();
 
     // max_age=0: the session is too old at once; the step-up page, then
     // back to the authorization.
@@ -865,6 +879,15 @@ async fn the_relying_party_asks_for_a_fresh_or_stronger_verification(n: Nodes) {
         );
         assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some(AAL2));
         last = auth_time(&claims);
+        // The same session, stepped up: its sid stays, and what was
+        // issued before still refreshes.
+        assert_eq!(
+            payload(&tokens.id_token().unwrap().to_string())["sid"],
+            first_raw["sid"]
+        );
+        let (status, body) = refresh_raw(&n, &app, &refresh).await;
+        assert_eq!(status, 200, "{body}");
+        refresh = body["refresh_token"].as_str().unwrap().to_string();
     }
 
     // Without a step-up, an ordinary request issues at once.
@@ -1031,4 +1054,75 @@ both_backends!(
     a_verification_made_for_the_request_satisfies_max_age_sqlite,
     a_verification_made_for_the_request_satisfies_max_age_postgres,
     a_verification_made_for_the_request_satisfies_max_age
+);
+
+/// RP-initiated logout: with an ID token hint naming the current session,
+/// the user is signed out at once and sent to a registered post-logout
+/// URI with the state; the grant dies with the session. A URI not
+/// registered is a page, never a redirect; without a hint the user is
+/// asked first.
+async fn the_relying_party_signs_the_user_out(n: Nodes) {
+    let admin = sysadmin(&n).await;
+    let app = register(&n, &admin, client_body(false, true)).await;
+    n.user("bye@example.com", Role::Member).await;
+    let b = browser();
+    let (started, code) = signed_in_code(&n, &app, &b, "bye@example.com", None).await;
+    let tokens = exchange(&app, code, started.verifier).await;
+    let hint = tokens.id_token().unwrap().to_string();
+    let refresh = tokens.refresh_token().unwrap().secret().clone();
+    let logout = |query: &[(&str, &str)]| {
+        let mut url = url::Url::parse(&n.node().url("/oauth2/logout")).unwrap();
+        url.query_pairs_mut().extend_pairs(query);
+        b.get(url).send()
+    };
+
+    let r = logout(&[
+        ("id_token_hint", hint.as_str()),
+        (
+            "post_logout_redirect_uri",
+            "https://rp.example.com/elsewhere",
+        ),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    let r = logout(&[("client_id", app.id.as_str())]).await.unwrap();
+    assert_eq!(r.status(), 200, "asked first");
+    let access = tokens.access_token().secret().clone();
+    assert_eq!(
+        introspect(&n, &app, &access).await["active"],
+        true,
+        "still signed in"
+    );
+
+    let r = logout(&[
+        ("id_token_hint", hint.as_str()),
+        ("post_logout_redirect_uri", "https://rp.example.com/bye"),
+        ("state", "s-42"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "https://rp.example.com/bye?state=s-42"
+    );
+    assert_invalid_grant(refresh_raw(&n, &app, &refresh).await);
+    assert_eq!(
+        introspect(&n, &app, &access).await,
+        json!({"active": false})
+    );
+    let started = start(&app, plain);
+    assert_eq!(
+        open(&n, &b, &started.url).await.page().1,
+        "/login",
+        "signed out"
+    );
+}
+
+both_backends!(
+    the_relying_party_signs_the_user_out_sqlite,
+    the_relying_party_signs_the_user_out_postgres,
+    the_relying_party_signs_the_user_out
 );
