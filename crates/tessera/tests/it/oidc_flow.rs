@@ -1050,6 +1050,60 @@ async fn a_verification_made_for_the_request_satisfies_max_age(n: Nodes) {
     assert_eq!(stop.page().1, "/security/verify", "{stop:?}");
 }
 
+/// An account without two-step verification steps up with its password
+/// when the relying party asks for a fresh sign-in; the ID token says so.
+async fn a_password_only_account_steps_up_with_its_password(n: Nodes) {
+    let admin = sysadmin(&n).await;
+    let app = register(&n, &admin, client_body(false, true)).await;
+    n.user("pw@example.com", Role::Member).await;
+    let b = browser();
+    let (started, code) = signed_in_code(&n, &app, &b, "pw@example.com", None).await;
+    let tokens = exchange(&app, code, started.verifier).await;
+    let (first, _) = verified(&n, &app, &tokens, &started.nonce);
+    n.clock.advance_secs(120);
+    let started = start(&app, |r| r.add_prompt(CoreAuthPrompt::Login));
+    let stop = open(&n, &b, &started.url).await;
+    let (status, path, html) = stop.page();
+    assert_eq!((status, path), (200, "/security/verify"));
+    assert!(html.contains(r#"name="password""#), "the password form");
+    let wrong = b
+        .post(n.node().url("/security/verify"))
+        .form(&[
+            ("csrf", csrf_of(html).as_str()),
+            ("method", "password"),
+            ("password", "not the password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !wrong.status().is_redirection(),
+        "a wrong password does not go on"
+    );
+    let r = b
+        .post(n.node().url("/security/verify"))
+        .form(&[
+            ("csrf", csrf_of(html).as_str()),
+            ("method", "password"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let stop = follow(&n, &b, r).await;
+    let tokens = exchange(&app, code_of(&n, &stop, &started), started.verifier).await;
+    let (claims, _) = verified(&n, &app, &tokens, &started.nonce);
+    assert_eq!(auth_time(&claims), auth_time(&first) + 120);
+    assert_eq!(amr(&claims), ["pwd"]);
+    assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some(AAL1));
+}
+
+both_backends!(
+    a_password_only_account_steps_up_with_its_password_sqlite,
+    a_password_only_account_steps_up_with_its_password_postgres,
+    a_password_only_account_steps_up_with_its_password
+);
+
 both_backends!(
     a_verification_made_for_the_request_satisfies_max_age_sqlite,
     a_verification_made_for_the_request_satisfies_max_age_postgres,
