@@ -605,6 +605,37 @@ async fn a_second_step_at_sign_in_gives_aal2(n: Nodes) {
     let (claims, _) = verified(&n, &app, &tokens, &started.nonce);
     assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some(AAL2));
     assert_eq!(amr(&claims), ["pwd", "otp", "mfa"]);
+
+    // The ID token is not an access token.
+    let id_token = tokens.id_token().unwrap().to_string();
+    assert_eq!(userinfo_raw(&n, &id_token).await.status(), 401);
+    assert_eq!(
+        introspect(&n, &app, &id_token).await,
+        json!({"active": false})
+    );
+
+    // The access token expires on the clock; the refresh token gets a new one.
+    let access = tokens.access_token().secret().clone();
+    assert_eq!(userinfo_raw(&n, &access).await.status(), 200);
+    let ttl = n.core().config.oidc.access_token_ttl_secs;
+    assert_eq!(tokens.expires_in().map(|d| d.as_secs() as i64), Some(ttl));
+    n.clock.advance_secs(ttl - 1);
+    assert_eq!(introspect(&n, &app, &access).await["active"], true);
+    n.clock.advance_secs(1);
+    assert_eq!(userinfo_raw(&n, &access).await.status(), 401);
+    assert_eq!(
+        introspect(&n, &app, &access).await,
+        json!({"active": false})
+    );
+    let (status, body) = refresh_raw(&n, &app, tokens.refresh_token().unwrap().secret()).await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = body["access_token"].as_str().unwrap();
+    assert_eq!(userinfo_raw(&n, fresh).await.status(), 200);
+    // The refreshed ID token keeps the original sign-in's time and strength.
+    let again = payload(body["id_token"].as_str().unwrap());
+    assert_eq!(again["auth_time"], auth_time(&claims));
+    assert_eq!(again["acr"], AAL2);
+    assert_eq!(again["iat"], n.now());
 }
 
 both_backends!(
