@@ -291,7 +291,8 @@ pub enum Next {
 pub struct Standing<'a> {
     pub session: Option<&'a Session>,
     pub two_step_on: bool,
-    /// The client is the company's own, or the user consented just now.
+    /// The user allowed just now, or the client is the company's own and
+    /// the request did not say `prompt=consent`.
     pub consented: bool,
 }
 
@@ -348,7 +349,9 @@ pub fn decide(pending: &Pending, who: Standing<'_>, now: Timestamp) -> Next {
             "The user must verify with a second step.",
         );
     }
-    if !who.consented || pending.prompt_consent {
+    // `consented` already counts `prompt=consent` (a first-party client
+    // is asked too); testing it again here would ask for ever.
+    if !who.consented {
         return ask(Next::Consent, ConsentRequired, "The user must consent.");
     }
     Next::Issue
@@ -608,6 +611,21 @@ mod tests {
             ),
             Next::Consent
         );
+        // prompt=consent: asked while there is no answer, not after one.
+        let ask = pending(&[("prompt", "consent")]);
+        let answered = |consented| {
+            decide(
+                &ask,
+                Standing {
+                    session: Some(&aal1),
+                    two_step_on: false,
+                    consented,
+                },
+                Timestamp(100_000),
+            )
+        };
+        assert_eq!(answered(false), Next::Consent);
+        assert_eq!(answered(true), Next::Issue);
         // A restricted session enrolls first.
         let mut r = aal1.clone();
         r.restricted = true;
