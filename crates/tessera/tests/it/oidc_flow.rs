@@ -1211,3 +1211,36 @@ both_backends!(
     the_relying_party_signs_the_user_out_postgres,
     the_relying_party_signs_the_user_out
 );
+
+/// `prompt=consent` asks even a first-party client's user; once they
+/// allow, the code comes (the answer is not asked for again).
+async fn prompt_consent_asks_once(n: Nodes) {
+    let admin = sysadmin(&n).await;
+    let app = register(&n, &admin, client_body(false, true)).await;
+    n.user("ask@example.com", Role::Member).await;
+    let b = browser();
+    signed_in_code(&n, &app, &b, "ask@example.com", None).await;
+    let started = start(&app, |r| r.add_prompt(CoreAuthPrompt::Consent));
+    let stop = open(&n, &b, &started.url).await;
+    let (status, path, html) = stop.page();
+    assert_eq!((status, path), (200, "/oauth2/authorize"));
+    let r = b
+        .post(n.node().url("/oauth2/authorize"))
+        .form(&[
+            ("csrf", csrf_of(html)),
+            ("resume", hidden(html, "resume")),
+            ("decision", "allow".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let stop = follow(&n, &b, r).await;
+    let tokens = exchange(&app, code_of(&n, &stop, &started), started.verifier).await;
+    verified(&n, &app, &tokens, &started.nonce);
+}
+
+both_backends!(
+    prompt_consent_asks_once_sqlite,
+    prompt_consent_asks_once_postgres,
+    prompt_consent_asks_once
+);
