@@ -1244,3 +1244,62 @@ both_backends!(
     prompt_consent_asks_once_postgres,
     prompt_consent_asks_once
 );
+
+/// An account that must set up two-step verification first (an admin
+/// under `enforce_for_admins`) enrolls on the way, then goes back to the
+/// authorization: the recovery-key page continues to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_made_to_enroll_comes_back_to_the_authorization() {
+    let mut c = config();
+    c.two_step.enforce_for_admins = true;
+    let n = Nodes::sqlite(c).await;
+    // The administrator who registers the client is held to the rule too.
+    n.user("rp-admin@example.com", Role::Sysadmin).await;
+    let (_, enrolled) = enroll_totp(&n, &n.token("rp-admin@example.com").await).await;
+    let admin = bearer(enrolled["session_token"].as_str().unwrap());
+    n.clock.advance_secs(30);
+    let app = register(&n, &admin, client_body(false, true)).await;
+    n.user("boss@example.com", Role::Sysadmin).await;
+    let b = browser();
+    let started = start(&app, plain);
+    assert_eq!(open(&n, &b, &started.url).await.page().1, "/login");
+    let stop = sign_in(&n, &b, "boss@example.com", None).await;
+    assert_eq!(stop.page().1, "/security/two-step/required");
+    // The restricted session itself starts another authorization: sent
+    // to enroll, and that request is the one waiting.
+    let started = start(&app, plain);
+    let stop = open(&n, &b, &started.url).await;
+    let (_, path, html) = stop.page();
+    assert_eq!(path, "/security/two-step/required");
+    let setup = b
+        .post(n.node().url("/security/two-step/setup"))
+        .form(&[("csrf", csrf_of(html))])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = hidden(
+        &setup.replace("data-secret=", "name=\"secret\" value="),
+        "secret",
+    );
+    let secret: String = secret.chars().filter(|c| !c.is_whitespace()).collect();
+    let code = peers::oathtool(&secret, n.now());
+    let r = b
+        .post(n.node().url("/security/two-step/confirm"))
+        .form(&[("csrf", csrf_of(&setup)), ("code", code)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let saved = r.text().await.unwrap();
+    let marker = r#"<a class="button primary" href=""#;
+    let at = saved.find(marker).unwrap() + marker.len();
+    let next = saved[at..].split('"').next().unwrap().replace("&amp;", "&");
+    assert!(next.starts_with("/oauth2/authorize?resume="), "{next}");
+    let stop = follow(&n, &b, b.get(n.node().url(&next)).send().await.unwrap()).await;
+    let tokens = exchange(&app, code_of(&n, &stop, &started), started.verifier).await;
+    let (claims, _) = verified(&n, &app, &tokens, &started.nonce);
+    assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some(AAL2));
+}
