@@ -1248,11 +1248,7 @@ both_backends!(
 /// An account that must set up two-step verification first (an admin
 /// under `enforce_for_admins`) enrolls on the way, then goes back to the
 /// authorization: the recovery-key page continues to it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_account_made_to_enroll_comes_back_to_the_authorization() {
-    let mut c = config();
-    c.two_step.enforce_for_admins = true;
-    let n = Nodes::sqlite(c).await;
+async fn an_account_made_to_enroll_comes_back_to_the_authorization(n: Nodes) {
     // The administrator who registers the client is held to the rule too.
     n.user("rp-admin@example.com", Role::Sysadmin).await;
     let (_, enrolled) = enroll_totp(&n, &n.token("rp-admin@example.com").await).await;
@@ -1302,4 +1298,24 @@ async fn an_account_made_to_enroll_comes_back_to_the_authorization() {
     let tokens = exchange(&app, code_of(&n, &stop, &started), started.verifier).await;
     let (claims, _) = verified(&n, &app, &tokens, &started.nonce);
     assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some(AAL2));
+}
+
+fn enforcing() -> CoreConfig {
+    let mut c = config();
+    c.two_step.enforce_for_admins = true;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_made_to_enroll_comes_back_to_the_authorization_sqlite() {
+    an_account_made_to_enroll_comes_back_to_the_authorization(Nodes::sqlite(enforcing()).await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_made_to_enroll_comes_back_to_the_authorization_postgres() {
+    let Some(n) = Nodes::postgres(enforcing()).await else {
+        return;
+    };
+    an_account_made_to_enroll_comes_back_to_the_authorization(n).await;
 }
