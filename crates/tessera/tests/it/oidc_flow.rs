@@ -654,6 +654,18 @@ async fn a_public_client_must_use_pkce(n: Nodes) {
     let (started, code) = signed_in_code(&n, &app, &b, "pub@example.com", None).await;
     let tokens = exchange(&app, code, started.verifier).await;
     verified(&n, &app, &tokens, &started.nonce);
+    // It refreshes with its id alone (the crate sends no secret).
+    let again = app
+        .rp
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&app.http)
+        .await
+        .unwrap();
+    assert_ne!(
+        again.refresh_token().unwrap().secret(),
+        tokens.refresh_token().unwrap().secret()
+    );
 
     let no_pkce = app
         .rp
@@ -760,13 +772,20 @@ async fn every_misuse_is_refused_with_its_exact_error(n: Nodes) {
         oauth_post(&n, &other, "/oauth2/token", &form).await
     };
     assert_invalid_grant((status, body));
-    // The right verifier: tokens. The same code again: invalid_grant, and
+    // The right verifier: tokens (whose refresh token another client
+    // cannot use). The same code again: invalid_grant, and
     // what the first redemption issued is revoked.
     let (status, tokens) = exchange_with(Some(started.verifier.secret().clone())).await;
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
     assert_eq!(introspect(&n, &app, &access).await["active"], true);
+    assert_invalid_grant(refresh_raw(&n, &other, &refresh).await);
+    assert_eq!(
+        introspect(&n, &app, &refresh).await["active"],
+        true,
+        "and it stays good"
+    );
     assert_invalid_grant(exchange_with(Some(started.verifier.secret().clone())).await);
     assert_eq!(
         introspect(&n, &app, &access).await,
@@ -800,7 +819,37 @@ async fn every_misuse_is_refused_with_its_exact_error(n: Nodes) {
     n.clock.advance_secs(1);
     assert_invalid_grant(redeem(&codes[1]).await);
 
-    // Tokens the server did not sign: alg none, HS256.
+    // prompt=none with a sign-in older than max_age: login_required.
+    let started = start(&app, |r| {
+        r.add_prompt(CoreAuthPrompt::None)
+            .set_max_age(std::time::Duration::from_secs(30))
+    });
+    let stop = open(&n, &b, &started.url).await;
+    assert_eq!(
+        stop.param("error").as_deref(),
+        Some("login_required"),
+        "{stop:?}"
+    );
+
+    // A wrong client secret: 401 invalid_client, with a Basic challenge.
+    let r = n
+        .http
+        .post(n.node().url("/oauth2/token"))
+        .basic_auth(&app.id, Some("tcs_wrong"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+
     let started = start(&app, plain);
     let stop = open(&n, &b, &started.url).await;
     let tokens = exchange(&app, code_of(&n, &stop, &started), started.verifier).await;
