@@ -234,6 +234,7 @@ fn start(app: &App, tweak: Tweak) -> Started {
     }
 }
 
+/// No extra parameters.
 fn plain(r: AuthReq<'_>) -> AuthReq<'_> {
     r
 }
