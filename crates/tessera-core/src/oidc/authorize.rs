@@ -333,10 +333,15 @@ pub fn decide(pending: &Pending, who: Standing<'_>, now: Timestamp) -> Next {
         );
     }
     let verified = session.verified_at.millis();
-    let stale_for_login = pending.prompt_login && verified < pending.started_at;
-    let too_old = pending
-        .max_age
-        .is_some_and(|max| now.millis() - verified > max * 1000);
+    // A verification made since the request arrived was made for it:
+    // fresh enough however long the browser takes to come back, or
+    // `max_age=0` (which asks for exactly that) could never be met.
+    let verified_for_request = verified >= pending.started_at;
+    let stale_for_login = pending.prompt_login && !verified_for_request;
+    let too_old = !verified_for_request
+        && pending
+            .max_age
+            .is_some_and(|max| now.millis() - verified > max * 1000);
     let needs_aal2 = pending.wants_aal2 && session.aal < Aal::Aal2;
     if needs_aal2 && !who.two_step_on {
         return Next::Refuse(OAuthError::new(
@@ -360,6 +365,8 @@ pub fn decide(pending: &Pending, who: Standing<'_>, now: Timestamp) -> Next {
             "The user must verify with a second step.",
         );
     }
+    // `consented` already counts `prompt=consent` (a first-party client
+    // is asked too); testing it again here would ask for ever.
     if !who.consented {
         return ask(Next::Consent, ConsentRequired, "The user must consent.");
     }
@@ -586,6 +593,17 @@ mod tests {
         assert_eq!(
             at(&aal1, true, &max60, 111_001),
             Next::StepUp { second_step: true }
+        );
+        // max_age=0: a verification since the request arrived passes,
+        // even seconds later (the browser's way back); an older one not.
+        let max0 = pending(&[("max_age", "0")]);
+        assert_eq!(
+            at(&session(Aal::Aal1, 100_000), false, &max0, 101_500),
+            Next::Issue
+        );
+        assert_eq!(
+            at(&session(Aal::Aal1, 99_999), false, &max0, 100_000),
+            Next::StepUp { second_step: false }
         );
         // prompt=login: only a verification after the request started counts.
         let login = pending(&[("prompt", "login")]);

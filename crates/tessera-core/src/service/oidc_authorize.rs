@@ -32,8 +32,8 @@ pub enum AuthorizeStart<'a> {
 pub enum AuthorizeStep {
     /// Sign in, then come back to `resume`.
     SignIn { resume: String },
-    /// Set up two-step verification first.
-    Enroll,
+    /// Set up two-step verification first, then come back to `resume`.
+    Enroll { resume: String },
     /// Verify again on the step-up page, then come back to `resume`.
     StepUp { resume: String, second_step: bool },
     /// Ask whether `client_name` may have `scopes`.
@@ -102,7 +102,7 @@ impl Core {
         let resume = || self.seal_pending(&pending);
         Ok(match authorize::decide(&pending, standing, now) {
             Next::SignIn => AuthorizeStep::SignIn { resume: resume() },
-            Next::Enroll => AuthorizeStep::Enroll,
+            Next::Enroll => AuthorizeStep::Enroll { resume: resume() },
             Next::StepUp { second_step } => AuthorizeStep::StepUp {
                 resume: resume(),
                 second_step,

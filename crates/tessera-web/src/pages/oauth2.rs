@@ -165,7 +165,11 @@ async fn advance(
         AuthorizeStep::SignIn { resume } => {
             (jar.add(come_back(&resume)), Redirect::to("/login")).into_response()
         }
-        AuthorizeStep::Enroll => Redirect::to("/security/two-step/required").into_response(),
+        AuthorizeStep::Enroll { resume } => (
+            jar.add(come_back(&resume)),
+            Redirect::to("/security/two-step/required"),
+        )
+            .into_response(),
         AuthorizeStep::StepUp { resume, .. } => (
             jar.add(come_back(&resume)),
             Redirect::to("/security/verify"),

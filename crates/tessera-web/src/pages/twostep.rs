@@ -137,15 +137,19 @@ pub async fn confirm(
         Ok(done) => {
             let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
             match done.recovery_key {
-                Some(key) => (
-                    jar,
-                    recovery_key_page(
-                        "Save your emergency recovery key",
-                        &key,
-                        "/security?notice=two-step-on",
-                    ),
-                )
-                    .into_response(),
+                Some(key) => {
+                    // An application waiting for this enrollment (its
+                    // return cookie) comes after the key is saved.
+                    let (jar, next) = match super::return_path(&state.web, &jar) {
+                        Some(_) => super::landing(&state.web, jar),
+                        None => (jar, "/security?notice=two-step-on".to_string()),
+                    };
+                    (
+                        jar,
+                        recovery_key_page("Save your emergency recovery key", &key, &next),
+                    )
+                        .into_response()
+                }
                 None => (jar, Redirect::to("/security?notice=app-changed")).into_response(),
             }
         }

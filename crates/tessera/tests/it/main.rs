@@ -28,6 +28,7 @@ mod metrics_listener;
 mod no_store;
 mod oidc;
 mod oidc_policy;
+mod oidc_flow;
 mod org_export;
 mod org_nodes;
 mod org_policy;
