@@ -317,9 +317,13 @@ pub fn decide(pending: &Pending, who: Standing<'_>, now: Timestamp) -> Next {
     }
     let verified = session.verified_at.millis();
     let stale_for_login = pending.prompt_login && verified < pending.started_at;
+    // A verification made while this request was pending satisfies
+    // max_age whatever its value: otherwise a max_age shorter than a
+    // step-up takes (0, which OIDC Core equates with prompt=login) sends
+    // the user back to the step-up page forever.
     let too_old = pending
         .max_age
-        .is_some_and(|max| now.millis() - verified > max * 1000);
+        .is_some_and(|max| now.millis() - verified > max * 1000 && verified < pending.started_at);
     let needs_aal2 = pending.wants_aal2 && session.aal < Aal::Aal2;
     if needs_aal2 && !who.two_step_on {
         return Next::Refuse(OAuthError::new(
@@ -553,6 +557,17 @@ mod tests {
         assert_eq!(
             at(&aal1, true, &max60, 111_001),
             Next::StepUp { second_step: true }
+        );
+        // max_age=0: any earlier verification is too old, one made after
+        // the request started (the step-up it asked for) is enough.
+        let max0 = pending(&[("max_age", "0")]);
+        assert_eq!(
+            at(&aal2, true, &max0, 100_000),
+            Next::StepUp { second_step: true }
+        );
+        assert_eq!(
+            at(&session(Aal::Aal2, 100_001), true, &max0, 105_000),
+            Next::Issue
         );
         // prompt=login: only a verification after the request started counts.
         let login = pending(&[("prompt", "login")]);
