@@ -27,6 +27,7 @@ mod mail;
 mod metrics_listener;
 mod no_store;
 mod oidc;
+mod oidc_authlib;
 mod org_export;
 mod org_nodes;
 mod org_policy;
