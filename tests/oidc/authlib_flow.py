@@ -12,6 +12,7 @@ SA_ID, SA_EMAIL and SA_TOKEN (a service account and one of its API
 tokens). Exits non-zero with the failed check's message.
 """
 
+import html
 import os
 import re
 import sys
@@ -71,8 +72,14 @@ def browse_to_redirect(browser, url):
             r = browser.post(r.url, allow_redirects=False, timeout=30, headers={"Origin": BASE},
                              data={"csrf": m.group(1), "email": ENV["USER_EMAIL"],
                                    "password": ENV["USER_PASSWORD"]})
-        check(r.status_code in (302, 303), f"{url} answered {r.status_code}: {r.text[:300]}")
-        url = urljoin(r.url, r.headers["Location"])
+        refresh = re.search(r'http-equiv="refresh" content="0; url=([^"]+)"', r.text)
+        if r.status_code == 200 and refresh:
+            # After our own forms the provider hands back with a page that
+            # moves on by itself (a redirect would break form-action 'self').
+            url = urljoin(r.url, html.unescape(refresh.group(1)))
+        else:
+            check(r.status_code in (302, 303), f"{url} answered {r.status_code}: {r.text[:300]}")
+            url = urljoin(r.url, r.headers["Location"])
         if url.startswith(ENV["REDIRECT_URI"]):
             return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     raise Failed("no redirect to the relying party after 10 hops")
