@@ -55,6 +55,31 @@ fn see_other(to: &str) -> Response {
     }
 }
 
+#[derive(Template)]
+#[template(path = "oauth_continue.html")]
+struct ContinuePage<'a> {
+    to: &'a str,
+}
+
+/// Back to the relying party at the end of a flow that went through one
+/// of our forms (sign-in, step-up, consent, logout confirmation): a page
+/// that moves on by itself (meta refresh, no script) instead of a
+/// redirect. Browsers hold a form post's whole redirect chain to the
+/// form page's `form-action 'self'`, so a redirect to the relying party
+/// there is blocked and the user is stranded.
+fn continue_to(to: &str) -> Response {
+    render(StatusCode::OK, &ContinuePage { to })
+}
+
+/// Where a request to advance an authorization came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// A relying party's link or redirect: answer with a redirect.
+    RelyingParty,
+    /// One of our forms, directly or through its redirects.
+    OurForm,
+}
+
 #[derive(Deserialize)]
 struct ResumeQuery {
     resume: String,
@@ -76,7 +101,8 @@ pub async fn authorize(
             consent: None,
         };
         let jar = jar.add(cookies::removal(&state.web, cookies::RETURN));
-        return advance(&state, jar, start, who.as_ref()).await;
+        // Only our pages send the browser to a resume address.
+        return advance(&state, jar, start, who.as_ref(), Via::OurForm).await;
     }
     // A repeated parameter is refused (RFC 6749 §3.1); without a trusted
     // redirect URI yet, that is a page.
@@ -88,7 +114,14 @@ pub async fn authorize(
             );
         }
     };
-    advance(&state, jar, AuthorizeStart::Fresh(&params), who.as_ref()).await
+    advance(
+        &state,
+        jar,
+        AuthorizeStart::Fresh(&params),
+        who.as_ref(),
+        Via::RelyingParty,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -112,7 +145,7 @@ pub async fn consent(
         sealed: &form.resume,
         consent: Some(form.decision == "allow"),
     };
-    advance(&state, jar, start, who.as_ref()).await
+    advance(&state, jar, start, who.as_ref(), Via::OurForm).await
 }
 
 #[derive(Template)]
@@ -139,6 +172,7 @@ async fn advance(
     jar: CookieJar,
     start: AuthorizeStart<'_>,
     who: Option<&tessera_core::service::Access>,
+    via: Via,
 ) -> Response {
     let step = match state.core.oidc_authorize(start, who).await {
         Ok(s) => s,
@@ -160,6 +194,9 @@ async fn advance(
         c
     };
     match step {
+        AuthorizeStep::Redirect(to) if via == Via::OurForm => {
+            (jar, continue_to(&to)).into_response()
+        }
         AuthorizeStep::Redirect(to) => (jar, see_other(&to)).into_response(),
         AuthorizeStep::ErrorPage(msg) => (jar, bad_request_page(&msg)).into_response(),
         AuthorizeStep::SignIn { resume } => {
@@ -242,9 +279,10 @@ async fn after_logout(
     }
 }
 
-fn signed_out(jar: CookieJar, state: &AppState, to: Option<String>) -> Response {
+fn signed_out(jar: CookieJar, state: &AppState, to: Option<String>, via: Via) -> Response {
     let jar = jar.add(cookies::removal(&state.web, cookies::SESSION));
     match to {
+        Some(to) if via == Via::OurForm => (jar, continue_to(&to)).into_response(),
         Some(to) => (jar, see_other(&to)).into_response(),
         None => (
             jar,
@@ -317,7 +355,7 @@ pub async fn logout(
         {
             return super::error_page(&e);
         }
-        return signed_out(jar, &state, to);
+        return signed_out(jar, &state, to, Via::RelyingParty);
     }
     let client_name = state
         .core
@@ -361,5 +399,5 @@ pub async fn confirm_logout(
     {
         return super::error_page(&e);
     }
-    signed_out(jar, &state, to)
+    signed_out(jar, &state, to, Via::OurForm)
 }

@@ -27,6 +27,7 @@ mod mail;
 mod metrics_listener;
 mod no_store;
 mod oidc;
+mod oidc_authlib;
 mod oidc_flow;
 mod oidc_policy;
 mod org_export;
