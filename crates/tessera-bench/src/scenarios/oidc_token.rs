@@ -148,9 +148,14 @@ pub async fn access_tokens(
 /// the raw signing rate (two signatures per exchange) and by how fast the
 /// store commits (one grant per commit while seeding; an exchange commits
 /// once, after more work).
-fn pool_size(b: &Bench, signatures_per_s: f64, commits_per_s: f64) -> usize {
+fn pool_size(
+    duration: Duration,
+    rounds: usize,
+    signatures_per_s: f64,
+    commits_per_s: f64,
+) -> usize {
     let ceiling = (signatures_per_s / 2.0).min(commits_per_s);
-    let seconds = b.settings.duration.as_secs_f64() * b.settings.rounds as f64;
+    let seconds = duration.as_secs_f64() * rounds as f64;
     (ceiling * seconds * MARGIN).ceil() as usize + WARMUP
 }
 
@@ -169,7 +174,12 @@ pub async fn oidc_token(b: &Bench) -> anyhow::Result<Outcome> {
         .grants(&db.store, CALIBRATION_GRANTS, CONCURRENCY)
         .await?;
     let commits_per_s = CALIBRATION_GRANTS as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    let need = pool_size(b, quick_signatures, commits_per_s);
+    let need = pool_size(
+        b.settings.duration,
+        b.settings.rounds,
+        quick_signatures,
+        commits_per_s,
+    );
     if need > codes.len() {
         codes.extend(
             fixture
@@ -313,5 +323,45 @@ fn id_token_claims(issuer: &str) -> tessera_core::oidc::claims::IdTokenClaims {
         email: Some(seed::user_email(0)),
         email_verified: Some(true),
         name: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_code_is_handed_out_once_then_none() {
+        let pool = Arc::new(CodePool::new((0..100).map(|i| format!("c{i}")).collect()));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    while let Some(c) = pool.take() {
+                        got.push(c.to_string());
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut all: Vec<String> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 100);
+        assert_eq!(pool.taken(), 100);
+        assert!(pool.take().is_none());
+    }
+
+    #[test]
+    fn the_pool_covers_the_run_at_the_lower_ceiling_with_a_margin() {
+        let five = Duration::from_secs(5);
+        // Signatures bound it: 1,000/s ÷ 2 × 25 s × 1.5.
+        assert_eq!(pool_size(five, 5, 1_000.0, 3_000.0), 18_750 + WARMUP);
+        // Commits bound it.
+        assert_eq!(pool_size(five, 5, 40_000.0, 2_000.0), 75_000 + WARMUP);
     }
 }
