@@ -299,16 +299,19 @@ fn local_path(n: &Nodes, to: &str) -> Option<String> {
 /// or at a page.
 async fn follow(n: &Nodes, b: &reqwest::Client, mut r: reqwest::Response) -> Stop {
     for _ in 0..10 {
-        if !r.status().is_redirection() {
+        let to = if r.status().is_redirection() {
+            r.headers()["location"].to_str().unwrap().to_string()
+        } else {
             let path = r.url().path().to_string();
             let status = r.status().as_u16();
-            return Stop::Page {
-                status,
-                path,
-                html: r.text().await.unwrap(),
-            };
-        }
-        let to = r.headers()["location"].to_str().unwrap().to_string();
+            let html = r.text().await.unwrap();
+            // After one of our forms, the way back to the relying party
+            // is a page that moves on by itself.
+            match continue_target(&html) {
+                Some(to) if status == 200 => to,
+                _ => return Stop::Page { status, path, html },
+            }
+        };
         if to.starts_with(CALLBACK) {
             return Stop::Rp(url::Url::parse(&to).unwrap());
         }

@@ -66,7 +66,13 @@ async fn code_for(n: &Nodes, email: &str, client_id: &str) -> String {
     let back = location(&r);
     assert!(back.starts_with("/oauth2/authorize?resume="), "{back}");
     let r = http.get(n.node().url(&back)).send().await.unwrap();
-    let to = url::Url::parse(&location(&r)).unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "after the sign-in form, a page that moves on"
+    );
+    let html = r.text().await.unwrap();
+    let to = url::Url::parse(&continue_target(&html).expect(&html)).unwrap();
     assert!(to.as_str().starts_with(REDIRECT), "{to}");
     let q: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
     assert_eq!(q["state"], "st-1");
