@@ -26,7 +26,8 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// all, session-check, signin-password, signin-totp, flood,
-    /// session-memory, durable-writes, scale, mail-delivery; or soak (a
+    /// session-memory, durable-writes, scale, mail-delivery, oidc-token,
+    /// oidc-userinfo; or soak (a
     /// long mixed load, watching the server's memory, descriptors and
     /// database connections; not part of all); or hello-server, internal.
     scenario: String,

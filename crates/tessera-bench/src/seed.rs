@@ -1,6 +1,8 @@
 //! Seeding accounts straight into the store: fast, and the same rows the
 //! server would write.
 
+pub mod oidc;
+
 use crate::server::BENCH_KEY;
 use base64::Engine;
 use std::sync::Arc;

@@ -62,6 +62,8 @@ pub enum AuditKind {
     OidcClientUpdated,
     OidcClientSecretRotated,
     OidcClientDeleted,
+    OidcTokensIssued,
+    OidcGrantRevoked,
 }
 
 text_enum!(AuditKind {
@@ -118,6 +120,8 @@ text_enum!(AuditKind {
     AuditKind::OidcClientUpdated => "oidc_client.updated",
     AuditKind::OidcClientSecretRotated => "oidc_client.secret_rotated",
     AuditKind::OidcClientDeleted => "oidc_client.deleted",
+    AuditKind::OidcTokensIssued => "oidc.tokens_issued",
+    AuditKind::OidcGrantRevoked => "oidc.grant_revoked",
 });
 
 /// An event to record.

@@ -1186,6 +1186,70 @@ pub trait OidcClientStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// The provider's grants: authorization codes and refresh token families
+/// (see [`crate::oidc::grant`]). Each race (two redemptions of one code,
+/// two uses of one refresh token) is decided by one conditional update.
+#[async_trait]
+pub trait OidcGrantStore: Send + Sync {
+    /// Inserts a grant with the SHA-256 of its authorization code.
+    async fn insert_oidc_grant(
+        &self,
+        grant: &crate::oidc::grant::OidcGrant,
+        code_hash: &[u8],
+    ) -> Result<(), StoreError>;
+    /// The grant an authorization code belongs to, used or not.
+    async fn oidc_grant_by_code(
+        &self,
+        code_hash: &[u8],
+    ) -> Result<Option<crate::oidc::grant::OidcGrant>, StoreError>;
+    async fn oidc_grant(
+        &self,
+        id: crate::oidc::grant::OidcGrantId,
+    ) -> Result<Option<crate::oidc::grant::OidcGrant>, StoreError>;
+    /// In one transaction: marks the grant's code used at `now`, inserts
+    /// the grant's first refresh token (`refresh_hash`), and writes
+    /// `effects`. False, with nothing written, when the code was used
+    /// already or the grant is revoked.
+    async fn redeem_oidc_code_with(
+        &self,
+        grant: crate::oidc::grant::OidcGrantId,
+        refresh_hash: &[u8],
+        now: Timestamp,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
+    /// A refresh token by its SHA-256, with its grant.
+    async fn oidc_refresh_token(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<crate::oidc::grant::RefreshTokenRecord>, StoreError>;
+    /// In one transaction: marks `old_hash` used at `now` and inserts
+    /// `new_hash` for the same grant. False, with nothing written, when
+    /// `old_hash` was used already, is unknown, or its grant is revoked.
+    async fn rotate_oidc_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Revokes the grant at `now` and writes `effects`, in one
+    /// transaction. False, with nothing written, when it was revoked
+    /// already or does not exist.
+    async fn revoke_oidc_grant_with(
+        &self,
+        id: crate::oidc::grant::OidcGrantId,
+        now: Timestamp,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
+    /// A session by its public id, read from the database (never a
+    /// cache): whether the grant's session still exists.
+    async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// Deletes, with their refresh tokens, the grants no token can use any
+    /// more: created before `cutoff` with a code never redeemed, revoked
+    /// before `cutoff`, or created before `cutoff` for a session that no
+    /// longer exists. Returns how many grants went.
+    async fn sweep_oidc_grants(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
+}
+
 /// A message to queue in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -1434,6 +1498,7 @@ pub trait Store:
     + OrgTestStore
     + SigningKeyStore
     + OidcClientStore
+    + OidcGrantStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

@@ -13,6 +13,7 @@ mod postgres;
 mod sql_impl;
 mod sql_methods;
 mod sql_oidc;
+mod sql_oidc_grants;
 mod sql_org_test;
 mod sql_orgs;
 mod sql_throttle;

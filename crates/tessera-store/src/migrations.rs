@@ -73,6 +73,11 @@ pub(crate) fn sqlite() -> Migrator {
             "oidc",
             include_str!("../migrations/sqlite/0011_oidc.sql"),
         ),
+        (
+            12,
+            "oidc_grants",
+            include_str!("../migrations/sqlite/0012_oidc_grants.sql"),
+        ),
     ])
 }
 
@@ -127,6 +132,11 @@ pub(crate) fn postgres() -> Migrator {
             11,
             "oidc",
             include_str!("../migrations/postgres/0011_oidc.sql"),
+        ),
+        (
+            12,
+            "oidc_grants",
+            include_str!("../migrations/postgres/0012_oidc_grants.sql"),
         ),
     ])
 }

@@ -118,6 +118,7 @@ crate::sql_tokens::tokens_store!(PgStore, sqlx::Postgres);
 crate::sql_orgs::orgs_store!(PgStore, sqlx::Postgres);
 crate::sql_org_test::org_test_store!(PgStore, sqlx::Postgres);
 crate::sql_oidc::oidc_store!(PgStore, sqlx::Postgres);
+crate::sql_oidc_grants::oidc_grants_store!(PgStore, sqlx::Postgres);
 
 impl PgStore {
     /// The schema this connection works in (for `pg_dump --schema`).

@@ -78,3 +78,4 @@ crate::sql_tokens::tokens_store!(SqliteStore, sqlx::Sqlite);
 crate::sql_orgs::orgs_store!(SqliteStore, sqlx::Sqlite);
 crate::sql_org_test::org_test_store!(SqliteStore, sqlx::Sqlite);
 crate::sql_oidc::oidc_store!(SqliteStore, sqlx::Sqlite);
+crate::sql_oidc_grants::oidc_grants_store!(SqliteStore, sqlx::Sqlite);

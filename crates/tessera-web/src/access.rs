@@ -276,6 +276,18 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     // OpenID Connect: the provider's public documents, and its clients.
     ("GET", "/.well-known/openid-configuration", Public),
     ("GET", "/oauth2/jwks", Public),
+    // The flow: the browser's pages check the session themselves (none is
+    // needed to start); the server endpoints authenticate the client or
+    // the access token by OAuth's rules, not this table's.
+    ("GET", "/oauth2/authorize", Public),
+    ("POST", "/oauth2/authorize", Public),
+    ("POST", "/oauth2/token", Public),
+    ("GET", "/oauth2/userinfo", Public),
+    ("POST", "/oauth2/userinfo", Public),
+    ("POST", "/oauth2/introspect", Public),
+    ("POST", "/oauth2/revoke", Public),
+    ("GET", "/oauth2/logout", Public),
+    ("POST", "/oauth2/logout", Public),
     ("POST", "/api/v1/admin/oidc-clients", Sysadmin),
     ("GET", "/api/v1/admin/oidc-clients", Sysadmin),
     ("GET", "/api/v1/admin/oidc-clients/{id}", Sysadmin),
@@ -321,6 +333,10 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/security/sessions/{id}/end", Authenticated),
     ("POST", "/security/api-tokens", Authenticated),
     ("POST", "/security/api-tokens/{id}/revoke", Authenticated),
+    ("GET", "/admin/oidc-clients", Sysadmin),
+    ("POST", "/admin/oidc-clients", Sysadmin),
+    ("POST", "/admin/oidc-clients/{id}/rotate-secret", Sysadmin),
+    ("POST", "/admin/oidc-clients/{id}/delete", Sysadmin),
     ("GET", "/admin/users", Sysadmin),
     ("POST", "/admin/users", Sysadmin),
     ("GET", "/admin/users/{id}", Sysadmin),

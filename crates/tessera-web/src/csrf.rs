@@ -23,7 +23,10 @@ use tessera_core::secrets::{ct_eq, random_token};
 
 pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if unsafe_method {
+    // OAuth's server endpoints read no cookie (the client or token
+    // authenticates each request), so a cross-site call gains nothing.
+    let cookieless = crate::api::OAUTH2_PATHS.contains(&req.uri().path());
+    if unsafe_method && !cookieless {
         let h = req.headers();
         let cross_site = h
             .get("sec-fetch-site")

@@ -8,6 +8,8 @@
 //!   object, a field that does not fit), 413 (over the body limit) and 415
 //!   (no JSON content type), which [`crate::extract::ApiJson`] decides
 //!   before the handler runs;
+//! - the OAuth endpoints (`/oauth2/token`, `userinfo`, `introspect`,
+//!   `revoke`) are left as annotated: their errors are OAuth's JSON;
 //! - every operation can answer 503 while the database is unreachable
 //!   (with `Retry-After`; see `ApiError`'s conversion of an unavailable
 //!   store).
@@ -21,7 +23,12 @@ pub struct ErrorsInOpenApi;
 
 impl utoipa::Modify for ErrorsInOpenApi {
     fn modify(&self, openapi: &mut OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // OAuth's endpoints answer OAuth errors (RFC 6749 §5.2), as
+            // their own annotations document.
+            if crate::api::OAUTH2_PATHS.contains(&path.as_str()) {
+                continue;
+            }
             for op in [
                 &mut item.get,
                 &mut item.post,

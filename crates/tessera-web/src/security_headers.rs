@@ -31,9 +31,10 @@ use axum::response::Response;
 
 /// Pages: our own scripts, styles and images (the QR code is inline SVG
 /// markup, not an image), fetches to ourselves (WebAuthn ceremonies),
-/// forms posted to ourselves. (A form whose answer redirects to another
-/// site, as an OpenID Connect consent page will, needs that site in
-/// `form-action`: browsers check redirects after a form post too.)
+/// forms posted to ourselves. (Browsers check the redirects after a form
+/// post against `form-action` too, so the OpenID Connect pages hand the
+/// browser back to a relying party with a page that moves on by itself,
+/// not a redirect: see `pages::oauth2`.)
 pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self'; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";

@@ -33,7 +33,7 @@ pub async fn tokens(base: &str, n: usize) -> anyhow::Result<Vec<String>> {
 }
 
 /// A request maker for `GET url` with a bearer token from `tokens`.
-fn getter(
+pub(super) fn getter(
     http: reqwest::Client,
     url: String,
     tokens: Arc<Vec<String>>,

@@ -3,6 +3,8 @@
 
 mod http;
 mod mail;
+mod oidc_token;
+mod oidc_userinfo;
 mod signin;
 mod storage;
 
@@ -23,6 +25,8 @@ pub const ALL: &[&str] = &[
     "durable-writes",
     "scale",
     "mail-delivery",
+    "oidc-token",
+    "oidc-userinfo",
 ];
 
 #[derive(Debug, Clone)]
@@ -172,6 +176,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<Vec<Outcome>> {
             "scale" => signin::scale(&bench).await,
             "session-memory" => storage::session_memory(&bench).await,
             "mail-delivery" => mail::mail_delivery(&bench).await,
+            "oidc-token" => oidc_token::oidc_token(&bench).await,
+            "oidc-userinfo" => oidc_userinfo::oidc_userinfo(&bench).await,
             _ => storage::durable_writes(&bench).await,
         };
         let mut outcome = r.unwrap_or_else(|e| Outcome {

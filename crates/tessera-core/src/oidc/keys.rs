@@ -165,7 +165,21 @@ impl SigningKeyRecord {
         secret_box: &SecretBox,
         claims: &T,
     ) -> Result<String, CoreError> {
+        self.sign_typed(secret_box, None, claims)
+    }
+
+    /// As [`sign`](Self::sign), with a `typ` header other than `JWT`
+    /// (access tokens are `at+jwt`, RFC 9068 §2.1).
+    pub fn sign_typed<T: serde::Serialize>(
+        &self,
+        secret_box: &SecretBox,
+        typ: Option<&str>,
+        claims: &T,
+    ) -> Result<String, CoreError> {
         let mut header = Header::new(self.alg.jwt());
+        if let Some(t) = typ {
+            header.typ = Some(t.to_string());
+        }
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.encoding_key(secret_box)?)
             .map_err(|e| internal("signing", e))

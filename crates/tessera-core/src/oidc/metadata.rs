@@ -60,6 +60,17 @@ pub struct ProviderMetadata {
     pub claims_supported: Vec<&'static str>,
     pub acr_values_supported: Vec<&'static str>,
     pub prompt_values_supported: Vec<&'static str>,
+    /// How clients authenticate at introspection and revocation.
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The authorization response names its issuer (RFC 9207).
+    pub authorization_response_iss_parameter_supported: bool,
+    /// Request objects (`request`, `request_uri`) and the `claims`
+    /// parameter are not supported; `request_uri` must say so, since
+    /// Discovery presumes it is.
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
 }
 
 impl ProviderMetadata {
@@ -96,6 +107,19 @@ impl ProviderMetadata {
             claims_supported: CLAIMS.to_vec(),
             acr_values_supported: vec![ACR_AAL1, ACR_AAL2],
             prompt_values_supported: vec!["none", "login", "consent"],
+            introspection_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            revocation_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            authorization_response_iss_parameter_supported: true,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            claims_parameter_supported: false,
         }
     }
 }

@@ -6,9 +6,15 @@
 //! JOSE (keys, JWKs, signatures) comes from `jsonwebtoken` over `aws-lc-rs`;
 //! nothing here signs or parses by hand.
 
+pub mod authorize;
+pub mod claims;
 pub mod client;
+pub mod error;
+pub mod grant;
 pub mod keys;
 pub mod metadata;
+pub mod pkce;
+pub mod verify;
 
 /// The provider's settings, with their defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,10 @@ mod enrollment;
 mod keys;
 mod methods;
 mod notify;
+mod oidc_authorize;
 mod oidc_clients;
 mod oidc_keys;
+mod oidc_tokens;
 mod org_domains;
 mod org_export;
 mod org_invitations;
@@ -38,7 +40,9 @@ pub use api_tokens::IssuedToken;
 pub use email_code::CodeMailed;
 pub use enrollment::{Confirmed, TotpEnrollment};
 pub use keys::{KeyAdded, PasskeyChallenge};
+pub use oidc_authorize::{AuthorizeStart, AuthorizeStep};
 pub use oidc_clients::{OidcClientInput, OidcClientUpdate, RegisteredClient};
+pub use oidc_tokens::{ClientAuth, Introspection, TokenRequest, TokenResponse, TokenSubject};
 pub use org_export::ExternalUsersExport;
 pub use org_invitations::InvitationView;
 pub use org_policy::{TOKENS_REFUSED, TwoStepPolicy};
@@ -192,6 +196,8 @@ pub struct Core {
     /// Looks up the TXT records that prove a domain; `None` when the
     /// server has no resolver (domains are then verified by a sysadmin).
     pub dns: Option<Arc<dyn crate::org::TxtLookup>>,
+    /// The OIDC signing keys as last read (see [`Core::signing_keys_cached`]).
+    key_cache: Arc<oidc_keys::KeyCache>,
 }
 
 impl Core {
@@ -214,6 +220,7 @@ impl Core {
             webauthn,
             outbox_wake: crate::outbox::OutboxWake::new(),
             dns: None,
+            key_cache: Arc::default(),
         }
     }
 

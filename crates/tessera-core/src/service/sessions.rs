@@ -365,6 +365,10 @@ impl Core {
     pub async fn sweep_expired_sessions(&self) -> Result<u64, CoreError> {
         let now = self.clock.now();
         let idle_cutoff = now.plus_secs(-self.config.session_policy.idle_secs);
-        Ok(self.store.sweep_sessions(now, idle_cutoff).await?)
+        let sessions = self.store.sweep_sessions(now, idle_cutoff).await?;
+        // Grants die with their sessions; a day's margin keeps a grant
+        // whose code was issued a moment ago out of the race.
+        self.store.sweep_oidc_grants(now.plus_secs(-86_400)).await?;
+        Ok(sessions)
     }
 }

@@ -3,6 +3,8 @@
 //! one is written; at most one active key per algorithm), retired keys
 //! deleted by age, and clients whose secrets are kept as hashes only.
 
+mod grants;
+
 use super::account;
 use std::sync::Arc;
 use tessera_core::audit::{AuditFilter, AuditKind, NewAuditEvent};

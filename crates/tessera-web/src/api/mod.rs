@@ -8,6 +8,7 @@ mod invitations;
 mod me;
 mod methods;
 mod new_user;
+mod oauth2;
 mod oidc;
 mod oidc_clients;
 mod oidc_dto;
@@ -63,7 +64,7 @@ use utoipa_axum::routes;
         (name = "sessions", description = "Who am I, and the caller's own sessions"),
         (name = "me", description = "The caller's own account"),
         (name = "admin", description = "Instance administration (sysadmin)"),
-        (name = "oidc", description = "The OpenID Connect provider: discovery and signing keys"),
+        (name = "oidc", description = "The OpenID Connect provider: discovery, signing keys, tokens, userinfo, introspection and revocation"),
         (name = "organizations", description = "Organizations: domains, members, invitations, enforced two-step verification, the external user policy and its test policy, and the export of external users (org-admins of the organization, and sysadmins)")
     )
 )]
@@ -180,4 +181,10 @@ pub fn router() -> OpenApiRouter<AppState> {
             oidc_clients::delete
         ))
         .routes(routes!(oidc_clients::rotate_secret))
+        .routes(routes!(oauth2::token))
+        .routes(routes!(oauth2::userinfo, oauth2::userinfo_post))
+        .routes(routes!(oauth2::introspect))
+        .routes(routes!(oauth2::revoke))
 }
+
+pub use oauth2::PATHS as OAUTH2_PATHS;

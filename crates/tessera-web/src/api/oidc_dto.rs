@@ -36,6 +36,13 @@ pub struct ProviderMetadataView {
     /// (with a second step).
     pub acr_values_supported: Vec<String>,
     pub prompt_values_supported: Vec<String>,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 9207: the authorization response carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
 }
 
 fn owned(v: Vec<&'static str>) -> Vec<String> {
@@ -64,6 +71,17 @@ impl From<ProviderMetadata> for ProviderMetadataView {
             claims_supported: owned(m.claims_supported),
             acr_values_supported: owned(m.acr_values_supported),
             prompt_values_supported: owned(m.prompt_values_supported),
+            introspection_endpoint_auth_methods_supported: owned(
+                m.introspection_endpoint_auth_methods_supported,
+            ),
+            revocation_endpoint_auth_methods_supported: owned(
+                m.revocation_endpoint_auth_methods_supported,
+            ),
+            authorization_response_iss_parameter_supported: m
+                .authorization_response_iss_parameter_supported,
+            request_parameter_supported: m.request_parameter_supported,
+            request_uri_parameter_supported: m.request_uri_parameter_supported,
+            claims_parameter_supported: m.claims_parameter_supported,
         }
     }
 }

@@ -9,6 +9,8 @@ mod audit;
 mod invitations;
 mod login;
 mod methods;
+mod oauth2;
+mod oidc_clients;
 mod org_test;
 mod orgs;
 mod security;
@@ -36,6 +38,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/login/verify/key", post(login::verify_key))
         .route("/logout", post(login::logout))
+        .route(
+            "/oauth2/authorize",
+            get(oauth2::authorize).post(oauth2::consent),
+        )
+        .route(
+            "/oauth2/logout",
+            get(oauth2::logout).post(oauth2::confirm_logout),
+        )
         .route("/invitations/{token}", get(invitations::show))
         .route("/invitations/{token}/accept", post(invitations::accept))
         .route("/invitations/{token}/signup", post(invitations::signup))
@@ -79,6 +89,18 @@ pub fn router() -> Router<AppState> {
             post(admin_user::unenroll),
         )
         .route("/admin/audit", get(audit::show))
+        .route(
+            "/admin/oidc-clients",
+            get(oidc_clients::list).post(oidc_clients::create),
+        )
+        .route(
+            "/admin/oidc-clients/{id}/rotate-secret",
+            post(oidc_clients::rotate_secret),
+        )
+        .route(
+            "/admin/oidc-clients/{id}/delete",
+            post(oidc_clients::delete),
+        )
         .route("/security/api-tokens", post(tokens::create))
         .route("/security/api-tokens/{id}/revoke", post(tokens::revoke))
         .route(
@@ -151,21 +173,23 @@ async fn home(session: Option<PageAccess>) -> Redirect {
     }
 }
 
-/// The invitation page that sent the visitor to sign in, read from its
-/// return cookie. Only an invitation path is honoured, so the cookie can
-/// never send anyone off-site.
+/// The page that sent the visitor to sign in or verify, read from its
+/// return cookie: an invitation, or an OpenID Connect authorization
+/// waiting for the user. Only those two shapes of local path are honoured,
+/// so the cookie can never send anyone off-site.
 pub fn return_path(
     web: &crate::state::WebConfig,
     jar: &axum_extra::extract::CookieJar,
 ) -> Option<String> {
     let name = crate::cookies::name(web, crate::cookies::RETURN);
     jar.get(&name).map(|c| c.value().to_string()).filter(|v| {
-        v.strip_prefix("/invitations/").is_some_and(|t| {
+        let invitation = v.strip_prefix("/invitations/").is_some_and(|t| {
             !t.is_empty()
                 && t.len() <= 128
                 && t.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        });
+        invitation || oauth2::is_resume_path(v)
     })
 }
 

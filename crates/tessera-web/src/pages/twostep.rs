@@ -137,15 +137,19 @@ pub async fn confirm(
         Ok(done) => {
             let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
             match done.recovery_key {
-                Some(key) => (
-                    jar,
-                    recovery_key_page(
-                        "Save your emergency recovery key",
-                        &key,
-                        "/security?notice=two-step-on",
-                    ),
-                )
-                    .into_response(),
+                Some(key) => {
+                    // An application waiting for this enrollment (its
+                    // return cookie) comes after the key is saved.
+                    let (jar, next) = match super::return_path(&state.web, &jar) {
+                        Some(_) => super::landing(&state.web, jar),
+                        None => (jar, "/security?notice=two-step-on".to_string()),
+                    };
+                    (
+                        jar,
+                        recovery_key_page("Save your emergency recovery key", &key, &next),
+                    )
+                        .into_response()
+                }
                 None => (jar, Redirect::to("/security?notice=app-changed")).into_response(),
             }
         }
@@ -323,13 +327,19 @@ pub async fn submit_step_up(
     match state.core.step_up(&who, proof, &ctx).await {
         Ok(done) => {
             let jar = hand_over(&state.web, jar, Via::Cookie, done.issued).jar;
+            // An application waiting for this verification comes first
+            // (its return cookie), else the page the user came from.
+            let (jar, next) = match (&who, super::return_path(&state.web, &jar)) {
+                (Access::Full(_), Some(_)) => super::landing(&state.web, jar),
+                _ => (jar, after_step_up(&who).to_string()),
+            };
             match done.new_recovery_key {
                 Some(key) => (
                     jar,
-                    recovery_key_page("Your new emergency recovery key", &key, after_step_up(&who)),
+                    recovery_key_page("Your new emergency recovery key", &key, &next),
                 )
                     .into_response(),
-                None => (jar, Redirect::to(after_step_up(&who))).into_response(),
+                None => (jar, Redirect::to(&next)).into_response(),
             }
         }
         Err(e @ (CoreError::WrongProof(_) | CoreError::Forbidden(_) | CoreError::Invalid(_))) => {

@@ -583,3 +583,143 @@ async fn the_users_page_removes_two_step_verification_with_the_admins_own_code()
         w.audit_kinds().await
     );
 }
+
+/// Posts client credentials to the token endpoint; answers the status and
+/// the OAuth error code (or "ok").
+async fn client_credentials(s: &InprocServer, id: &str, secret: &str) -> (u16, String) {
+    let r = client()
+        .post(s.url("/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    let what = v["error"].as_str().unwrap_or("ok").to_string();
+    (status, what)
+}
+
+/// The text of the element that `start` opens, up to `</code>`.
+fn code_text<'h>(html: &'h str, start: &str) -> &'h str {
+    let rest = &between(html, start)[start.len()..];
+    &rest[..rest.find("</code>").unwrap()]
+}
+
+#[tokio::test]
+async fn the_applications_page_registers_rotates_and_removes_oidc_clients() {
+    let clock = ManualClock::at(Timestamp(T0 * 1000));
+    let (core, _dir) = test_core(clock.clone(), kit_config()).await;
+    let s = InprocServer::start(core).await;
+    human(&s.core, "root@example.com", Role::Sysadmin).await;
+    human(&s.core, "member@example.com", Role::Member).await;
+
+    // Members do not see it.
+    let mut member = Browser::signed_in(&s, "member@example.com").await;
+    assert_eq!(member.get("/admin/oidc-clients").await.0, 403);
+
+    let mut b = Browser::signed_in(&s, "root@example.com").await;
+    let (status, html) = b.get("/admin/oidc-clients").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("/.well-known/openid-configuration"), "{html}");
+
+    // A wildcard or plain-http redirect is refused with the reason, and
+    // nothing is registered.
+    let (status, _, html) = b
+        .post(
+            "/admin/oidc-clients",
+            &[
+                ("name", "Grafana"),
+                ("redirect_uris", "http://grafana.example/*"),
+                ("scopes", "openid email"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains(r#"id="form-error""#), "{html}");
+    assert!(
+        !html.contains("oidc-client\""),
+        "nothing registered: {html}"
+    );
+
+    // A confidential client: its secret is shown once and works.
+    let (status, _, html) = b
+        .post(
+            "/admin/oidc-clients",
+            &[
+                ("name", "Grafana"),
+                (
+                    "redirect_uris",
+                    "https://grafana.example/login/generic_oauth\n",
+                ),
+                ("post_logout_redirect_uris", "https://grafana.example/\n"),
+                ("scopes", "openid email profile"),
+                ("first_party", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    let id = code_text(&html, r#"<code id="client-id">"#).to_string();
+    let secret = code_text(&html, r#"<code id="client-secret">"#).to_string();
+    assert!(secret.starts_with("tcs_"), "{secret}");
+    assert_eq!(
+        client_credentials(&s, &id, &secret).await,
+        (200, "ok".into())
+    );
+    let (_, list) = b.get("/admin/oidc-clients").await;
+    assert!(list.contains(&id) && list.contains("first-party"), "{list}");
+    assert!(!list.contains(&secret), "the secret is never shown again");
+
+    // A new secret replaces the old one at once.
+    let (status, _, html) = b
+        .post(&format!("/admin/oidc-clients/{id}/rotate-secret"), &[])
+        .await;
+    assert_eq!(status, 200, "{html}");
+    let rotated = code_text(&html, r#"<code id="client-secret">"#).to_string();
+    assert_ne!(rotated, secret);
+    assert_eq!(
+        client_credentials(&s, &id, &secret).await,
+        (401, "invalid_client".into())
+    );
+    assert_eq!(
+        client_credentials(&s, &id, &rotated).await,
+        (200, "ok".into())
+    );
+
+    // Removed: the client is gone from the page and its secret is worthless.
+    let (status, at, html) = b
+        .post(&format!("/admin/oidc-clients/{id}/delete"), &[])
+        .await;
+    assert_eq!(
+        (status, at.as_str()),
+        (200, "/admin/oidc-clients?notice=removed"),
+        "{html}"
+    );
+    assert!(!html.contains(&id), "{html}");
+    assert_eq!(
+        client_credentials(&s, &id, &rotated).await,
+        (401, "invalid_client".into())
+    );
+
+    // Every change was audited.
+    let kinds: Vec<String> = s
+        .core
+        .store
+        .list_audit(&tessera_core::audit::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind.to_string())
+        .filter(|k| k.starts_with("oidc_client."))
+        .collect();
+    for k in [
+        "oidc_client.created",
+        "oidc_client.secret_rotated",
+        "oidc_client.deleted",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+}

@@ -197,3 +197,74 @@ fn the_external_policy_works_in_a_real_browser() {
         ],
     );
 }
+
+/// The sample relying app (`examples/relying-app/app.py`), killed on drop.
+struct RelyingApp {
+    child: std::process::Child,
+    url: String,
+}
+
+impl RelyingApp {
+    /// Registers the app as a client of `s` (as `admin`) and starts it;
+    /// returns once it listens.
+    async fn start(s: &Server, admin: &str, max_age: u32) -> RelyingApp {
+        use std::io::BufRead;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://localhost:{port}");
+        let (id, secret) = crate::oidc_authlib::register_client(
+            s,
+            admin,
+            &format!("{url}/callback"),
+            &[&format!("{url}/")],
+        )
+        .await;
+        let mut child = Command::new("python3")
+            .arg("examples/relying-app/app.py")
+            .current_dir(browser_dir().join("../.."))
+            .env("TESSERA_URL", &s.origin)
+            .env("CLIENT_ID", id)
+            .env("CLIENT_SECRET", secret)
+            .env("APP_PORT", port.to_string())
+            .env("STEP_UP_MAX_AGE", max_age.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the relying app");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("relying app on"),
+            "the relying app did not start: {line:?}"
+        );
+        RelyingApp { child, url }
+    }
+}
+
+impl Drop for RelyingApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sign-in through the sample relying app with password and TOTP, its
+/// step-up page (acr_values=aal2 with max_age 0, so the first
+/// verification is always too old) through /security/verify, and
+/// RP-initiated logout.
+#[tokio::test]
+async fn the_relying_app_signs_in_and_steps_up_in_a_real_browser() {
+    if !can_run() || !crate::peers::available() || !crate::oidc_authlib::authlib_available() {
+        return;
+    }
+    let s = Server::start();
+    s.create_user("root@example.com", "sysadmin");
+    s.create_user("rp@example.com", "member");
+    let root = signin(&s, "root@example.com", PASSWORD).await;
+    let app = RelyingApp::start(&s, &root, 0).await;
+    run_node(&s, "oidc.mjs", &[("APP_URL", app.url.clone())]);
+}

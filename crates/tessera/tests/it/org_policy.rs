@@ -31,7 +31,7 @@ macro_rules! both_backends {
 }
 
 /// Sessions that would live 90 days but for a policy.
-fn long_sessions() -> CoreConfig {
+pub(crate) fn long_sessions() -> CoreConfig {
     let mut c = one_account();
     c.session_policy.absolute_secs = 90 * 86_400;
     c.session_policy.idle_secs = 90 * 86_400;

@@ -7,13 +7,13 @@
 //! roll-out to the external user policy in one audited step.
 
 use crate::guard_rails::{Nodes, bearer, one_account};
+use crate::org_policy::long_sessions;
 use crate::support::*;
 use crate::world::{add_member, org_with_domain};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tessera_core::Clock;
 use tessera_core::account::Role;
-use tessera_core::service::CoreConfig;
 
 macro_rules! both_backends {
     ($sqlite:ident, $postgres:ident, $config:expr, $body:ident) => {
@@ -30,14 +30,6 @@ macro_rules! both_backends {
             $body(n).await;
         }
     };
-}
-
-/// Sessions that would live 90 days but for a policy.
-fn long_sessions() -> CoreConfig {
-    let mut c = one_account();
-    c.session_policy.absolute_secs = 90 * 86_400;
-    c.session_policy.idle_secs = 90 * 86_400;
-    c
 }
 
 /// Acme (acme.example verified), root its sysadmin, Ann managed, and

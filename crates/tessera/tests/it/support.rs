@@ -419,3 +419,24 @@ pub async fn human(
     .unwrap()
     .id
 }
+
+/// Where the "returning to the application" page sends the browser (its
+/// meta refresh, which a browser follows by itself, and its link must
+/// agree), HTML entities decoded; `None` for any other page.
+pub fn continue_target(html: &str) -> Option<String> {
+    let after = |marker: &str| -> Option<String> {
+        let rest = &html[html.find(marker)? + marker.len()..];
+        Some(rest[..rest.find('"')?].to_string())
+    };
+    let link = after(r#"<a href=""#).filter(|_| html.contains(r#"id="continue""#))?;
+    let refresh = after(r#"content="0; url="#)?;
+    assert_eq!(link, refresh, "the link and the refresh disagree: {html}");
+    // Askama writes the five it escapes as decimal references.
+    Some(
+        link.replace("&#34;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#60;", "<")
+            .replace("&#62;", ">")
+            .replace("&#38;", "&"),
+    )
+}
