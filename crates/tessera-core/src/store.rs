@@ -1240,6 +1240,13 @@ pub trait OidcGrantStore: Send + Sync {
         now: Timestamp,
         effects: &Effects,
     ) -> Result<bool, StoreError>;
+    /// A grant with what its tokens live by, in one read: its session (if
+    /// it still exists) and its account. From the database, never a
+    /// cache.
+    async fn oidc_grant_with_holder(
+        &self,
+        id: crate::oidc::grant::OidcGrantId,
+    ) -> Result<Option<(crate::oidc::grant::OidcGrant, Option<Session>, Account)>, StoreError>;
     /// A session by its public id, read from the database (never a
     /// cache): whether the grant's session still exists.
     async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;

@@ -30,12 +30,38 @@ struct Times {
     exp: i64,
 }
 
+/// A published key, ready to check signatures with (its JWK parsed once).
+#[derive(Clone)]
+pub struct VerifyingKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    key: DecodingKey,
+}
+
+impl VerifyingKey {
+    /// The keys of `records` that parse; a stored JWK that does not is
+    /// left out (and every token naming it fails as an unknown key).
+    pub fn of(records: &[SigningKeyRecord]) -> Vec<VerifyingKey> {
+        records
+            .iter()
+            .filter_map(|r| {
+                let jwk = r.jwk().ok()?;
+                Some(VerifyingKey {
+                    kid: r.kid.clone(),
+                    alg: r.alg,
+                    key: DecodingKey::from_jwk(&jwk).ok()?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Checks `token`'s signature against `keys` (the published ones), its
 /// `typ` header against `typ` (`None`: a plain JWT), its issuer, and, unless
 /// `allow_expired`, its expiry at `now`; returns its claims.
 pub fn verify<T: DeserializeOwned>(
     token: &str,
-    keys: &[SigningKeyRecord],
+    keys: &[VerifyingKey],
     issuer: &str,
     typ: Option<&str>,
     now: Timestamp,
@@ -62,8 +88,7 @@ pub fn verify<T: DeserializeOwned>(
         .iter()
         .find(|k| k.kid == kid && k.alg == alg)
         .ok_or(Rejected::UnknownKey)?;
-    let jwk = key.jwk().map_err(|_| Rejected::UnknownKey)?;
-    let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| Rejected::UnknownKey)?;
+    let decoding = &key.key;
     let mut validation = Validation::new(alg.jwt());
     validation.validate_exp = false;
     validation.validate_aud = false;
@@ -72,7 +97,7 @@ pub fn verify<T: DeserializeOwned>(
         .map(|s| s.to_string())
         .collect();
     validation.set_issuer(&[issuer]);
-    let data = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, decoding, &validation)
         .map_err(|_| Rejected::Signature)?;
     let times: Times =
         serde_json::from_value(data.claims.clone()).map_err(|_| Rejected::Malformed)?;
@@ -102,7 +127,7 @@ mod tests {
     fn only_our_keys_our_algorithms_and_our_issuer_pass() {
         let b = SecretBox::new(&[5u8; 32]).unwrap();
         let k = generate(SigningAlg::Es256, &b, &OsSecrets, Timestamp(0)).unwrap();
-        let keys = vec![k.clone()];
+        let keys = VerifyingKey::of(std::slice::from_ref(&k));
         let c = C {
             iss: "https://id.example".into(),
             sub: "a".into(),

@@ -7,7 +7,7 @@ use crate::audit::{AuditKind, NewAuditEvent};
 use crate::clock::Timestamp;
 use crate::error::CoreError;
 use crate::oidc::keys::{SigningAlg, SigningKeyRecord, generate, plan};
-use crate::oidc::verify::{Rejected, verify};
+use crate::oidc::verify::{Rejected, VerifyingKey, verify};
 use crate::store::Effects;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,11 +22,18 @@ pub struct KeyCache {
     last: Mutex<Option<LastRead>>,
 }
 
+/// The published keys as read, and the same keys ready for checking
+/// signatures.
+pub struct PublishedKeys {
+    pub records: Vec<SigningKeyRecord>,
+    pub verifying: Vec<VerifyingKey>,
+}
+
 /// When the keys were read (real time, injected clock), and what came back.
-type LastRead = (Instant, Timestamp, Arc<Vec<SigningKeyRecord>>);
+type LastRead = (Instant, Timestamp, Arc<PublishedKeys>);
 
 impl KeyCache {
-    fn get(&self, now: Timestamp) -> Option<Arc<Vec<SigningKeyRecord>>> {
+    fn get(&self, now: Timestamp) -> Option<Arc<PublishedKeys>> {
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let (read, at, keys) = last.as_ref()?;
         let age = now.millis() - at.millis();
@@ -35,7 +42,7 @@ impl KeyCache {
         fresh.then(|| keys.clone())
     }
 
-    fn put(&self, now: Timestamp, keys: Arc<Vec<SigningKeyRecord>>) {
+    fn put(&self, now: Timestamp, keys: Arc<PublishedKeys>) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), now, keys));
     }
 
@@ -98,12 +105,16 @@ impl Core {
     /// meanwhile is not missed: [`Core::verify_own`] reads again when a
     /// token names a key the copy lacks, and the key this node signs with
     /// stays published after a rotation.
-    pub async fn signing_keys_cached(&self) -> Result<Arc<Vec<SigningKeyRecord>>, CoreError> {
+    pub async fn signing_keys_cached(&self) -> Result<Arc<PublishedKeys>, CoreError> {
         let now = self.clock.now();
         if let Some(keys) = self.key_cache.get(now) {
             return Ok(keys);
         }
-        let keys = Arc::new(self.signing_keys().await?);
+        let records = self.signing_keys().await?;
+        let keys = Arc::new(PublishedKeys {
+            verifying: VerifyingKey::of(&records),
+            records,
+        });
         self.key_cache.put(now, keys.clone());
         Ok(keys)
     }
@@ -119,11 +130,18 @@ impl Core {
         let now = self.clock.now();
         let issuer = self.issuer();
         let keys = self.signing_keys_cached().await?;
-        match verify(token, &keys, &issuer, typ, now, allow_expired) {
+        match verify(token, &keys.verifying, &issuer, typ, now, allow_expired) {
             Err(Rejected::UnknownKey) => {
                 self.key_cache.clear();
                 let keys = self.signing_keys_cached().await?;
-                Ok(verify(token, &keys, &issuer, typ, now, allow_expired))
+                Ok(verify(
+                    token,
+                    &keys.verifying,
+                    &issuer,
+                    typ,
+                    now,
+                    allow_expired,
+                ))
             }
             other => Ok(other),
         }
@@ -147,6 +165,7 @@ impl Core {
     ) -> Result<String, CoreError> {
         let keys = self.signing_keys_cached().await?;
         let key = keys
+            .records
             .iter()
             .find(|k| k.alg == alg && k.is_active())
             .ok_or_else(|| CoreError::Internal(format!("no active {alg} signing key")))?;
@@ -227,7 +246,10 @@ mod tests {
     #[test]
     fn a_read_serves_only_while_both_clocks_are_close_to_it() {
         let c = KeyCache::default();
-        let keys = Arc::new(Vec::new());
+        let keys = Arc::new(PublishedKeys {
+            records: Vec::new(),
+            verifying: Vec::new(),
+        });
         assert!(c.get(Timestamp(5_000)).is_none());
         c.put(Timestamp(5_000), keys.clone());
         assert!(c.get(Timestamp(5_000)).is_some());

@@ -437,24 +437,33 @@ impl Core {
         grant: &OidcGrant,
         now: Timestamp,
     ) -> Result<Option<(Session, Account)>, OAuthError> {
-        if grant.revoked_at.is_some() {
-            return Ok(None);
-        }
-        let Some(sid) = grant.session_id else {
+        let Some((grant, session, account)) = self.store.oidc_grant_with_holder(grant.id).await?
+        else {
             return Ok(None);
         };
-        let Some(session) = self.store.session_by_id(sid).await? else {
-            return Ok(None);
-        };
-        if !session.is_live(&self.config.session_policy, now)
-            || session.account_id != grant.account_id
-        {
-            return Ok(None);
-        }
-        let Some(account) = self.store.account_by_id(grant.account_id).await? else {
-            return Ok(None);
-        };
-        Ok(account.active.then_some((session, account)))
+        Ok(match session {
+            Some(s) if self.holder_is_live(&grant, Some(&s), &account, now) => Some((s, account)),
+            _ => None,
+        })
+    }
+
+    /// Whether a grant's tokens still live: the grant not revoked, its
+    /// session there and live (for the same account), the account active.
+    fn holder_is_live(
+        &self,
+        grant: &OidcGrant,
+        session: Option<&Session>,
+        account: &Account,
+        now: Timestamp,
+    ) -> bool {
+        grant.revoked_at.is_none()
+            && account.active
+            && account.id == grant.account_id
+            && session.is_some_and(|s| {
+                Some(s.id) == grant.session_id
+                    && s.account_id == grant.account_id
+                    && s.is_live(&self.config.session_policy, now)
+            })
     }
 
     async fn revoke_grant(&self, grant: &OidcGrant, why: &str) -> Result<(), OAuthError> {
@@ -557,22 +566,21 @@ impl Core {
             return Ok(None);
         };
         if let Some(gid) = &claims.gid {
-            let Some(grant) = (match gid.parse() {
-                Ok(id) => self.store.oidc_grant(id).await?,
-                Err(_) => None,
-            }) else {
+            let Ok(id) = gid.parse() else {
+                return Ok(None);
+            };
+            let Some((grant, session, account)) = self.store.oidc_grant_with_holder(id).await?
+            else {
                 return Ok(None);
             };
             if grant.client_id.to_string() != claims.client_id {
                 return Ok(None);
             }
-            return Ok(self
-                .grant_holder(&grant, now)
-                .await?
-                .map(|(_, account)| TokenSubject {
-                    claims,
-                    account: Some(account),
-                }));
+            let live = self.holder_is_live(&grant, session.as_ref(), &account, now);
+            return Ok(live.then_some(TokenSubject {
+                claims,
+                account: Some(account),
+            }));
         }
         if let Some(tid) = &claims.tid {
             let Ok(id) = tid.parse() else { return Ok(None) };

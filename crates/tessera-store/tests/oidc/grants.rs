@@ -361,7 +361,7 @@ macro_rules! grant_conformance {
             }
 
             #[tokio::test]
-            async fn session_by_id_reads_the_table_and_a_grant_outlives_its_session() {
+            async fn sessions_are_read_from_the_table_and_a_grant_outlives_its_session() {
                 let Some(s) = store().await else { return };
                 let (a, c) = parties(&s, "grant-session@x.io").await;
                 let sess = session_for(a, 500);
@@ -384,6 +384,17 @@ macro_rules! grant_conformance {
                     ..grant(c, a, 1_000)
                 };
                 s.insert_oidc_grant(&g, b"code").await.unwrap();
+                // One read: the grant, its session and its account.
+                let (got, held_by, owner) = s.oidc_grant_with_holder(g.id).await.unwrap().unwrap();
+                assert_eq!((got, held_by), (g.clone(), Some(sess.clone())));
+                assert_eq!(owner.id, a);
+                assert_eq!(owner.email.as_str(), "grant-session@x.io");
+                assert_eq!(
+                    s.oidc_grant_with_holder(OidcGrantId(uuid::Uuid::new_v4()))
+                        .await
+                        .unwrap(),
+                    None
+                );
                 // Fill the who-am-I cache, then end the session.
                 assert!(
                     s.session_by_token(b"grant-session-token")
@@ -393,6 +404,8 @@ macro_rules! grant_conformance {
                 );
                 assert!(s.delete_session(a, sess.id).await.unwrap());
                 assert_eq!(s.session_by_id(sess.id).await.unwrap(), None);
+                let (_, held_by, _) = s.oidc_grant_with_holder(g.id).await.unwrap().unwrap();
+                assert_eq!(held_by, None, "the session is gone, the grant is not");
                 assert_eq!(
                     s.oidc_grant(g.id).await.unwrap(),
                     Some(g),
