@@ -559,11 +559,19 @@ impl Core {
     /// or client). `None` for every kind of failure.
     pub async fn oidc_access_token(&self, token: &str) -> Result<Option<TokenSubject>, OAuthError> {
         let now = self.clock.now();
-        let Ok(claims) = self
-            .verify_own::<AccessTokenClaims>(token, Some(ACCESS_TOKEN_TYP), false)
-            .await?
-        else {
-            return Ok(None);
+        let claims = match self.checked_tokens.get(token, now) {
+            Some(c) => AccessTokenClaims::clone(&c),
+            None => {
+                let Ok(claims) = self
+                    .verify_own::<AccessTokenClaims>(token, Some(ACCESS_TOKEN_TYP), false)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                self.checked_tokens
+                    .put(token, std::sync::Arc::new(claims.clone()));
+                claims
+            }
         };
         if let Some(gid) = &claims.gid {
             let Ok(id) = gid.parse() else {
