@@ -187,20 +187,20 @@ impl Core {
                 .ok_or_else(OAuthError::invalid_client)?;
             return Ok(Caller::Service { account, token });
         }
-        let client = self
-            .client_named(Some(&id))
+        let Some(id) = id.parse().ok() else {
+            return Err(OAuthError::invalid_client());
+        };
+        let (client, stored) = self
+            .store
+            .oidc_client_with_secret_hash(id)
             .await?
             .ok_or_else(OAuthError::invalid_client)?;
         match (client.public, secret) {
             (true, None) => Ok(Caller::Client(client)),
-            (false, Some(secret)) => {
-                let stored = self.store.oidc_client_secret_hash(client.id).await?;
-                let given = token_hash(&secret);
-                match stored {
-                    Some(h) if ct_eq(&h, &given) => Ok(Caller::Client(client)),
-                    _ => Err(OAuthError::invalid_client()),
-                }
-            }
+            (false, Some(secret)) => match stored {
+                Some(h) if ct_eq(&h, &token_hash(&secret)) => Ok(Caller::Client(client)),
+                _ => Err(OAuthError::invalid_client()),
+            },
             _ => Err(OAuthError::invalid_client()),
         }
     }
