@@ -1173,6 +1173,12 @@ pub trait OidcClientStore: Send + Sync {
         now: Timestamp,
         effects: &Effects,
     ) -> Result<bool, StoreError>;
+    /// A client with its secret's hash (`None` for a public client), in
+    /// one read: what authenticating a client needs.
+    async fn oidc_client_with_secret_hash(
+        &self,
+        id: crate::oidc::client::OidcClientId,
+    ) -> Result<Option<(crate::oidc::client::OidcClient, Option<Vec<u8>>)>, StoreError>;
     /// The hash of a confidential client's secret.
     async fn oidc_client_secret_hash(
         &self,

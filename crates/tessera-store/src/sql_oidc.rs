@@ -44,6 +44,8 @@ macro_rules! oidc_store {
 
             const CLIENT_COLS: &str = "id, name, redirect_uris, post_logout_redirect_uris, \
                  is_public, first_party, scopes, created_by, created_at, updated_at";
+            /// How many columns [`CLIENT_COLS`] holds.
+            const CLIENT_COL_COUNT: usize = 10;
 
             /// URIs as stored: space-separated (a URI never holds a space).
             fn uris_to_text(uris: &[String]) -> String {
@@ -274,6 +276,25 @@ macro_rules! oidc_store {
                     apply_effects(&mut tx, effects).await?;
                     tx.commit().await.map_err(map_err)?;
                     Ok(true)
+                }
+
+                async fn oidc_client_with_secret_hash(
+                    &self,
+                    id: OidcClientId,
+                ) -> Result<Option<(OidcClient, Option<Vec<u8>>)>, StoreError> {
+                    // Client authentication's one read.
+                    let sql =
+                        format!("SELECT {CLIENT_COLS}, secret_hash FROM oidc_clients WHERE id = $1");
+                    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                    else {
+                        return Ok(None);
+                    };
+                    let hash: Option<Vec<u8>> = r.try_get(CLIENT_COL_COUNT).map_err(map_err)?;
+                    Ok(Some((client_of(&r)?, hash)))
                 }
 
                 async fn oidc_client_secret_hash(

@@ -7,6 +7,7 @@
 //! nothing here signs or parses by hand.
 
 pub mod authorize;
+pub mod checked;
 pub mod claims;
 pub mod client;
 pub mod error;

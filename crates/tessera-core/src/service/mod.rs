@@ -198,6 +198,9 @@ pub struct Core {
     pub dns: Option<Arc<dyn crate::org::TxtLookup>>,
     /// The OIDC signing keys as last read (see [`Core::signing_keys_cached`]).
     key_cache: Arc<oidc_keys::KeyCache>,
+    /// Access tokens whose signature checked out (see
+    /// [`crate::oidc::checked`]).
+    checked_tokens: Arc<crate::oidc::checked::CheckedTokens>,
 }
 
 impl Core {
@@ -221,6 +224,7 @@ impl Core {
             outbox_wake: crate::outbox::OutboxWake::new(),
             dns: None,
             key_cache: Arc::default(),
+            checked_tokens: Arc::default(),
         }
     }
 

@@ -187,20 +187,20 @@ impl Core {
                 .ok_or_else(OAuthError::invalid_client)?;
             return Ok(Caller::Service { account, token });
         }
-        let client = self
-            .client_named(Some(&id))
+        let Some(id) = id.parse().ok() else {
+            return Err(OAuthError::invalid_client());
+        };
+        let (client, stored) = self
+            .store
+            .oidc_client_with_secret_hash(id)
             .await?
             .ok_or_else(OAuthError::invalid_client)?;
         match (client.public, secret) {
             (true, None) => Ok(Caller::Client(client)),
-            (false, Some(secret)) => {
-                let stored = self.store.oidc_client_secret_hash(client.id).await?;
-                let given = token_hash(&secret);
-                match stored {
-                    Some(h) if ct_eq(&h, &given) => Ok(Caller::Client(client)),
-                    _ => Err(OAuthError::invalid_client()),
-                }
-            }
+            (false, Some(secret)) => match stored {
+                Some(h) if ct_eq(&h, &token_hash(&secret)) => Ok(Caller::Client(client)),
+                _ => Err(OAuthError::invalid_client()),
+            },
             _ => Err(OAuthError::invalid_client()),
         }
     }
@@ -559,11 +559,19 @@ impl Core {
     /// or client). `None` for every kind of failure.
     pub async fn oidc_access_token(&self, token: &str) -> Result<Option<TokenSubject>, OAuthError> {
         let now = self.clock.now();
-        let Ok(claims) = self
-            .verify_own::<AccessTokenClaims>(token, Some(ACCESS_TOKEN_TYP), false)
-            .await?
-        else {
-            return Ok(None);
+        let claims = match self.checked_tokens.get(token, now) {
+            Some(c) => AccessTokenClaims::clone(&c),
+            None => {
+                let Ok(claims) = self
+                    .verify_own::<AccessTokenClaims>(token, Some(ACCESS_TOKEN_TYP), false)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                self.checked_tokens
+                    .put(token, std::sync::Arc::new(claims.clone()));
+                claims
+            }
         };
         if let Some(gid) = &claims.gid {
             let Ok(id) = gid.parse() else {

@@ -234,6 +234,21 @@ macro_rules! oidc_conformance {
                     Some(b"hash-1".to_vec())
                 );
                 assert_eq!(s.oidc_client_secret_hash(public.id).await.unwrap(), None);
+                // Client authentication reads both at once.
+                assert_eq!(
+                    s.oidc_client_with_secret_hash(conf.id).await.unwrap(),
+                    Some((conf.clone(), Some(b"hash-1".to_vec())))
+                );
+                assert_eq!(
+                    s.oidc_client_with_secret_hash(public.id).await.unwrap(),
+                    Some((public.clone(), None))
+                );
+                assert_eq!(
+                    s.oidc_client_with_secret_hash(OidcClientId(uuid::Uuid::new_v4()))
+                        .await
+                        .unwrap(),
+                    None
+                );
 
                 let mut changed = conf.clone();
                 changed.name = "Grafana (prod)".into();
