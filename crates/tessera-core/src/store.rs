@@ -1179,11 +1179,6 @@ pub trait OidcClientStore: Send + Sync {
         &self,
         id: crate::oidc::client::OidcClientId,
     ) -> Result<Option<(crate::oidc::client::OidcClient, Option<Vec<u8>>)>, StoreError>;
-    /// The hash of a confidential client's secret.
-    async fn oidc_client_secret_hash(
-        &self,
-        id: crate::oidc::client::OidcClientId,
-    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// False, with nothing written, if there is no such client.
     async fn delete_oidc_client_with(
         &self,
@@ -1253,9 +1248,6 @@ pub trait OidcGrantStore: Send + Sync {
         &self,
         id: crate::oidc::grant::OidcGrantId,
     ) -> Result<Option<(crate::oidc::grant::OidcGrant, Option<Session>, Account)>, StoreError>;
-    /// A session by its public id, read from the database (never a
-    /// cache): whether the grant's session still exists.
-    async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
     /// Deletes, with their refresh tokens, the grants no token can use any
     /// more: created before `cutoff` with a code never redeemed, revoked
     /// before `cutoff`, or created before `cutoff` for a session that no

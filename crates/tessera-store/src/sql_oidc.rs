@@ -297,19 +297,6 @@ macro_rules! oidc_store {
                     Ok(Some((client_of(&r)?, hash)))
                 }
 
-                async fn oidc_client_secret_hash(
-                    &self,
-                    id: OidcClientId,
-                ) -> Result<Option<Vec<u8>>, StoreError> {
-                    let row: Option<Option<Vec<u8>>> =
-                        sqlx::query_scalar("SELECT secret_hash FROM oidc_clients WHERE id = $1")
-                            .bind(id.to_string())
-                            .fetch_optional(&self.pool)
-                            .await
-                            .map_err(map_err)?;
-                    Ok(row.flatten())
-                }
-
                 async fn delete_oidc_client_with(
                     &self,
                     id: OidcClientId,

@@ -20,7 +20,6 @@ macro_rules! oidc_grants_store {
             use async_trait::async_trait;
             use sqlx::Row;
             use tessera_core::clock::Timestamp;
-            use tessera_core::ids::SessionId;
             use tessera_core::oidc::client::{scopes_from_text, scopes_to_text};
             use tessera_core::oidc::grant::{OidcGrant, OidcGrantId, RefreshTokenRecord};
             use tessera_core::session::{Session, methods_from_text, methods_to_text};
@@ -294,19 +293,6 @@ macro_rules! oidc_grants_store {
                     .await;
                     self.forget_effects(effects).await;
                     r
-                }
-
-                async fn session_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-                    // The table, not the who-am-I cache: a session ended on
-                    // another node must end its grants here at once.
-                    let sql = format!("SELECT {SESSION_COLS} FROM sessions s WHERE s.id = $1");
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(id.to_string())
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(map_err)?
-                        .map(|r| session_at(&r, 0))
-                        .transpose()
                 }
 
                 async fn sweep_oidc_grants(&self, cutoff: Timestamp) -> Result<u64, StoreError> {

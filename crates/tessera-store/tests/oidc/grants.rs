@@ -361,7 +361,7 @@ macro_rules! grant_conformance {
             }
 
             #[tokio::test]
-            async fn sessions_are_read_from_the_table_and_a_grant_outlives_its_session() {
+            async fn a_grant_is_read_with_its_session_from_the_table_and_outlives_it() {
                 let Some(s) = store().await else { return };
                 let (a, c) = parties(&s, "grant-session@x.io").await;
                 let sess = session_for(a, 500);
@@ -371,13 +371,6 @@ macro_rules! grant_conformance {
                 })
                 .await
                 .unwrap();
-                assert_eq!(s.session_by_id(sess.id).await.unwrap(), Some(sess.clone()));
-                assert_eq!(
-                    s.session_by_id(SessionId(uuid::Uuid::new_v4()))
-                        .await
-                        .unwrap(),
-                    None
-                );
 
                 let g = OidcGrant {
                     session_id: Some(sess.id),
@@ -403,7 +396,6 @@ macro_rules! grant_conformance {
                         .is_some()
                 );
                 assert!(s.delete_session(a, sess.id).await.unwrap());
-                assert_eq!(s.session_by_id(sess.id).await.unwrap(), None);
                 let (_, held_by, _) = s.oidc_grant_with_holder(g.id).await.unwrap().unwrap();
                 assert_eq!(held_by, None, "the session is gone, the grant is not");
                 assert_eq!(

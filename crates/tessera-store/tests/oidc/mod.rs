@@ -230,10 +230,21 @@ macro_rules! oidc_conformance {
                     vec![public.clone(), conf.clone()]
                 );
                 assert_eq!(
-                    s.oidc_client_secret_hash(conf.id).await.unwrap(),
+                    s.oidc_client_with_secret_hash(conf.id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .1,
                     Some(b"hash-1".to_vec())
                 );
-                assert_eq!(s.oidc_client_secret_hash(public.id).await.unwrap(), None);
+                assert_eq!(
+                    s.oidc_client_with_secret_hash(public.id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .1,
+                    None
+                );
                 // Client authentication reads both at once.
                 assert_eq!(
                     s.oidc_client_with_secret_hash(conf.id).await.unwrap(),
@@ -290,7 +301,11 @@ macro_rules! oidc_conformance {
                     .unwrap()
                 );
                 assert_eq!(
-                    s.oidc_client_secret_hash(conf.id).await.unwrap(),
+                    s.oidc_client_with_secret_hash(conf.id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .1,
                     Some(b"hash-2".to_vec())
                 );
                 assert_eq!(
@@ -308,7 +323,14 @@ macro_rules! oidc_conformance {
                     .await
                     .unwrap()
                 );
-                assert_eq!(s.oidc_client_secret_hash(public.id).await.unwrap(), None);
+                assert_eq!(
+                    s.oidc_client_with_secret_hash(public.id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .1,
+                    None
+                );
 
                 assert!(
                     s.delete_oidc_client_with(conf.id, &audited(AuditKind::OidcClientDeleted))

@@ -85,7 +85,7 @@ pub struct TokenResponseBody {
 /// A token to introspect or revoke.
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
-pub struct TokenForm2 {
+pub struct TokenOnlyForm {
     #[schema(min_length = 1)]
     token: String,
     /// A hint only (`access_token`, `refresh_token`); the token's form decides.
@@ -357,7 +357,7 @@ pub async fn userinfo_post(State(state): State<AppState>, headers: HeaderMap) ->
 /// inactive.
 #[utoipa::path(
     post, path = "/oauth2/introspect", tag = "oidc",
-    request_body(content = TokenForm2, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenOnlyForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "What the token is, or {\"active\": false}", body = IntrospectionBody),
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
@@ -385,7 +385,7 @@ pub async fn introspect(
 /// every token of the same grant. Unknown tokens are not an error.
 #[utoipa::path(
     post, path = "/oauth2/revoke", tag = "oidc",
-    request_body(content = TokenForm2, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenOnlyForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke"),
         (status = 400, description = "invalid_request", body = OAuthErrorBody),

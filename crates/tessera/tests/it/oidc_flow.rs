@@ -336,13 +336,13 @@ async fn sign_in(n: &Nodes, b: &reqwest::Client, email: &str, totp: Option<&str>
     post_code(n, b, "/login/verify", secret).await
 }
 
-/// A fresh TOTP code posted to a verification page.
-async fn post_code(n: &Nodes, b: &reqwest::Client, path: &str, secret: &str) -> Stop {
+/// A fresh TOTP code posted to a verification page; the answer, not
+/// followed.
+async fn post_totp(n: &Nodes, b: &reqwest::Client, path: &str, secret: &str) -> reqwest::Response {
     let html = b.get(n.node().url(path)).send().await.unwrap();
     let html = html.text().await.unwrap();
     let code = peers::oathtool(secret, n.now());
-    let r = b
-        .post(n.node().url(path))
+    b.post(n.node().url(path))
         .form(&[
             ("csrf", csrf_of(&html).as_str()),
             ("method", "totp"),
@@ -350,7 +350,12 @@ async fn post_code(n: &Nodes, b: &reqwest::Client, path: &str, secret: &str) -> 
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A fresh TOTP code posted to a verification page, and where it led.
+async fn post_code(n: &Nodes, b: &reqwest::Client, path: &str, secret: &str) -> Stop {
+    let r = post_totp(n, b, path, secret).await;
     follow(n, b, r).await
 }
 
@@ -1076,19 +1081,7 @@ async fn a_verification_made_for_the_request_satisfies_max_age(n: Nodes) {
     assert_eq!(open(&n, &b, &started.url).await.page().1, "/login");
     let r = page_signin(&b, &n.node().url("/login"), "max@example.com", PASSWORD).await;
     assert_eq!(follow(&n, &b, r).await.page().1, "/login/verify");
-    let html = b.get(n.node().url("/login/verify")).send().await.unwrap();
-    let html = html.text().await.unwrap();
-    let code = peers::oathtool(&secret, n.now());
-    let r = b
-        .post(n.node().url("/login/verify"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("method", "totp"),
-            ("code", code.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post_totp(&n, &b, "/login/verify", &secret).await;
     assert_eq!(r.status(), 303);
     n.clock.advance_secs(1);
     let stop = follow(&n, &b, r).await;
@@ -1102,23 +1095,7 @@ async fn a_verification_made_for_the_request_satisfies_max_age(n: Nodes) {
     let started = start(&app, zero);
     let stop = open(&n, &b, &started.url).await;
     assert_eq!(stop.page().1, "/security/verify", "{stop:?}");
-    let html = b
-        .get(n.node().url("/security/verify"))
-        .send()
-        .await
-        .unwrap();
-    let html = html.text().await.unwrap();
-    let code = peers::oathtool(&secret, n.now());
-    let r = b
-        .post(n.node().url("/security/verify"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("method", "totp"),
-            ("code", code.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post_totp(&n, &b, "/security/verify", &secret).await;
     assert_eq!(r.status(), 303);
     n.clock.advance_secs(1);
     let stop = follow(&n, &b, r).await;
