@@ -1174,7 +1174,9 @@ pub trait OidcClientStore: Send + Sync {
         effects: &Effects,
     ) -> Result<bool, StoreError>;
     /// A client with its secret's hash (`None` for a public client), in
-    /// one read: what authenticating a client needs.
+    /// one read: what authenticating a client needs. May be answered from
+    /// the who-am-I cache; a change, a new secret or the client's removal
+    /// evicts it.
     async fn oidc_client_with_secret_hash(
         &self,
         id: crate::oidc::client::OidcClientId,
@@ -1242,8 +1244,12 @@ pub trait OidcGrantStore: Send + Sync {
         effects: &Effects,
     ) -> Result<bool, StoreError>;
     /// A grant with what its tokens live by, in one read: its session (if
-    /// it still exists) and its account. From the database, never a
-    /// cache.
+    /// it still exists) and its account. May be answered from the
+    /// who-am-I cache, under its rule: once a write that revokes the
+    /// grant, ends its session or changes its account has returned, no
+    /// later call answers with the old state (on PostgreSQL, other nodes
+    /// hear of it by `NOTIFY` or read through). Only liveness is promised
+    /// fresh: `code_used_at` may be up to the cache's TTL old.
     async fn oidc_grant_with_holder(
         &self,
         id: crate::oidc::grant::OidcGrantId,

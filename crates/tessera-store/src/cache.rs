@@ -1,11 +1,16 @@
-//! A short-lived cache of who-am-I lookups: sessions and API tokens.
+//! A short-lived cache of who-am-I lookups: sessions and API tokens, and
+//! what an OpenID Connect access token is checked against (its grant with
+//! the grant's session and account, and a client with its secret's hash).
 //!
 //! Every relying product asks "who is this?" on every request; most of
 //! those questions have the same answer as a second ago. Entries live at
 //! most [`TTL`], and every write that could change an answer (revocation,
 //! rotation, role, deactivation, password, two-step turned off) evicts what
 //! it touches after its commit, here and, on PostgreSQL, on every other node
-//! through `NOTIFY`.
+//! through `NOTIFY`. A cached grant goes with its session and its account
+//! (so a token dies with either exactly as a session token does), and on
+//! its own when it is revoked; a cached client goes when it is changed or
+//! removed, and takes its grants with it when removed.
 //!
 //! # What is guaranteed
 //!
@@ -58,6 +63,8 @@ use std::time::{Duration, Instant};
 use tessera_core::account::Account;
 use tessera_core::apitoken::{ApiToken, ApiTokenId};
 use tessera_core::ids::{AccountId, SessionId};
+use tessera_core::oidc::client::{OidcClient, OidcClientId};
+use tessera_core::oidc::grant::{OidcGrant, OidcGrantId};
 use tessera_core::org::OrgStanding;
 use tessera_core::session::Session;
 
@@ -197,6 +204,97 @@ impl<Id: Copy + Eq + Hash, V: Clone> Index<Id, V> {
     }
 }
 
+/// A grant with what its tokens live by: the session it was made in (if
+/// that is still there) and its account.
+pub type GrantHolder = (OidcGrant, Option<Session>, Account);
+
+/// A client with its secret's hash (`None` for a public client).
+pub type ClientWithSecret = (OidcClient, Option<Vec<u8>>);
+
+/// Cached grants by id, with the indexes their evictions need: a grant
+/// goes with the session it names and with its account.
+#[derive(Default)]
+struct Grants {
+    by_id: HashMap<OidcGrantId, (GrantHolder, Instant, Refresh)>,
+    by_session: HashMap<SessionId, HashSet<OidcGrantId>>,
+    by_account: HashMap<AccountId, HashSet<OidcGrantId>>,
+}
+
+impl Grants {
+    fn get(&self, id: OidcGrantId) -> Option<GrantHolder> {
+        let (holder, at, refresh) = self.by_id.get(&id)?;
+        refresh.serve(at.elapsed()).then(|| holder.clone())
+    }
+
+    fn put(&mut self, holder: &GrantHolder) {
+        if self.by_id.len() >= MAX_ENTRIES {
+            self.by_id.retain(|_, (_, at, _)| at.elapsed() < TTL);
+            if self.by_id.len() >= MAX_ENTRIES {
+                self.by_id.clear();
+            }
+            self.reindex();
+        }
+        let grant = &holder.0;
+        self.index(grant);
+        self.by_id.insert(
+            grant.id,
+            (holder.clone(), Instant::now(), Refresh::default()),
+        );
+    }
+
+    fn index(&mut self, grant: &OidcGrant) {
+        if let Some(session) = grant.session_id {
+            self.by_session.entry(session).or_default().insert(grant.id);
+        }
+        self.by_account
+            .entry(grant.account_id)
+            .or_default()
+            .insert(grant.id);
+    }
+
+    /// Rebuilds the indexes from what is left, so ids of grants no longer
+    /// cached do not pile up in them.
+    fn reindex(&mut self) {
+        self.by_session.clear();
+        self.by_account.clear();
+        let grants: Vec<OidcGrant> = self.by_id.values().map(|(h, _, _)| h.0.clone()).collect();
+        for g in &grants {
+            self.index(g);
+        }
+    }
+
+    fn evict(&mut self, id: OidcGrantId) {
+        self.by_id.remove(&id);
+    }
+
+    fn evict_session(&mut self, session: SessionId) {
+        for id in self.by_session.remove(&session).unwrap_or_default() {
+            self.by_id.remove(&id);
+        }
+    }
+
+    fn evict_account(&mut self, account: AccountId) {
+        for id in self.by_account.remove(&account).unwrap_or_default() {
+            self.by_id.remove(&id);
+        }
+    }
+
+    fn evict_client(&mut self, client: OidcClientId) {
+        self.by_id.retain(|_, (h, _, _)| h.0.client_id != client);
+    }
+
+    fn touch_session(&mut self, session: SessionId, now: tessera_core::clock::Timestamp) {
+        for id in self.by_session.get(&session).into_iter().flatten() {
+            if let Some(((_, Some(s), _), _, _)) = self.by_id.get_mut(id)
+                && s.id == session
+                && s.last_seen_at < now
+            {
+                s.last_seen_at = now;
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Maps {
     sessions: Index<SessionId, Session>,
@@ -204,6 +302,8 @@ struct Maps {
     /// Each account's organizations, by account: evicted with the account,
     /// and all at once when a domain or policy changes.
     standings: HashMap<AccountId, (OrgStanding, Instant, Refresh)>,
+    grants: Grants,
+    clients: HashMap<OidcClientId, (ClientWithSecret, Instant, Refresh)>,
 }
 
 /// The who-am-I cache: sessions and API tokens, under one generation (an
@@ -284,6 +384,45 @@ impl SessionCache {
         });
     }
 
+    /// A grant with its session and account, by the grant's id.
+    pub fn get_grant(&self, id: OidcGrantId) -> Option<GrantHolder> {
+        if !self.usable.load(Ordering::Acquire) {
+            return None;
+        }
+        self.maps.read().ok()?.grants.get(id)
+    }
+
+    /// As [`put`](Self::put), for a grant with its session and account.
+    pub fn put_grant(&self, ticket: Ticket, holder: &GrantHolder) {
+        self.put_with(ticket, |m| m.grants.put(holder));
+    }
+
+    /// A client with its secret's hash.
+    pub fn get_client(&self, id: OidcClientId) -> Option<ClientWithSecret> {
+        if !self.usable.load(Ordering::Acquire) {
+            return None;
+        }
+        let maps = self.maps.read().ok()?;
+        let (client, at, refresh) = maps.clients.get(&id)?;
+        refresh.serve(at.elapsed()).then(|| client.clone())
+    }
+
+    /// As [`put`](Self::put), for a client with its secret's hash.
+    pub fn put_client(&self, ticket: Ticket, client: &ClientWithSecret) {
+        self.put_with(ticket, |m| {
+            if m.clients.len() >= MAX_ENTRIES {
+                m.clients.retain(|_, (_, at, _)| at.elapsed() < TTL);
+                if m.clients.len() >= MAX_ENTRIES {
+                    m.clients.clear();
+                }
+            }
+            m.clients.insert(
+                client.0.id,
+                (client.clone(), Instant::now(), Refresh::default()),
+            );
+        });
+    }
+
     /// Take before reading the database; hand to [`put`](Self::put).
     pub fn ticket(&self) -> Ticket {
         Ticket(self.generation.load(Ordering::Acquire))
@@ -344,22 +483,42 @@ impl SessionCache {
         {
             e.value.last_seen_at = now;
         }
+        maps.grants.touch_session(id, now);
     }
 
+    /// A session, and every grant made in it.
     pub fn evict_session(&self, id: SessionId) {
-        self.evict_with(|m| m.sessions.evict_id(id));
+        self.evict_with(|m| {
+            m.sessions.evict_id(id);
+            m.grants.evict_session(id);
+        });
+    }
+
+    /// A revoked grant.
+    pub fn evict_grant(&self, id: OidcGrantId) {
+        self.evict_with(|m| m.grants.evict(id));
+    }
+
+    /// A changed or removed client, and every grant it holds (they go
+    /// with it when it is removed).
+    pub fn evict_client(&self, id: OidcClientId) {
+        self.evict_with(|m| {
+            m.clients.remove(&id);
+            m.grants.evict_client(id);
+        });
     }
 
     pub fn evict_token(&self, id: ApiTokenId) {
         self.evict_with(|m| m.tokens.evict_id(id));
     }
 
-    /// Every cached session and token of the account.
+    /// Every cached session, token and grant of the account.
     pub fn evict_account(&self, id: AccountId) {
         self.evict_with(|m| {
             m.sessions.evict_account(id);
             m.tokens.evict_account(id);
             m.standings.remove(&id);
+            m.grants.evict_account(id);
         });
     }
 
@@ -547,5 +706,105 @@ mod tests {
         // A fill that read while deaf may have missed an eviction.
         c.put(while_deaf, b"h1", &s1, &a);
         assert!(c.get(b"h1").is_none());
+    }
+
+    fn holder(n: u128, session: &Session, account: &Account) -> GrantHolder {
+        use tessera_core::oidc::client::OidcScope;
+        let grant = OidcGrant {
+            id: OidcGrantId(uuid::Uuid::from_u128(n)),
+            client_id: OidcClientId(uuid::Uuid::from_u128(n % 2 + 100)),
+            account_id: account.id,
+            session_id: Some(session.id),
+            redirect_uri: "https://app.example.com/cb".into(),
+            scopes: vec![OidcScope::OpenId],
+            nonce: None,
+            code_challenge: None,
+            auth_time: Timestamp(0),
+            aal: Aal::Aal1,
+            methods: vec![AuthMethod::Password],
+            created_at: Timestamp(0),
+            code_expires_at: Timestamp(60_000),
+            code_used_at: None,
+            revoked_at: None,
+        };
+        (grant, Some(session.clone()), account.clone())
+    }
+
+    #[test]
+    fn a_grant_goes_with_itself_its_session_its_account_and_its_client() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let (s2, _) = pair(11);
+        let fill = |n| {
+            let s = if n % 2 == 0 { &s1 } else { &s2 };
+            c.put_grant(c.ticket(), &holder(n, s, &a));
+        };
+        let cached = |n| c.get_grant(OidcGrantId(uuid::Uuid::from_u128(n))).is_some();
+        // Grants 2 and 4 were made in session 10; 3 in session 11.
+        for n in 2..5 {
+            fill(n);
+        }
+        assert!(cached(2) && cached(3) && cached(4));
+        c.evict_grant(OidcGrantId(uuid::Uuid::from_u128(2)));
+        assert!(!cached(2) && cached(4), "a revoked grant goes alone");
+        c.evict_session(s1.id);
+        assert!(!cached(4) && cached(3), "with its session");
+        c.evict_account(a.id);
+        assert!(!cached(3), "with its account");
+        // Client 100 holds the even grants, 101 the odd ones.
+        for n in 2..5 {
+            fill(n);
+        }
+        c.evict_client(OidcClientId(uuid::Uuid::from_u128(100)));
+        assert!(!cached(2) && !cached(4) && cached(3), "with its client");
+        c.clear();
+        assert!(!cached(3));
+    }
+
+    #[test]
+    fn a_grant_or_client_fill_started_before_an_eviction_is_refused() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let h = holder(2, &s1, &a);
+        let before = c.ticket();
+        c.evict_session(s1.id);
+        c.put_grant(before, &h);
+        assert!(c.get_grant(h.0.id).is_none());
+        let client = OidcClient {
+            id: h.0.client_id,
+            name: "app".into(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            public: false,
+            first_party: true,
+            scopes: vec![],
+            created_by: None,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        let before = c.ticket();
+        c.evict_client(client.id);
+        c.put_client(before, &(client.clone(), Some(b"old".to_vec())));
+        assert!(c.get_client(client.id).is_none());
+        c.put_client(c.ticket(), &(client.clone(), Some(b"new".to_vec())));
+        assert_eq!(
+            c.get_client(client.id).unwrap().1.as_deref(),
+            Some(&b"new"[..])
+        );
+        // A deaf cache answers neither.
+        c.set_listening(false);
+        c.put_grant(c.ticket(), &h);
+        assert!(c.get_grant(h.0.id).is_none() && c.get_client(client.id).is_none());
+    }
+
+    #[test]
+    fn a_touch_freshens_the_session_a_cached_grant_holds() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let h = holder(2, &s1, &a);
+        c.put_grant(c.ticket(), &h);
+        c.touch_session(s1.id, Timestamp(7_000));
+        let (_, session, _) = c.get_grant(h.0.id).unwrap();
+        assert_eq!(session.unwrap().last_seen_at, Timestamp(7_000));
     }
 }

@@ -122,7 +122,9 @@ async fn run(
 }
 
 /// Applies one notification, `<schema>|<what>`; `what` is `a:<account>`,
-/// `s:<session>`, `t:<API token>`, or anything else for "drop everything".
+/// `s:<session>`, `t:<API token>`, `g:<OIDC grant>`, `c:<OIDC client>`, or
+/// anything else for "drop everything" (which is also what a node from
+/// before grants and clients were cached does with their payloads).
 fn evict(cache: &SessionCache, scope: &str, payload: &str) {
     let payload = match payload.rsplit_once('|') {
         Some((from, what)) if from == scope => what,
@@ -137,6 +139,10 @@ fn evict(cache: &SessionCache, scope: &str, payload: &str) {
         cache.evict_session(id);
     } else if let Some(id) = payload.strip_prefix("t:").and_then(|v| v.parse().ok()) {
         cache.evict_token(id);
+    } else if let Some(id) = payload.strip_prefix("g:").and_then(|v| v.parse().ok()) {
+        cache.evict_grant(id);
+    } else if let Some(id) = payload.strip_prefix("c:").and_then(|v| v.parse().ok()) {
+        cache.evict_client(id);
     } else {
         cache.clear();
     }

@@ -369,6 +369,16 @@ macro_rules! sql_store {
                     self.broadcast(&format!("s:{id}")).await;
                 }
 
+                pub(crate) async fn forget_oidc_grant(&self, id: tessera_core::oidc::grant::OidcGrantId) {
+                    self.cache.evict_grant(id);
+                    self.broadcast(&format!("g:{id}")).await;
+                }
+
+                pub(crate) async fn forget_oidc_client(&self, id: tessera_core::oidc::client::OidcClientId) {
+                    self.cache.evict_client(id);
+                    self.broadcast(&format!("c:{id}")).await;
+                }
+
                 pub(crate) async fn forget_all(&self) {
                     self.cache.clear();
                     self.broadcast("*").await;

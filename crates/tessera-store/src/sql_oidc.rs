@@ -228,28 +228,35 @@ macro_rules! oidc_store {
                     c: &OidcClient,
                     effects: &Effects,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    let n = sqlx::query(
-                        "UPDATE oidc_clients SET name = $1, redirect_uris = $2, \
-                         post_logout_redirect_uris = $3, first_party = $4, scopes = $5, \
-                         updated_at = $6 WHERE id = $7",
-                    )
-                    .bind(&c.name)
-                    .bind(uris_to_text(&c.redirect_uris))
-                    .bind(uris_to_text(&c.post_logout_redirect_uris))
-                    .bind(c.first_party)
-                    .bind(scopes_to_text(&c.scopes))
-                    .bind(c.updated_at.millis())
-                    .bind(c.id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    if n.rows_affected() == 0 {
-                        return Ok(false);
+                    let r = async {
+                        let mut tx = self.pool.begin().await.map_err(map_err)?;
+                        let n = sqlx::query(
+                            "UPDATE oidc_clients SET name = $1, redirect_uris = $2, \
+                             post_logout_redirect_uris = $3, first_party = $4, scopes = $5, \
+                             updated_at = $6 WHERE id = $7",
+                        )
+                        .bind(&c.name)
+                        .bind(uris_to_text(&c.redirect_uris))
+                        .bind(uris_to_text(&c.post_logout_redirect_uris))
+                        .bind(c.first_party)
+                        .bind(scopes_to_text(&c.scopes))
+                        .bind(c.updated_at.millis())
+                        .bind(c.id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                        if n.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                        apply_effects(&mut tx, effects).await?;
+                        tx.commit().await.map_err(map_err)?;
+                        Ok(true)
                     }
-                    apply_effects(&mut tx, effects).await?;
-                    tx.commit().await.map_err(map_err)?;
-                    Ok(true)
+                    .await;
+                    // Even when it failed: an unacknowledged commit may
+                    // still have happened.
+                    self.forget_oidc_client(c.id).await;
+                    r
                 }
 
                 async fn set_oidc_client_secret_with(
@@ -259,30 +266,43 @@ macro_rules! oidc_store {
                     now: Timestamp,
                     effects: &Effects,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    let n = sqlx::query(
-                        "UPDATE oidc_clients SET secret_hash = $1, updated_at = $2 \
-                         WHERE id = $3 AND is_public = FALSE",
-                    )
-                    .bind(secret_hash)
-                    .bind(now.millis())
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    if n.rows_affected() == 0 {
-                        return Ok(false);
+                    let r = async {
+                        let mut tx = self.pool.begin().await.map_err(map_err)?;
+                        let n = sqlx::query(
+                            "UPDATE oidc_clients SET secret_hash = $1, updated_at = $2 \
+                             WHERE id = $3 AND is_public = FALSE",
+                        )
+                        .bind(secret_hash)
+                        .bind(now.millis())
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                        if n.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                        apply_effects(&mut tx, effects).await?;
+                        tx.commit().await.map_err(map_err)?;
+                        Ok(true)
                     }
-                    apply_effects(&mut tx, effects).await?;
-                    tx.commit().await.map_err(map_err)?;
-                    Ok(true)
+                    .await;
+                    // Even when it failed: an unacknowledged commit may
+                    // still have happened.
+                    self.forget_oidc_client(id).await;
+                    r
                 }
 
                 async fn oidc_client_with_secret_hash(
                     &self,
                     id: OidcClientId,
                 ) -> Result<Option<(OidcClient, Option<Vec<u8>>)>, StoreError> {
-                    // Client authentication's one read.
+                    // Client authentication's one read, answered from the
+                    // cache when it can be: a changed, re-keyed or removed
+                    // client is evicted from it.
+                    if let Some(hit) = self.cache.get_client(id) {
+                        return Ok(Some(hit));
+                    }
+                    let ticket = self.cache.ticket();
                     let sql =
                         format!("SELECT {CLIENT_COLS}, secret_hash FROM oidc_clients WHERE id = $1");
                     let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -294,7 +314,9 @@ macro_rules! oidc_store {
                         return Ok(None);
                     };
                     let hash: Option<Vec<u8>> = r.try_get(CLIENT_COL_COUNT).map_err(map_err)?;
-                    Ok(Some((client_of(&r)?, hash)))
+                    let found = (client_of(&r)?, hash);
+                    self.cache.put_client(ticket, &found);
+                    Ok(Some(found))
                 }
 
                 async fn delete_oidc_client_with(
@@ -302,18 +324,25 @@ macro_rules! oidc_store {
                     id: OidcClientId,
                     effects: &Effects,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(map_err)?;
-                    let n = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
-                        .bind(id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    if n.rows_affected() == 0 {
-                        return Ok(false);
+                    let r = async {
+                        let mut tx = self.pool.begin().await.map_err(map_err)?;
+                        let n = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
+                            .bind(id.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                        if n.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                        apply_effects(&mut tx, effects).await?;
+                        tx.commit().await.map_err(map_err)?;
+                        Ok(true)
                     }
-                    apply_effects(&mut tx, effects).await?;
-                    tx.commit().await.map_err(map_err)?;
-                    Ok(true)
+                    .await;
+                    // Even when it failed: an unacknowledged commit may
+                    // still have happened.
+                    self.forget_oidc_client(id).await;
+                    r
                 }
             }
         }

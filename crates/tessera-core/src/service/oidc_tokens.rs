@@ -3,9 +3,12 @@
 //!
 //! Every token is checked against what it came from on every use: its
 //! grant (not revoked), the session the user authorized from (still
-//! there, still live), and the account (still active). A signed access
-//! token a relying party checks on its own is valid until it expires (10
-//! minutes by default); introspection and userinfo know sooner.
+//! there, still live), and the account (still active). That state comes
+//! through the who-am-I cache, so a token ends exactly when a session
+//! token would: once the revoking write has returned on this node, and on
+//! others as soon as they hear of it. A signed access token a relying
+//! party checks on its own is valid until it expires (10 minutes by
+//! default); introspection and userinfo know sooner.
 
 use super::{Core, RequestContext};
 use crate::account::{Account, AccountKind};
