@@ -402,7 +402,7 @@ macro_rules! sql_store {
                 /// Runs `sql` (bound to `$1.. = binds`) as the change of a
                 /// transaction whose effects follow when it touched a row:
                 /// false, and nothing written, when it touched none.
-                async fn update_with(
+                pub(crate) async fn update_with(
                     &self,
                     sql: &'static str,
                     binds: Vec<Bind>,
@@ -415,6 +415,7 @@ macro_rules! sql_store {
                             Bind::Text(t) => q.bind(t),
                             Bind::Int(i) => q.bind(i),
                             Bind::Bool(v) => q.bind(v),
+                            Bind::Bytes(v) => q.bind(v),
                         };
                     }
                     let n = q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
@@ -428,10 +429,11 @@ macro_rules! sql_store {
             }
 
             /// A value bound to [`update_with`]'s statement.
-            enum Bind {
+            pub(crate) enum Bind {
                 Text(String),
                 Int(i64),
                 Bool(bool),
+                Bytes(Vec<u8>),
             }
 
             #[async_trait]

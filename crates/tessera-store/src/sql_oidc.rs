@@ -11,7 +11,7 @@ macro_rules! oidc_store {
     ($store:ident, $db:ty) => {
         mod oidc_impl {
             use super::$store;
-            use super::store_impl::apply_effects;
+            use super::store_impl::{Bind, apply_effects};
             use crate::error::{corrupt, map_err};
             use async_trait::async_trait;
             use sqlx::Row;
@@ -228,31 +228,23 @@ macro_rules! oidc_store {
                     c: &OidcClient,
                     effects: &Effects,
                 ) -> Result<bool, StoreError> {
-                    let r = async {
-                        let mut tx = self.pool.begin().await.map_err(map_err)?;
-                        let n = sqlx::query(
+                    let r = self
+                        .update_with(
                             "UPDATE oidc_clients SET name = $1, redirect_uris = $2, \
                              post_logout_redirect_uris = $3, first_party = $4, scopes = $5, \
                              updated_at = $6 WHERE id = $7",
+                            vec![
+                                Bind::Text(c.name.clone()),
+                                Bind::Text(uris_to_text(&c.redirect_uris)),
+                                Bind::Text(uris_to_text(&c.post_logout_redirect_uris)),
+                                Bind::Bool(c.first_party),
+                                Bind::Text(scopes_to_text(&c.scopes)),
+                                Bind::Int(c.updated_at.millis()),
+                                Bind::Text(c.id.to_string()),
+                            ],
+                            effects,
                         )
-                        .bind(&c.name)
-                        .bind(uris_to_text(&c.redirect_uris))
-                        .bind(uris_to_text(&c.post_logout_redirect_uris))
-                        .bind(c.first_party)
-                        .bind(scopes_to_text(&c.scopes))
-                        .bind(c.updated_at.millis())
-                        .bind(c.id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                        if n.rows_affected() == 0 {
-                            return Ok(false);
-                        }
-                        apply_effects(&mut tx, effects).await?;
-                        tx.commit().await.map_err(map_err)?;
-                        Ok(true)
-                    }
-                    .await;
+                        .await;
                     // Even when it failed: an unacknowledged commit may
                     // still have happened.
                     self.forget_oidc_client(c.id).await;
@@ -266,28 +258,18 @@ macro_rules! oidc_store {
                     now: Timestamp,
                     effects: &Effects,
                 ) -> Result<bool, StoreError> {
-                    let r = async {
-                        let mut tx = self.pool.begin().await.map_err(map_err)?;
-                        let n = sqlx::query(
+                    let r = self
+                        .update_with(
                             "UPDATE oidc_clients SET secret_hash = $1, updated_at = $2 \
                              WHERE id = $3 AND is_public = FALSE",
+                            vec![
+                                Bind::Bytes(secret_hash.to_vec()),
+                                Bind::Int(now.millis()),
+                                Bind::Text(id.to_string()),
+                            ],
+                            effects,
                         )
-                        .bind(secret_hash)
-                        .bind(now.millis())
-                        .bind(id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                        if n.rows_affected() == 0 {
-                            return Ok(false);
-                        }
-                        apply_effects(&mut tx, effects).await?;
-                        tx.commit().await.map_err(map_err)?;
-                        Ok(true)
-                    }
-                    .await;
-                    // Even when it failed: an unacknowledged commit may
-                    // still have happened.
+                        .await;
                     self.forget_oidc_client(id).await;
                     r
                 }
@@ -324,23 +306,13 @@ macro_rules! oidc_store {
                     id: OidcClientId,
                     effects: &Effects,
                 ) -> Result<bool, StoreError> {
-                    let r = async {
-                        let mut tx = self.pool.begin().await.map_err(map_err)?;
-                        let n = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
-                            .bind(id.to_string())
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(map_err)?;
-                        if n.rows_affected() == 0 {
-                            return Ok(false);
-                        }
-                        apply_effects(&mut tx, effects).await?;
-                        tx.commit().await.map_err(map_err)?;
-                        Ok(true)
-                    }
-                    .await;
-                    // Even when it failed: an unacknowledged commit may
-                    // still have happened.
+                    let r = self
+                        .update_with(
+                            "DELETE FROM oidc_clients WHERE id = $1",
+                            vec![Bind::Text(id.to_string())],
+                            effects,
+                        )
+                        .await;
                     self.forget_oidc_client(id).await;
                     r
                 }
