@@ -263,8 +263,26 @@ impl Grants {
         }
     }
 
+    /// One grant, out of its indexes too: revocations alone must not pile
+    /// up ids there.
     fn evict(&mut self, id: OidcGrantId) {
-        self.by_id.remove(&id);
+        let Some(((grant, _, _), _, _)) = self.by_id.remove(&id) else {
+            return;
+        };
+        if let Some(session) = grant.session_id
+            && let Some(ids) = self.by_session.get_mut(&session)
+        {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_session.remove(&session);
+            }
+        }
+        if let Some(ids) = self.by_account.get_mut(&grant.account_id) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_account.remove(&grant.account_id);
+            }
+        }
     }
 
     fn evict_session(&mut self, session: SessionId) {
@@ -747,6 +765,16 @@ mod tests {
         assert!(cached(2) && cached(3) && cached(4));
         c.evict_grant(OidcGrantId(uuid::Uuid::from_u128(2)));
         assert!(!cached(2) && cached(4), "a revoked grant goes alone");
+        let indexed = |c: &SessionCache| {
+            let m = c.maps.read().unwrap();
+            let ids =
+                |sets: Vec<&HashSet<OidcGrantId>>| sets.iter().map(|s| s.len()).sum::<usize>();
+            (
+                ids(m.grants.by_session.values().collect()),
+                ids(m.grants.by_account.values().collect()),
+            )
+        };
+        assert_eq!(indexed(&c), (2, 2), "and leaves no id in the indexes");
         c.evict_session(s1.id);
         assert!(!cached(4) && cached(3), "with its session");
         c.evict_account(a.id);
