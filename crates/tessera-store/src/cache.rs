@@ -297,8 +297,10 @@ impl Grants {
         }
     }
 
+    /// Rare (a client changed or removed), so a scan.
     fn evict_client(&mut self, client: OidcClientId) {
         self.by_id.retain(|_, (h, _, _)| h.0.client_id != client);
+        self.reindex();
     }
 
     fn touch_session(&mut self, session: SessionId, now: tessera_core::clock::Timestamp) {
