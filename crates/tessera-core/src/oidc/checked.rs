@@ -3,7 +3,8 @@
 //! again until it expires: a resource server calling userinfo or
 //! introspection on every request pays the ES256 verification once per
 //! token, not once per call. What can change (its grant, session or
-//! account) is still read on every use.
+//! account) is still checked on every use, through the who-am-I cache
+//! that every revocation evicts.
 //!
 //! A key leaves the JWKS only after every token it signed has expired
 //! (see [`super::keys`]), so nothing remembered here outlives its key.

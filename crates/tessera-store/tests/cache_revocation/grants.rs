@@ -7,55 +7,29 @@
 //! hears of a revoked grant and a re-keyed client.
 
 use super::{Node, signed_in};
+use crate::oidc::grants::grant;
+use crate::oidc::{client, stored_secret};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tessera_core::account::Account;
 use tessera_core::clock::Timestamp;
-use tessera_core::oidc::client::{OidcClient, OidcClientId, OidcScope};
-use tessera_core::oidc::grant::{OidcGrant, OidcGrantId};
-use tessera_core::session::{Aal, AuthMethod, Session};
+use tessera_core::oidc::client::OidcClient;
+use tessera_core::oidc::grant::OidcGrant;
+use tessera_core::session::Session;
 use tessera_core::store::{Effects, Store};
-
-fn client() -> OidcClient {
-    OidcClient {
-        id: OidcClientId(uuid::Uuid::new_v4()),
-        name: "Grafana".into(),
-        redirect_uris: vec!["https://app.example.com/cb".into()],
-        post_logout_redirect_uris: vec![],
-        public: false,
-        first_party: true,
-        scopes: vec![OidcScope::OpenId, OidcScope::Email],
-        created_by: None,
-        created_at: Timestamp(10),
-        updated_at: Timestamp(10),
-    }
-}
 
 /// An account signed in, a client, and a redeemed grant made in the
 /// session.
 async fn granted(s: &dyn Store, email: &str) -> (Account, Session, OidcClient, OidcGrant) {
     let (account, session, _) = signed_in(s, email).await;
-    let c = client();
+    let c = client("Grafana", false);
     s.insert_oidc_client_with(&c, Some(b"secret-1"), &Effects::none())
         .await
         .unwrap();
     let grant = OidcGrant {
-        id: OidcGrantId(uuid::Uuid::new_v4()),
-        client_id: c.id,
-        account_id: account.id,
         session_id: Some(session.id),
-        redirect_uri: "https://app.example.com/cb".into(),
-        scopes: vec![OidcScope::OpenId],
-        nonce: None,
-        code_challenge: None,
-        auth_time: Timestamp(10),
-        aal: Aal::Aal1,
-        methods: vec![AuthMethod::Password],
-        created_at: Timestamp(10),
-        code_expires_at: Timestamp(60_010),
-        code_used_at: None,
-        revoked_at: None,
+        ..grant(c.id, account.id, 10)
     };
     s.insert_oidc_grant(&grant, &grant.id.0.as_bytes().repeat(2))
         .await
@@ -134,11 +108,7 @@ async fn every_ending_evicts_the_cached_grant(node: Node) {
 async fn a_changed_or_removed_client_is_read_again(node: Node) {
     let s = node.store.as_ref();
     let (_, _, c, _) = granted(s, "client@x.io").await;
-    let hash = |got: Option<(OidcClient, Option<Vec<u8>>)>| got.and_then(|(_, h)| h);
-    assert_eq!(
-        hash(s.oidc_client_with_secret_hash(c.id).await.unwrap()),
-        Some(b"secret-1".to_vec())
-    );
+    assert_eq!(stored_secret(s, c.id).await, Some(b"secret-1".to_vec()));
     node.behind
         .execute(
             "UPDATE oidc_clients SET name = 'behind' WHERE id = $1",
@@ -153,10 +123,7 @@ async fn a_changed_or_removed_client_is_read_again(node: Node) {
             .await
             .unwrap()
     );
-    assert_eq!(
-        hash(s.oidc_client_with_secret_hash(c.id).await.unwrap()),
-        Some(b"secret-2".to_vec())
-    );
+    assert_eq!(stored_secret(s, c.id).await, Some(b"secret-2".to_vec()));
     // A change of its settings.
     let renamed = OidcClient {
         name: "Grafana 2".into(),
@@ -350,11 +317,7 @@ mod two_nodes {
                 .unwrap()
         );
         heard("the new secret", async || {
-            b.oidc_client_with_secret_hash(c.id)
-                .await
-                .unwrap()
-                .and_then(|(_, h)| h)
-                == Some(b"secret-2".to_vec())
+            stored_secret(&b, c.id).await == Some(b"secret-2".to_vec())
         })
         .await;
     }

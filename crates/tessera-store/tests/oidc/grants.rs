@@ -17,7 +17,7 @@ use tessera_core::session::{Aal, AuthMethod};
 use tessera_core::store::{Effects, NewSession, Store, StoreError};
 
 /// A grant with every optional field set, created at `created`.
-fn grant(client: OidcClientId, account: AccountId, created: i64) -> OidcGrant {
+pub(crate) fn grant(client: OidcClientId, account: AccountId, created: i64) -> OidcGrant {
     OidcGrant {
         id: OidcGrantId(uuid::Uuid::new_v4()),
         client_id: client,

@@ -3,7 +3,7 @@
 //! one is written; at most one active key per algorithm), retired keys
 //! deleted by age, and clients whose secrets are kept as hashes only.
 
-mod grants;
+pub(crate) mod grants;
 
 use super::account;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ fn key(kid: &str, alg: SigningAlg, created: i64) -> SigningKeyRecord {
     }
 }
 
-fn client(name: &str, public: bool) -> OidcClient {
+pub(crate) fn client(name: &str, public: bool) -> OidcClient {
     OidcClient {
         id: OidcClientId(uuid::Uuid::new_v4()),
         name: name.into(),
@@ -40,6 +40,14 @@ fn client(name: &str, public: bool) -> OidcClient {
         created_at: Timestamp(10),
         updated_at: Timestamp(10),
     }
+}
+
+/// The hash of a client's secret as stored (`None` also for no client).
+pub(crate) async fn stored_secret(s: &dyn Store, id: OidcClientId) -> Option<Vec<u8>> {
+    s.oidc_client_with_secret_hash(id)
+        .await
+        .unwrap()
+        .and_then(|(_, hash)| hash)
 }
 
 fn audited(kind: AuditKind) -> Effects {
@@ -229,23 +237,8 @@ macro_rules! oidc_conformance {
                     s.oidc_clients().await.unwrap(),
                     vec![public.clone(), conf.clone()]
                 );
-                assert_eq!(
-                    s.oidc_client_with_secret_hash(conf.id)
-                        .await
-                        .unwrap()
-                        .unwrap()
-                        .1,
-                    Some(b"hash-1".to_vec())
-                );
-                assert_eq!(
-                    s.oidc_client_with_secret_hash(public.id)
-                        .await
-                        .unwrap()
-                        .unwrap()
-                        .1,
-                    None
-                );
-                // Client authentication reads both at once.
+                // Client authentication reads the client and its secret's
+                // hash at once.
                 assert_eq!(
                     s.oidc_client_with_secret_hash(conf.id).await.unwrap(),
                     Some((conf.clone(), Some(b"hash-1".to_vec())))
@@ -301,11 +294,7 @@ macro_rules! oidc_conformance {
                     .unwrap()
                 );
                 assert_eq!(
-                    s.oidc_client_with_secret_hash(conf.id)
-                        .await
-                        .unwrap()
-                        .unwrap()
-                        .1,
+                    stored_secret(s.as_ref(), conf.id).await,
                     Some(b"hash-2".to_vec())
                 );
                 assert_eq!(
@@ -323,14 +312,7 @@ macro_rules! oidc_conformance {
                     .await
                     .unwrap()
                 );
-                assert_eq!(
-                    s.oidc_client_with_secret_hash(public.id)
-                        .await
-                        .unwrap()
-                        .unwrap()
-                        .1,
-                    None
-                );
+                assert_eq!(stored_secret(s.as_ref(), public.id).await, None);
 
                 assert!(
                     s.delete_oidc_client_with(conf.id, &audited(AuditKind::OidcClientDeleted))
