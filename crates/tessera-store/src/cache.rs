@@ -204,6 +204,39 @@ impl<Id: Copy + Eq + Hash, V: Clone> Index<Id, V> {
     }
 }
 
+/// Answers by key, each with its age and refresh claim, bounded like the
+/// indexes above: past [`MAX_ENTRIES`], expired entries go first, then
+/// everything.
+struct Keyed<K, V>(HashMap<K, (V, Instant, Refresh)>);
+
+impl<K, V> Default for Keyed<K, V> {
+    fn default() -> Self {
+        Keyed(HashMap::new())
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Keyed<K, V> {
+    fn get(&self, key: &K) -> Option<V> {
+        let (value, at, refresh) = self.0.get(key)?;
+        refresh.serve(at.elapsed()).then(|| value.clone())
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        if self.0.len() >= MAX_ENTRIES {
+            self.0.retain(|_, (_, at, _)| at.elapsed() < TTL);
+            if self.0.len() >= MAX_ENTRIES {
+                self.0.clear();
+            }
+        }
+        self.0
+            .insert(key, (value, Instant::now(), Refresh::default()));
+    }
+
+    fn remove(&mut self, key: &K) {
+        self.0.remove(key);
+    }
+}
+
 /// A grant with what its tokens live by: the session it was made in (if
 /// that is still there) and its account.
 pub type GrantHolder = (OidcGrant, Option<Session>, Account);
@@ -321,9 +354,9 @@ struct Maps {
     tokens: Index<ApiTokenId, ApiToken>,
     /// Each account's organizations, by account: evicted with the account,
     /// and all at once when a domain or policy changes.
-    standings: HashMap<AccountId, (OrgStanding, Instant, Refresh)>,
+    standings: Keyed<AccountId, OrgStanding>,
     grants: Grants,
-    clients: HashMap<OidcClientId, (ClientWithSecret, Instant, Refresh)>,
+    clients: Keyed<OidcClientId, ClientWithSecret>,
 }
 
 /// The who-am-I cache: sessions and API tokens, under one generation (an
@@ -364,52 +397,27 @@ impl SessionCache {
     }
 
     pub fn get(&self, hash: &[u8]) -> Option<(Session, Account)> {
-        if !self.usable.load(Ordering::Acquire) {
-            return None;
-        }
-        self.maps.read().ok()?.sessions.get(hash)
+        self.answer(|m| m.sessions.get(hash))
     }
 
     /// An API token by the hash of its secret.
     pub fn get_token(&self, hash: &[u8]) -> Option<(ApiToken, Account)> {
-        if !self.usable.load(Ordering::Acquire) {
-            return None;
-        }
-        self.maps.read().ok()?.tokens.get(hash)
+        self.answer(|m| m.tokens.get(hash))
     }
 
     /// An account's organizations.
     pub fn get_standing(&self, account: AccountId) -> Option<OrgStanding> {
-        if !self.usable.load(Ordering::Acquire) {
-            return None;
-        }
-        let maps = self.maps.read().ok()?;
-        let (standing, at, refresh) = maps.standings.get(&account)?;
-        refresh.serve(at.elapsed()).then(|| standing.clone())
+        self.answer(|m| m.standings.get(&account))
     }
 
     /// As [`put`](Self::put), for an account's organizations.
     pub fn put_standing(&self, ticket: Ticket, account: AccountId, standing: &OrgStanding) {
-        self.put_with(ticket, |m| {
-            if m.standings.len() >= MAX_ENTRIES {
-                m.standings.retain(|_, (_, at, _)| at.elapsed() < TTL);
-                if m.standings.len() >= MAX_ENTRIES {
-                    m.standings.clear();
-                }
-            }
-            m.standings.insert(
-                account,
-                (standing.clone(), Instant::now(), Refresh::default()),
-            );
-        });
+        self.put_with(ticket, |m| m.standings.insert(account, standing.clone()));
     }
 
     /// A grant with its session and account, by the grant's id.
     pub fn get_grant(&self, id: OidcGrantId) -> Option<GrantHolder> {
-        if !self.usable.load(Ordering::Acquire) {
-            return None;
-        }
-        self.maps.read().ok()?.grants.get(id)
+        self.answer(|m| m.grants.get(id))
     }
 
     /// As [`put`](Self::put), for a grant with its session and account.
@@ -419,28 +427,20 @@ impl SessionCache {
 
     /// A client with its secret's hash.
     pub fn get_client(&self, id: OidcClientId) -> Option<ClientWithSecret> {
-        if !self.usable.load(Ordering::Acquire) {
-            return None;
-        }
-        let maps = self.maps.read().ok()?;
-        let (client, at, refresh) = maps.clients.get(&id)?;
-        refresh.serve(at.elapsed()).then(|| client.clone())
+        self.answer(|m| m.clients.get(&id))
     }
 
     /// As [`put`](Self::put), for a client with its secret's hash.
     pub fn put_client(&self, ticket: Ticket, client: &ClientWithSecret) {
-        self.put_with(ticket, |m| {
-            if m.clients.len() >= MAX_ENTRIES {
-                m.clients.retain(|_, (_, at, _)| at.elapsed() < TTL);
-                if m.clients.len() >= MAX_ENTRIES {
-                    m.clients.clear();
-                }
-            }
-            m.clients.insert(
-                client.0.id,
-                (client.clone(), Instant::now(), Refresh::default()),
-            );
-        });
+        self.put_with(ticket, |m| m.clients.insert(client.0.id, client.clone()));
+    }
+
+    /// A lookup in the maps, unless the cache may have missed an eviction.
+    fn answer<T>(&self, look: impl FnOnce(&Maps) -> Option<T>) -> Option<T> {
+        if !self.usable.load(Ordering::Acquire) {
+            return None;
+        }
+        look(&*self.maps.read().ok()?)
     }
 
     /// Take before reading the database; hand to [`put`](Self::put).
