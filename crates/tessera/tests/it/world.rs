@@ -183,6 +183,37 @@ impl Nodes {
         })
     }
 
+    /// Checks `holds` (a check of one request, so that calls in a row go
+    /// to every node in turn) until it is true on every node. On one node
+    /// it must hold at the first try: there a revocation wins as soon as
+    /// its request has returned. Across nodes the revoking node's eviction
+    /// reaches the other's cache by `NOTIFY`, which can land a moment after
+    /// that request returned, so the round is repeated for up to half a
+    /// second, less than a cached entry's refresh age. How fast `NOTIFY`
+    /// travels is the store's two-node tests' to bound; these tests are
+    /// about what ends.
+    pub(crate) async fn eventually<F, Fut>(&self, what: &str, mut holds: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        loop {
+            let mut everywhere = true;
+            for _ in 0..self.nodes.len() {
+                everywhere &= holds().await;
+            }
+            if everywhere {
+                return;
+            }
+            assert!(
+                self.nodes.len() > 1 && std::time::Instant::now() < deadline,
+                "{what}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// The node the next request goes to: they take turns.
     pub(crate) fn node(&self) -> &InprocServer {
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
