@@ -35,12 +35,35 @@ impl Timestamp {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            (rem % 3600) / 60,
-            rem % 60
-        )
+        let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+        if !(0..=9999).contains(&y) {
+            return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z");
+        }
+        // Digit by digit rather than through `format!`: every who-am-I
+        // answer prints two of these, and the formatter's padding
+        // machinery cost more than the rest of the conversion.
+        let mut out = String::with_capacity(20);
+        push_digits(&mut out, y as u32, 4);
+        for (sep, n) in [
+            ('-', m),
+            ('-', d),
+            ('T', hh as u32),
+            (':', mm as u32),
+            (':', ss as u32),
+        ] {
+            out.push(sep);
+            push_digits(&mut out, n, 2);
+        }
+        out.push('Z');
+        out
+    }
+}
+
+/// `n`'s last `width` decimal digits, zero-padded.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10u32.pow(place) % 10) as u8;
+        out.push(char::from(b'0' + digit));
     }
 }
 
@@ -117,6 +140,31 @@ mod tests {
             Timestamp(951_827_696_000).to_rfc3339(),
             "2000-02-29T12:34:56Z"
         );
+        assert_eq!(
+            Timestamp(253_402_300_799_000).to_rfc3339(),
+            "9999-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn digit_by_digit_agrees_with_the_formatter() {
+        // From year 0 to past 9999 (where the formatter takes over), in
+        // steps that land on every hour, minute and second value.
+        let first = -62_167_219_200_i64; // 0000-01-01T00:00:00Z
+        let mut secs = first;
+        while secs < 253_402_300_800 + 86_400 * 400 {
+            let days = secs.div_euclid(86_400);
+            let rem = secs.rem_euclid(86_400);
+            let (y, m, d) = civil_from_days(days);
+            let expected = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+                rem / 3600,
+                (rem % 3600) / 60,
+                rem % 60
+            );
+            assert_eq!(Timestamp(secs * 1000).to_rfc3339(), expected);
+            secs += 86_400 * 13 + 3_661 * 7 + 1;
+        }
     }
 
     #[test]

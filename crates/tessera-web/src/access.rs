@@ -453,18 +453,16 @@ enum Refusal {
 
 /// The middleware: enforce the table for the matched route.
 pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    // A shared copy (no allocation): the request moves on below.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let path = matched.as_ref().map_or("", MatchedPath::as_str);
     let is_api = path.starts_with("/api/");
-    let needs = needs_of(req.method(), &path);
+    let needs = needs_of(req.method(), path);
     if needs == Some(Public) {
         return next.run(req).await;
     }
     if needs.is_none()
-        && let Some(allow) = allowed_methods(&path)
+        && let Some(allow) = allowed_methods(path)
     {
         return method_not_allowed(is_api, &allow);
     }

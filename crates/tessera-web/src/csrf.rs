@@ -1,6 +1,6 @@
 //! Cross-site request forgery defences, in two layers.
 //!
-//! 1. [`origin_guard`]: a state-changing request that a browser marks as
+//! 1. [`cross_site_refusal`]: a state-changing request that a browser marks as
 //!    cross-site (`Sec-Fetch-Site`), or whose `Origin` is not ours, is
 //!    refused before any handler runs. Non-browser clients send neither
 //!    header and authenticate with bearer tokens, which are not ambient.
@@ -13,41 +13,42 @@
 use crate::cookies;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Request};
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 use tessera_core::secrets::{ct_eq, random_token};
 
-pub async fn origin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The refusal for a state-changing request a browser sent from another
+/// site, or `None` to let it through.
+pub fn cross_site_refusal(state: &AppState, req: &Request) -> Option<Response> {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // OAuth's server endpoints read no cookie (the client or token
     // authenticates each request), so a cross-site call gains nothing.
     let cookieless = crate::api::OAUTH2_PATHS.contains(&req.uri().path());
-    if unsafe_method && !cookieless {
-        let h = req.headers();
-        let cross_site = h
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == "cross-site");
-        let foreign_origin = h
-            .get("origin")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|o| {
-                o != state.web.origin() && !state.web.allowed_origins.iter().any(|a| a == o)
-            });
-        if cross_site || foreign_origin {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "cross_site_request",
-                "Cross-site requests are not allowed.",
-            )
-            .into_response();
-        }
+    if !unsafe_method || cookieless {
+        return None;
     }
-    next.run(req).await
+    let h = req.headers();
+    let cross_site = h
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site");
+    let foreign_origin = h
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| {
+            o != state.web.origin() && !state.web.allowed_origins.iter().any(|a| a == o)
+        });
+    (cross_site || foreign_origin).then(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "Cross-site requests are not allowed.",
+        )
+        .into_response()
+    })
 }
 
 /// The CSRF token for a form: the existing cookie's value, or a new one

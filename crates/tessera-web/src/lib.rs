@@ -10,6 +10,7 @@ mod assets;
 mod client;
 mod cookies;
 mod csrf;
+mod envelope;
 mod error;
 mod extract;
 mod metrics;
@@ -36,10 +37,8 @@ pub use metrics::install_recorder;
 pub use state::{AppState, WebConfig};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 
 /// The whole application as one router, ready to serve.
 pub fn app(state: AppState) -> Router {
@@ -70,70 +69,24 @@ pub fn app(state: AppState) -> Router {
         .merge(api::ops::router())
         .merge(docs)
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            csrf::origin_guard,
-        ))
-        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(api_no_store))
-        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            security_headers::security_headers,
+            envelope::around,
         ))
         .with_state(state)
 }
 
-/// Runs every request that may change something in a task of its own, so
-/// it finishes even when its client goes away. Hyper drops a request's
-/// future wherever it is when the connection closes; a change made of
-/// several steps (check a code, hash a recovery key, commit) must not stop
-/// half way because the client stopped waiting, and must not depend on how
-/// fast the machine is. Each change still commits in one transaction (see
-/// `tessera_core::store::Effects`), which is what a crash needs; this is
-/// what a disconnect needs. Reads are left cancellable: stopping them
-/// early loses nothing.
-async fn run_to_completion(req: Request, next: Next) -> Response {
-    use axum::http::Method;
-    use tracing::Instrument;
-    if matches!(
-        *req.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    ) {
-        return next.run(req).await;
-    }
-    match tokio::spawn(next.run(req).in_current_span()).await {
-        Ok(res) => res,
-        Err(e) => {
-            // A panic in a handler: the task is gone, the client gets a
-            // plain 500 and the cause goes to the log.
-            tracing::error!(error = %e, "request task failed");
-            error::internal_error()
-        }
-    }
-}
-
-/// API answers carry tokens, account data and error details meant for one
-/// caller: no cache on the way may keep them. Outermost, so rejections by
-/// the layers inside and unknown `/api/` paths get it too.
-async fn api_no_store(req: Request, next: Next) -> Response {
-    let api = req.uri().path().starts_with("/api/");
-    let mut res = next.run(req).await;
-    if api {
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    res
-}
-
 /// The metrics listener's application: `GET /metrics` and nothing else.
+/// Its answers get the security headers but are not counted themselves:
+/// a scrape is not traffic, and counting it would make the request count
+/// move on every look.
 pub fn metrics_app(state: AppState) -> Router {
     api::ops::metrics_router()
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            security_headers::security_headers,
+            security_headers::alone,
         ))
         .with_state(state)
 }

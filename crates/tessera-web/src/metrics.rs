@@ -2,10 +2,10 @@
 //! and the password-hash pool.
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
+use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Installs the process-wide recorder once and returns its handle; later
@@ -29,22 +29,35 @@ pub fn install_recorder() -> Result<PrometheusHandle, String> {
         .clone()
 }
 
-/// Counts each request and records its latency, labelled by route pattern
+/// One request being counted and timed, labelled by its route pattern
 /// (never the raw path, which would explode the label set).
-pub async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = method_label(req.method());
-    let start = Instant::now();
-    let res = next.run(req).await;
-    let status = status_label(res.status().as_u16());
-    let secs = start.elapsed().as_secs_f64();
-    metrics::counter!("tessera_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("tessera_http_request_duration_seconds", "method" => method, "route" => route).record(secs);
-    res
+pub struct RequestTiming {
+    method: &'static str,
+    route: SharedString,
+    start: Instant,
+}
+
+impl RequestTiming {
+    pub fn start(req: &Request) -> Self {
+        let route = match req.extensions().get::<MatchedPath>() {
+            // Shared, so the two records below do not copy it again.
+            Some(p) => SharedString::from(Arc::<str>::from(p.as_str())),
+            None => SharedString::const_str("unmatched"),
+        };
+        RequestTiming {
+            method: method_label(req.method()),
+            route,
+            start: Instant::now(),
+        }
+    }
+
+    pub fn finish(self, res: &Response) {
+        let status = status_label(res.status().as_u16());
+        let secs = self.start.elapsed().as_secs_f64();
+        let method = self.method;
+        metrics::counter!("tessera_http_requests_total", "method" => method, "route" => self.route.clone(), "status" => status).increment(1);
+        metrics::histogram!("tessera_http_request_duration_seconds", "method" => method, "route" => self.route).record(secs);
+    }
 }
 
 /// Method labels without allocating on the hot path.

@@ -59,23 +59,28 @@ pub fn serves_https(public_url: &str) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
-/// The middleware: outermost, so that rejections by every layer inside
-/// and unknown paths get the headers too.
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let csp = if path == "/api/docs" || path.starts_with("/api/docs/") {
+/// The policy for an answer to `path`.
+pub fn csp_for(path: &str) -> &'static str {
+    if path == "/api/docs" || path.starts_with("/api/docs/") {
         DOCS_CSP
     } else if path.starts_with("/api/") {
         API_CSP
     } else {
         PAGE_CSP
-    };
+    }
+}
+
+/// The headers as a layer of their own, for the metrics listener (the
+/// main application sets them in `envelope`).
+pub async fn alone(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let csp = csp_for(req.uri().path());
     let mut res = next.run(req).await;
     set(res.headers_mut(), csp, serves_https(&state.web.public_url));
     res
 }
 
-fn set(h: &mut HeaderMap, csp: &'static str, https: bool) {
+/// Puts the headers on an answer.
+pub fn set(h: &mut HeaderMap, csp: &'static str, https: bool) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(csp),

@@ -1,10 +1,13 @@
 //! Allocator tuning for login floods.
 //!
-//! glibc raises its mmap threshold dynamically after large blocks are
-//! freed, so later large allocations come from the heap and stay resident.
-//! Fixing the threshold keeps big buffers on mmap (returned to the OS on
-//! free), and capping arenas stops each thread from growing its own heap.
-//! The hash pool already reuses its Argon2 memory; this covers the rest.
+//! The binary allocates through mimalloc (see `main.rs`), which keeps
+//! per-thread heaps and returns freed memory to the OS by itself. What
+//! still goes through glibc's malloc is what C libraries allocate (SQLite's
+//! page cache and statements). For that: glibc raises its mmap threshold
+//! dynamically after large blocks are freed, so later large allocations
+//! come from the heap and stay resident. Fixing the threshold keeps big
+//! buffers on mmap (returned to the OS on free), and capping arenas stops
+//! each thread from growing its own heap.
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn tune() {

@@ -1,7 +1,7 @@
 //! Request and response bodies of the API (snake_case JSON).
 
 use serde::{Deserialize, Serialize};
-use tessera_core::account::Account;
+use tessera_core::account::{Account, Role};
 use tessera_core::session::{Session, SessionPolicy};
 use utoipa::ToSchema;
 
@@ -135,9 +135,9 @@ pub struct AccountSummary {
     #[schema(format = Email)]
     pub email: String,
     #[schema(value_type = KindName)]
-    pub kind: String,
+    pub kind: &'static str,
     #[schema(value_type = Vec<RoleName>)]
-    pub roles: Vec<String>,
+    pub roles: Vec<&'static str>,
 }
 
 /// The answer to "who is this?".
@@ -153,11 +153,13 @@ pub struct WhoAmI {
     /// Every organization the account belongs to.
     pub organizations: Vec<super::org_dto::OrgMembershipView>,
     /// `aal1` (password only) or `aal2` (with a second step).
+    // Texts of the core's enums, borrowed: who-am-I answers every request
+    // of every relying product, so it allocates only what it must.
     #[schema(value_type = AalName)]
-    pub aal: String,
-    pub methods: Vec<String>,
+    pub aal: &'static str,
+    pub methods: Vec<&'static str>,
     #[schema(value_type = ClientKindDto)]
-    pub client: String,
+    pub client: &'static str,
     #[schema(format = DateTime)]
     pub verified_at: String,
     /// When the session ends unless it is used again (the earlier of its
@@ -197,20 +199,20 @@ impl WhoAmI {
             account: AccountSummary {
                 id: account.id.to_string(),
                 email: account.email.to_string(),
-                kind: account.kind.to_string(),
+                kind: account.kind.as_str(),
                 roles: account
                     .role
                     .implied()
-                    .iter()
-                    .map(|r| r.to_string())
+                    .into_iter()
+                    .map(Role::as_str)
                     .collect(),
             },
             organization: None,
             external: false,
             organizations: Vec::new(),
-            aal: session.aal.to_string(),
-            methods: session.methods.iter().map(|m| m.to_string()).collect(),
-            client: session.client.to_string(),
+            aal: session.aal.as_str(),
+            methods: session.methods.iter().map(|m| m.as_str()).collect(),
+            client: session.client.as_str(),
             verified_at: session.verified_at.to_rfc3339(),
             expires_at: session.ends_at(policy).to_rfc3339(),
             restricted: session.restricted,
