@@ -169,6 +169,15 @@ impl<Id: Copy + Eq + Hash, V: Clone> Index<Id, V> {
         );
     }
 
+    /// Changes a cached value in place: a touch, not an eviction.
+    fn update(&mut self, id: Id, change: impl FnOnce(&mut V)) {
+        if let Some(hash) = self.by_id.get(&id)
+            && let Some((_, e)) = self.by_hash.get_mut(hash)
+        {
+            change(&mut e.value);
+        }
+    }
+
     fn evict_id(&mut self, id: Id) {
         if let Some(hash) = self.by_id.remove(&id) {
             self.by_hash.remove(&hash);
@@ -496,14 +505,37 @@ impl SessionCache {
         let Ok(mut maps) = self.maps.write() else {
             return;
         };
-        let sessions = &mut maps.sessions;
-        if let Some(hash) = sessions.by_id.get(&id)
-            && let Some((_, e)) = sessions.by_hash.get_mut(hash)
-            && e.value.last_seen_at < now
-        {
-            e.value.last_seen_at = now;
-        }
+        maps.sessions.update(id, |s| {
+            if s.last_seen_at < now {
+                s.last_seen_at = now;
+            }
+        });
         maps.grants.touch_session(id, now);
+    }
+
+    /// Records an API token's use in its cached copy, before the write
+    /// that stores it, for the reasons [`touch_session`] gives: evicting
+    /// the token instead made every request in flight on it write too,
+    /// one after another, each waiting for the last one's commit. As the
+    /// write does, only a last use from `cutoff` or before is replaced.
+    ///
+    /// [`touch_session`]: SessionCache::touch_session
+    pub fn touch_token(
+        &self,
+        id: ApiTokenId,
+        now: tessera_core::clock::Timestamp,
+        ip: Option<&str>,
+        cutoff: tessera_core::clock::Timestamp,
+    ) {
+        let Ok(mut maps) = self.maps.write() else {
+            return;
+        };
+        maps.tokens.update(id, |t| {
+            if t.last_used_at.is_none_or(|last| last <= cutoff) {
+                t.last_used_at = Some(now);
+                t.last_used_ip = ip.map(str::to_owned);
+            }
+        });
     }
 
     /// A session, and every grant made in it.
@@ -703,6 +735,55 @@ mod tests {
         assert!(c.get(b"h2").is_some());
         // A session not cached: nothing to do.
         c.touch_session(pair(12).0.id, Timestamp(6_000));
+    }
+
+    #[test]
+    fn a_token_touch_freshens_the_cached_copy_as_the_write_would() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let token = ApiToken {
+            id: ApiTokenId(uuid::Uuid::from_u128(20)),
+            account_id: a.id,
+            label: "ci".into(),
+            scopes: vec![],
+            created_by: None,
+            created_at: Timestamp(0),
+            expires_at: Timestamp(10_000_000),
+            last_used_at: None,
+            last_used_ip: None,
+        };
+        c.put_token(c.ticket(), b"t1", &token, &a);
+        let in_flight = c.ticket();
+        let used = |c: &SessionCache| {
+            let t = c.get_token(b"t1").unwrap().0;
+            (t.last_used_at, t.last_used_ip)
+        };
+        c.touch_token(
+            token.id,
+            Timestamp(100_000),
+            Some("192.0.2.1"),
+            Timestamp(40_000),
+        );
+        assert_eq!(
+            used(&c),
+            (Some(Timestamp(100_000)), Some("192.0.2.1".into()))
+        );
+        // Within the interval the write changes nothing, and neither does this.
+        c.touch_token(
+            token.id,
+            Timestamp(120_000),
+            Some("192.0.2.2"),
+            Timestamp(60_000),
+        );
+        assert_eq!(
+            used(&c),
+            (Some(Timestamp(100_000)), Some("192.0.2.1".into()))
+        );
+        c.touch_token(token.id, Timestamp(160_000), None, Timestamp(100_000));
+        assert_eq!(used(&c), (Some(Timestamp(160_000)), None));
+        // Not a revocation: a fill that was in flight is still stored.
+        c.put(in_flight, b"h1", &s1, &a);
+        assert!(c.get(b"h1").is_some());
     }
 
     #[test]

@@ -140,6 +140,9 @@ macro_rules! tokens_store {
                     ip: Option<&str>,
                     cutoff: Timestamp,
                 ) -> Result<bool, StoreError> {
+                    // This node's copy first, so the requests racing this one
+                    // do not each write too (see `SessionCache::touch_token`).
+                    self.cache.touch_token(id, now, ip, cutoff);
                     let r = sqlx::query(
                         "UPDATE api_tokens SET last_used_at = $1, last_used_ip = $2 \
                          WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $4)",
@@ -151,8 +154,6 @@ macro_rules! tokens_store {
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
-                    // Only this node's copy is stale, and only in last use.
-                    self.cache.evict_token(id);
                     Ok(r.rows_affected() == 1)
                 }
 
