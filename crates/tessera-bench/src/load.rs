@@ -94,11 +94,21 @@ where
 
 /// Requests sent at `rate` per second for `duration`, whatever the answers.
 ///
-/// `OPEN_LOOP_WORKERS` senders share the schedule, each taking every n-th
-/// slot, so connections stay bounded; latency is counted from the slot's
-/// due time, so a sender held up by a slow answer still charges the delay
-/// to the server (no coordinated omission).
-pub async fn open_loop<F, Fut>(rate: f64, duration: Duration, make: F) -> Stats
+/// `senders` share the schedule, each taking every n-th slot and sending
+/// one request at a time, so at most that many connections are in use (as
+/// `wrk2 -c N -R rate` does); latency is counted from the slot's due time,
+/// so a sender held up by a slow answer still charges the delay to the
+/// server (no coordinated omission).
+///
+/// Give the client a pool that keeps `senders` idle connections: a sender
+/// that finds none idle opens a new one, and a pool that keeps fewer closes
+/// it again, so the run would measure TCP handshakes as much as requests.
+///
+/// With `BENCH_TRACE_DIR` set, each run also writes every request's slot
+/// and latency there (`open-NN.txt`, the start as Unix time in ns on the
+/// first line), to find what a tail is made of: line it up with
+/// `perf sched record -k CLOCK_MONOTONIC` by the two clocks' offset.
+pub async fn open_loop<F, Fut>(senders: usize, rate: f64, duration: Duration, make: F) -> Stats
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
@@ -106,7 +116,9 @@ where
     let make = Arc::new(make);
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let total = (rate * duration.as_secs_f64()).round() as u64;
-    let workers = OPEN_LOOP_WORKERS.min(total.max(1) as usize) as u64;
+    let workers = senders.clamp(1, total.max(1) as usize) as u64;
+    #[allow(clippy::disallowed_methods)] // a wall-clock mark, to line a trace up with perf's
+    let started_at = std::time::SystemTime::now();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..workers {
@@ -118,7 +130,7 @@ where
                 let due = start + interval.mul_f64(i as f64);
                 tokio::time::sleep_until(due.into()).await;
                 let outcome = make(i).await;
-                local.push((due.elapsed(), outcome));
+                local.push((i, due.elapsed(), outcome));
                 i += workers;
             }
             local
@@ -130,12 +142,48 @@ where
             samples.extend(s);
         }
     }
-    Stats::from(samples, start.elapsed())
+    let elapsed = start.elapsed();
+    if let Some(dir) = std::env::var_os("BENCH_TRACE_DIR") {
+        write_trace(
+            std::path::Path::new(&dir),
+            started_at,
+            interval,
+            &mut samples,
+        );
+    }
+    Stats::from(
+        samples.into_iter().map(|(_, d, o)| (d, o)).collect(),
+        elapsed,
+    )
 }
 
-/// Concurrent senders in an open-loop run (and so at most this many
-/// connections).
-pub const OPEN_LOOP_WORKERS: usize = 256;
+/// One line per request, in slot order: `slot latency_us status`.
+fn write_trace(
+    dir: &std::path::Path,
+    started_at: std::time::SystemTime,
+    interval: Duration,
+    samples: &mut [(u64, Duration, Outcome)],
+) {
+    use std::fmt::Write;
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start_ns = started_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    samples.sort_unstable_by_key(|s| s.0);
+    let mut out = format!(
+        "# start_unix_ns {start_ns} interval_ns {}\n",
+        interval.as_nanos()
+    );
+    for (slot, latency, status) in samples.iter() {
+        let _ = writeln!(out, "{slot} {} {status}", latency.as_micros());
+    }
+    let path = dir.join(format!("open-{run:02}.txt"));
+    if let Err(e) = std::fs::write(&path, out) {
+        eprintln!("   cannot write {}: {e}", path.display());
+    }
+}
 
 /// The median of some numbers.
 pub fn median(mut v: Vec<f64>) -> f64 {

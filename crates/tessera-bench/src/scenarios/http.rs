@@ -118,15 +118,16 @@ async fn whoami_vs_hello(
         tb.push(sb.per_sec);
     }
     let (rate_a, rate_b) = (median(ta), median(tb));
-    // Latency at half the baseline's maximum rate, open loop.
+    // Latency at half the baseline's maximum rate, open loop on the same
+    // connections the maximum was measured with.
     let rate = rate_b * 0.5;
     let (mut pa, mut pb, mut p50a, mut p999a) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut open_errors = 0u64;
     for _ in 0..b.settings.rounds {
         let f = a.clone();
-        let sa = open_loop(rate, b.settings.duration, move |i| f(i)).await;
+        let sa = open_loop(CONCURRENCY, rate, b.settings.duration, move |i| f(i)).await;
         let f = base.clone();
-        let sb = open_loop(rate, b.settings.duration, move |i| f(i)).await;
+        let sb = open_loop(CONCURRENCY, rate, b.settings.duration, move |i| f(i)).await;
         open_errors += sa.requests - sa.count(200) + sb.requests - sb.count(200);
         if sa.requests != sa.count(200) || sb.requests != sb.count(200) {
             eprintln!(
@@ -210,7 +211,7 @@ pub async fn flood(b: &Bench) -> anyhow::Result<Outcome> {
 
         let flood_http = client(256);
         let url = signin_url.clone();
-        let flood = tokio::spawn(open_loop(flood_rate, b.settings.duration, move |i| {
+        let flood = tokio::spawn(open_loop(256, flood_rate, b.settings.duration, move |i| {
             let req = flood_http.post(&url).json(&json!({
                 "email": seed::user_email((i % n_accounts) as usize), "password": seed::PASSWORD
             }));
