@@ -55,6 +55,7 @@
 //! [`put`]: SessionCache::put
 //! [`set_listening`]: SessionCache::set_listening
 
+use crate::fill_gate::{FillGate, Leading, Turn};
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::RwLock;
@@ -379,6 +380,18 @@ pub struct SessionCache {
     /// False while evictions from other nodes may be missed: then the
     /// cache answers nothing and stores nothing.
     usable: AtomicBool,
+    /// One read per credential at a time on a miss (see `fill_gate`).
+    session_fills: FillGate,
+    token_fills: FillGate,
+}
+
+/// What a lookup that missed does next.
+pub enum Fill<'a, T> {
+    /// Another lookup's read filled the cache meanwhile: the answer.
+    Cached(T),
+    /// Read the database and `put` the answer, holding this until then
+    /// (if it leads, the lookups waiting for it go on when it is dropped).
+    Read(Option<Leading<'a>>),
 }
 
 /// The generation a lookup saw before reading the database.
@@ -392,6 +405,8 @@ impl Default for SessionCache {
             maps: RwLock::default(),
             generation: AtomicU64::new(0),
             usable: AtomicBool::new(true),
+            session_fills: FillGate::default(),
+            token_fills: FillGate::default(),
         }
     }
 }
@@ -412,6 +427,43 @@ impl SessionCache {
     /// An API token by the hash of its secret.
     pub fn get_token(&self, hash: &[u8]) -> Option<(ApiToken, Account)> {
         self.answer(|m| m.tokens.get(hash))
+    }
+
+    /// After [`get`](Self::get) missed: read, or wait for the read of the
+    /// same session already in flight and answer from what it stored.
+    pub async fn session_fill(&self, hash: &[u8]) -> Fill<'_, (Session, Account)> {
+        self.fill(&self.session_fills, hash, |c| c.get(hash)).await
+    }
+
+    /// As [`session_fill`](Self::session_fill), after
+    /// [`get_token`](Self::get_token) missed.
+    pub async fn token_fill(&self, hash: &[u8]) -> Fill<'_, (ApiToken, Account)> {
+        self.fill(&self.token_fills, hash, |c| c.get_token(hash))
+            .await
+    }
+
+    async fn fill<'a, T>(
+        &'a self,
+        gate: &'a FillGate,
+        hash: &[u8],
+        look: impl Fn(&Self) -> Option<T>,
+    ) -> Fill<'a, T> {
+        if !self.usable() {
+            // Nothing will be stored, so there is nothing to wait for.
+            return Fill::Read(None);
+        }
+        match gate.enter(hash) {
+            Turn::Lead(leading) => Fill::Read(Some(leading)),
+            Turn::Follow(read) => {
+                read.finished().await;
+                match look(self) {
+                    Some(answer) => Fill::Cached(answer),
+                    // Refused (a revocation raced it), nothing found, or the
+                    // leader was cancelled: this lookup reads for itself.
+                    None => Fill::Read(None),
+                }
+            }
+        }
     }
 
     /// An account's organizations.
@@ -692,6 +744,67 @@ mod tests {
         c.evict_account(a.id);
         assert!(c.get(b"h2").is_none());
         assert!(c.maps.read().unwrap().sessions.by_id.is_empty());
+    }
+
+    /// Polls once: whether the future is still waiting.
+    fn pending<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        f.poll(&mut cx).is_pending()
+    }
+
+    #[tokio::test]
+    async fn a_miss_waits_for_the_read_in_flight_and_takes_what_it_stored() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let Fill::Read(Some(leading)) = c.session_fill(b"h1").await else {
+            panic!("the first miss reads");
+        };
+        let ticket = c.ticket();
+        let follower = c.session_fill(b"h1");
+        tokio::pin!(follower);
+        assert!(
+            pending(follower.as_mut()),
+            "a second miss waits for the first one's read"
+        );
+        c.put(ticket, b"h1", &s1, &a);
+        drop(leading);
+        match follower.await {
+            Fill::Cached((s, _)) => assert_eq!(s.id, s1.id),
+            Fill::Read(_) => panic!("the follower found the leader's fill"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_miss_behind_a_refused_fill_reads_for_itself() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let Fill::Read(Some(leading)) = c.session_fill(b"h1").await else {
+            panic!("the first miss reads");
+        };
+        let ticket = c.ticket();
+        let follower = c.session_fill(b"h1");
+        tokio::pin!(follower);
+        assert!(pending(follower.as_mut()));
+        // The leader read the row before a revocation; its fill is refused
+        // and the follower must not be answered with that row.
+        c.evict_session(s1.id);
+        c.put(ticket, b"h1", &s1, &a);
+        drop(leading);
+        assert!(matches!(follower.await, Fill::Read(None)));
+        // A token miss never waits behind a session's read.
+        let Fill::Read(Some(_session_read)) = c.session_fill(b"h2").await else {
+            panic!("reads");
+        };
+        assert!(matches!(c.token_fill(b"h2").await, Fill::Read(Some(_))));
+    }
+
+    #[tokio::test]
+    async fn a_deaf_cache_makes_no_miss_wait() {
+        let c = SessionCache::unusable();
+        let Fill::Read(None) = c.session_fill(b"h1").await else {
+            panic!("nothing will be stored, so nothing leads");
+        };
+        assert!(matches!(c.session_fill(b"h1").await, Fill::Read(None)));
     }
 
     #[test]

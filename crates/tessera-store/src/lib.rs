@@ -7,6 +7,7 @@
 
 mod cache;
 mod error;
+mod fill_gate;
 mod migrations;
 mod pg_listener;
 mod postgres;

@@ -90,6 +90,7 @@ macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:literal) => {
         mod store_impl {
             use super::$store;
+            use crate::cache::Fill;
             use crate::error::map_err;
             use crate::sql_impl::{
                 ACCOUNT_COLS, ACCOUNT_COL_COUNT, AccountRow, SESSION_COLS, SessionRow,
@@ -769,6 +770,10 @@ macro_rules! sql_store {
                     if let Some(hit) = self.cache.get(token_hash) {
                         return Ok(Some(hit));
                     }
+                    let _fill = match self.cache.session_fill(token_hash).await {
+                        Fill::Cached(hit) => return Ok(Some(hit)),
+                        Fill::Read(leading) => leading,
+                    };
                     // Before the read: a revocation that commits after it
                     // bumps the generation, and the fill below is refused.
                     let ticket = self.cache.ticket();

@@ -14,6 +14,7 @@ macro_rules! tokens_store {
         mod tokens_impl {
             use super::$store;
             use super::store_impl::{account_at, apply_effects};
+            use crate::cache::Fill;
             use crate::error::{corrupt, map_err};
             use crate::sql_impl::{ACCOUNT_COLS, ACCOUNT_COL_COUNT};
             use async_trait::async_trait;
@@ -114,6 +115,10 @@ macro_rules! tokens_store {
                     if let Some(hit) = self.cache.get_token(token_hash) {
                         return Ok(Some(hit));
                     }
+                    let _fill = match self.cache.token_fill(token_hash).await {
+                        Fill::Cached(hit) => return Ok(Some(hit)),
+                        Fill::Read(leading) => leading,
+                    };
                     // Before the read: a revocation that commits after it
                     // bumps the generation, and the fill below is refused.
                     let ticket = self.cache.ticket();

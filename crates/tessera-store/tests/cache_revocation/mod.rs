@@ -4,6 +4,7 @@
 //! stops hearing other nodes reads through to the database until it hears
 //! them again.
 
+mod fills;
 mod grants;
 
 use super::{account, session_for};

@@ -14,7 +14,7 @@ use tessera_core::clock::Timestamp;
 use tessera_core::ids::AccountId;
 use tessera_core::store::{Conversion, NewSession, Store, StoreError};
 
-fn token_for(account: AccountId, created: i64) -> ApiToken {
+pub(crate) fn token_for(account: AccountId, created: i64) -> ApiToken {
     ApiToken {
         id: ApiTokenId(uuid::Uuid::new_v4()),
         account_id: account,
