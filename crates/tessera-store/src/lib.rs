@@ -21,6 +21,7 @@ mod sql_throttle;
 mod sql_tokens;
 mod sql_twostep;
 mod sqlite;
+mod touches;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -15,6 +15,7 @@ use tessera_core::store::StoreError;
 pub struct PgStore {
     pub(crate) pool: PgPool,
     pub(crate) cache: Arc<SessionCache>,
+    pub(crate) touches: Arc<crate::touches::GroupCommit>,
     /// The backend pid of the listening connection, 0 while there is none.
     listener_pid: Arc<AtomicI32>,
     /// The schema, sent with each eviction: deployments in other schemas
@@ -59,6 +60,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             cache,
+            touches: Default::default(),
             listener_pid,
             scope,
         })

@@ -91,6 +91,7 @@ macro_rules! sql_store {
         mod store_impl {
             use super::$store;
             use crate::cache::Fill;
+            use crate::touches::Touch;
             use crate::error::map_err;
             use crate::sql_impl::{
                 ACCOUNT_COLS, ACCOUNT_COL_COUNT, AccountRow, SESSION_COLS, SessionRow,
@@ -261,6 +262,41 @@ macro_rules! sql_store {
             /// Writes a change's [`Effects`] inside its transaction, in the
             /// order documented there. A refusal returns before anything
             /// else is written; the caller drops `tx`, which rolls it back.
+            /// Writes a batch of touches in one transaction: per touch,
+            /// whether its row changed.
+            pub(crate) async fn write_touches(
+                pool: sqlx::Pool<$db>,
+                touches: Vec<Touch>,
+            ) -> crate::touches::Written {
+                let mut tx = pool.begin().await.map_err(map_err)?;
+                let mut changed = Vec::with_capacity(touches.len());
+                for t in &touches {
+                    let r = match t {
+                        Touch::Session { id, at } => sqlx::query(
+                            "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1",
+                        )
+                        .bind(at.millis())
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await,
+                        Touch::Token { id, at, ip, cutoff } => sqlx::query(
+                            "UPDATE api_tokens SET last_used_at = $1, last_used_ip = $2 \
+                             WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $4)",
+                        )
+                        .bind(at.millis())
+                        .bind(ip.as_deref())
+                        .bind(id.to_string())
+                        .bind(cutoff.millis())
+                        .execute(&mut *tx)
+                        .await,
+                    }
+                    .map_err(map_err)?;
+                    changed.push(r.rows_affected() == 1);
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(changed)
+            }
+
             pub(crate) async fn apply_effects(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 e: &Effects,
@@ -799,12 +835,13 @@ macro_rules! sql_store {
                     // is ahead by at most the cache's TTL; the row decides
                     // after that.
                     self.cache.touch_session(id, now);
-                    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
-                        .bind(now.millis())
-                        .bind(id.to_string())
-                        .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
+                    // Committed with the other touches due now (see `touches`).
+                    let pool = self.pool.clone();
+                    self.touches
+                        .touch(Touch::Session { id, at: now }, move |batch| {
+                            write_touches(pool.clone(), batch)
+                        })
+                        .await?;
                     Ok(())
                 }
 

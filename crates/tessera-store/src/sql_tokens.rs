@@ -13,7 +13,8 @@ macro_rules! tokens_store {
     ($store:ident, $db:ty) => {
         mod tokens_impl {
             use super::$store;
-            use super::store_impl::{account_at, apply_effects};
+            use super::store_impl::{account_at, apply_effects, write_touches};
+            use crate::touches::Touch;
             use crate::cache::Fill;
             use crate::error::{corrupt, map_err};
             use crate::sql_impl::{ACCOUNT_COLS, ACCOUNT_COL_COUNT};
@@ -148,18 +149,12 @@ macro_rules! tokens_store {
                     // This node's copy first, so the requests racing this one
                     // do not each write too (see `SessionCache::touch_token`).
                     self.cache.touch_token(id, now, ip, cutoff);
-                    let r = sqlx::query(
-                        "UPDATE api_tokens SET last_used_at = $1, last_used_ip = $2 \
-                         WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $4)",
-                    )
-                    .bind(now.millis())
-                    .bind(ip)
-                    .bind(id.to_string())
-                    .bind(cutoff.millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                    Ok(r.rows_affected() == 1)
+                    // Committed with the other touches due now (see `touches`).
+                    let pool = self.pool.clone();
+                    let touch = Touch::Token { id, at: now, ip: ip.map(str::to_owned), cutoff };
+                    self.touches
+                        .touch(touch, move |batch| write_touches(pool.clone(), batch))
+                        .await
                 }
 
                 async fn api_token_by_id(

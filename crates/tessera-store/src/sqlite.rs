@@ -13,6 +13,7 @@ use tessera_core::store::StoreError;
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     pub(crate) cache: std::sync::Arc<crate::cache::SessionCache>,
+    pub(crate) touches: std::sync::Arc<crate::touches::GroupCommit>,
 }
 
 impl SqliteStore {
@@ -42,6 +43,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             cache: Default::default(),
+            touches: Default::default(),
         })
     }
 

@@ -4,8 +4,8 @@
 //! stops hearing other nodes reads through to the database until it hears
 //! them again.
 
-mod fills;
 mod grants;
+mod together;
 
 use super::{account, session_for};
 use std::sync::Arc;

@@ -1,15 +1,18 @@
-//! Concurrent misses for one credential read the database once: the rest
-//! wait for that read and are answered from what it stored. Proved on
-//! PostgreSQL by holding the table locked, so every read that is made
-//! queues on the lock where it can be counted, then letting them go.
+//! What arrives together is done once: concurrent misses for one
+//! credential read the database once (the rest wait for that read and are
+//! answered from what it stored), and last-use touches of many credentials
+//! share a transaction. Proved on PostgreSQL by holding the table locked,
+//! so every statement that is made queues on the lock where it can be
+//! counted, then letting them go.
 
-use super::{Behind, postgres, signed_in};
+use super::{Behind, another_session, postgres, signed_in};
 use crate::tokens::token_for;
 use std::sync::Arc;
 use std::time::Duration;
+use tessera_core::clock::Timestamp;
 use tessera_core::store::Store;
 
-/// Reads of `table` queued behind the lock `locker` holds.
+/// Statements on `table` queued behind the lock `locker` holds.
 async fn queued_reads(pool: &sqlx::PgPool, table: &str) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_locks WHERE relation = $1::regclass AND NOT granted",
@@ -20,13 +23,13 @@ async fn queued_reads(pool: &sqlx::PgPool, table: &str) -> i64 {
     .unwrap()
 }
 
-/// Runs `lookups` lookups of one credential at once while `table` is
-/// locked; returns how many reads reached the database, and every answer.
+/// Runs `n` calls of `start` at once while `table` is locked; returns how
+/// many statements reached the database, and every answer.
 async fn stampede<T: Send + 'static>(
     pool: &sqlx::PgPool,
     table: &'static str,
-    lookups: usize,
-    lookup: impl Fn() -> tokio::task::JoinHandle<T>,
+    n: usize,
+    start: impl Fn(usize) -> tokio::task::JoinHandle<T>,
 ) -> (i64, Vec<T>) {
     let mut locker = pool.begin().await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -35,7 +38,7 @@ async fn stampede<T: Send + 'static>(
     .execute(&mut *locker)
     .await
     .unwrap();
-    let running: Vec<_> = (0..lookups).map(|_| lookup()).collect();
+    let running: Vec<_> = (0..n).map(start).collect();
     // Polls the database for the first read; no clock is involved.
     let first = tokio::time::timeout(Duration::from_secs(30), async {
         while queued_reads(pool, table).await == 0 {
@@ -67,7 +70,7 @@ async fn concurrent_misses_for_one_credential_read_once() {
     let store: Arc<dyn Store> = node.store.clone();
     let (account, session, hash) = signed_in(store.as_ref(), "stampede@x.io").await;
 
-    let (reads, answers) = stampede(pool, "sessions", 32, || {
+    let (reads, answers) = stampede(pool, "sessions", 32, |_| {
         let (s, h) = (store.clone(), hash.clone());
         tokio::spawn(async move { s.session_by_token(&h).await.unwrap().map(|(s, _)| s.id) })
     })
@@ -83,7 +86,7 @@ async fn concurrent_misses_for_one_credential_read_once() {
         .insert_api_token(&token, b"stampede-token")
         .await
         .unwrap();
-    let (reads, answers) = stampede(pool, "api_tokens", 32, || {
+    let (reads, answers) = stampede(pool, "api_tokens", 32, |_| {
         let s = store.clone();
         tokio::spawn(async move {
             s.api_token_by_hash(b"stampede-token")
@@ -95,4 +98,36 @@ async fn concurrent_misses_for_one_credential_read_once() {
     .await;
     assert!(answers.iter().all(|a| *a == Some(token.id)), "{answers:?}");
     assert_eq!(reads, 1, "32 API token lookups on a cold cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn touches_due_together_share_one_transaction() {
+    let Some(node) = postgres().await else {
+        return;
+    };
+    let Behind::Pg(pool) = &node.behind else {
+        unreachable!("postgres() gives a PostgreSQL node");
+    };
+    let store: Arc<dyn Store> = node.store.clone();
+    let (account, first, _) = signed_in(store.as_ref(), "touched@x.io").await;
+    let mut sessions = vec![first];
+    for _ in 1..16 {
+        sessions.push(another_session(store.as_ref(), account.id).await.0);
+    }
+    let at = Timestamp(sessions[0].last_seen_at.0 + 60_000);
+    let ids: Arc<Vec<_>> = Arc::new(sessions.iter().map(|s| s.id).collect());
+    let (statements, answers) = stampede(pool, "sessions", 16, |i| {
+        let (s, ids) = (store.clone(), ids.clone());
+        tokio::spawn(async move { s.touch_session(ids[i], at).await.is_ok() })
+    })
+    .await;
+    assert!(answers.iter().all(|ok| *ok), "every touch is committed");
+    // The first transaction's statement waits on the lock; every touch
+    // that came meanwhile waits for the next transaction, not on the lock.
+    assert_eq!(statements, 1, "16 touches due together");
+    let seen: Vec<i64> = sqlx::query_scalar("SELECT last_seen_at FROM sessions ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(seen, vec![at.0; 16], "every row has its touch");
 }
