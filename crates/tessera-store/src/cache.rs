@@ -52,7 +52,13 @@
 //! refresh that stored nothing (its fill refused) may be claimed again
 //! after [`RECLAIM`].
 //!
+//! An entry that is not there at all (a cold start, an eviction, a client
+//! quiet for longer than the TTL) has nothing to answer from meanwhile:
+//! there, the misses for one key wait for the first one's read instead of
+//! all reading (`fill_gate`, through [`session_fill`] and its siblings).
+//!
 //! [`put`]: SessionCache::put
+//! [`session_fill`]: SessionCache::session_fill
 //! [`set_listening`]: SessionCache::set_listening
 
 use crate::fill_gate::{FillGate, Leading, Turn};
@@ -383,6 +389,8 @@ pub struct SessionCache {
     /// One read per credential at a time on a miss (see `fill_gate`).
     session_fills: FillGate,
     token_fills: FillGate,
+    grant_fills: FillGate,
+    client_fills: FillGate,
 }
 
 /// What a lookup that missed does next.
@@ -407,6 +415,8 @@ impl Default for SessionCache {
             usable: AtomicBool::new(true),
             session_fills: FillGate::default(),
             token_fills: FillGate::default(),
+            grant_fills: FillGate::default(),
+            client_fills: FillGate::default(),
         }
     }
 }
@@ -439,6 +449,21 @@ impl SessionCache {
     /// [`get_token`](Self::get_token) missed.
     pub async fn token_fill(&self, hash: &[u8]) -> Fill<'_, (ApiToken, Account)> {
         self.fill(&self.token_fills, hash, |c| c.get_token(hash))
+            .await
+    }
+
+    /// As [`session_fill`](Self::session_fill), after
+    /// [`get_grant`](Self::get_grant) missed: every access token of a busy
+    /// grant misses together when the grant is not cached.
+    pub async fn grant_fill(&self, id: OidcGrantId) -> Fill<'_, GrantHolder> {
+        self.fill(&self.grant_fills, id.0.as_bytes(), |c| c.get_grant(id))
+            .await
+    }
+
+    /// As [`session_fill`](Self::session_fill), after
+    /// [`get_client`](Self::get_client) missed.
+    pub async fn client_fill(&self, id: OidcClientId) -> Fill<'_, ClientWithSecret> {
+        self.fill(&self.client_fills, id.0.as_bytes(), |c| c.get_client(id))
             .await
     }
 
@@ -752,20 +777,31 @@ mod tests {
         f.poll(&mut cx).is_pending()
     }
 
-    #[tokio::test]
-    async fn a_miss_waits_for_the_read_in_flight_and_takes_what_it_stored() {
-        let c = SessionCache::default();
-        let (s1, a) = pair(10);
-        let Fill::Read(Some(leading)) = c.session_fill(b"h1").await else {
+    /// The first miss for a key, which leads, and a second one, which must
+    /// still be waiting for the first one's read.
+    async fn leader_and_waiting_follower<'c, T, F>(
+        miss: impl Fn() -> F,
+    ) -> (Leading<'c>, std::pin::Pin<Box<F>>)
+    where
+        F: std::future::Future<Output = Fill<'c, T>>,
+    {
+        let Fill::Read(Some(leading)) = miss().await else {
             panic!("the first miss reads");
         };
-        let ticket = c.ticket();
-        let follower = c.session_fill(b"h1");
-        tokio::pin!(follower);
+        let mut follower = Box::pin(miss());
         assert!(
             pending(follower.as_mut()),
             "a second miss waits for the first one's read"
         );
+        (leading, follower)
+    }
+
+    #[tokio::test]
+    async fn a_miss_waits_for_the_read_in_flight_and_takes_what_it_stored() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let (leading, follower) = leader_and_waiting_follower(|| c.session_fill(b"h1")).await;
+        let ticket = c.ticket();
         c.put(ticket, b"h1", &s1, &a);
         drop(leading);
         match follower.await {
@@ -778,13 +814,8 @@ mod tests {
     async fn a_miss_behind_a_refused_fill_reads_for_itself() {
         let c = SessionCache::default();
         let (s1, a) = pair(10);
-        let Fill::Read(Some(leading)) = c.session_fill(b"h1").await else {
-            panic!("the first miss reads");
-        };
+        let (leading, follower) = leader_and_waiting_follower(|| c.session_fill(b"h1")).await;
         let ticket = c.ticket();
-        let follower = c.session_fill(b"h1");
-        tokio::pin!(follower);
-        assert!(pending(follower.as_mut()));
         // The leader read the row before a revocation; its fill is refused
         // and the follower must not be answered with that row.
         c.evict_session(s1.id);
@@ -985,17 +1016,9 @@ mod tests {
         assert!(!cached(3));
     }
 
-    #[test]
-    fn a_grant_or_client_fill_started_before_an_eviction_is_refused() {
-        let c = SessionCache::default();
-        let (s1, a) = pair(10);
-        let h = holder(2, &s1, &a);
-        let before = c.ticket();
-        c.evict_session(s1.id);
-        c.put_grant(before, &h);
-        assert!(c.get_grant(h.0.id).is_none());
-        let client = OidcClient {
-            id: h.0.client_id,
+    fn app_client(id: OidcClientId) -> OidcClient {
+        OidcClient {
+            id,
             name: "app".into(),
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
@@ -1005,7 +1028,45 @@ mod tests {
             created_by: None,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn grant_and_client_misses_wait_for_the_read_in_flight() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let h = holder(2, &s1, &a);
+        let id = h.0.id;
+        let (leading, follower) = leader_and_waiting_follower(|| c.grant_fill(id)).await;
+        // A client's miss never waits behind a grant's read.
+        let Fill::Read(Some(client_read)) = c.client_fill(h.0.client_id).await else {
+            panic!("a client miss reads");
         };
+        c.put_grant(c.ticket(), &h);
+        drop(leading);
+        match follower.await {
+            Fill::Cached(g) => assert_eq!(g.0.id, id),
+            Fill::Read(_) => panic!("the follower found the leader's fill"),
+        }
+        drop(client_read);
+        // A leader dropped before it stored (its request was cancelled)
+        // releases its followers, and they read for themselves.
+        let client = app_client(OidcClientId(uuid::Uuid::from_u128(7)));
+        let (leading, follower) = leader_and_waiting_follower(|| c.client_fill(client.id)).await;
+        drop(leading);
+        assert!(matches!(follower.await, Fill::Read(None)));
+    }
+
+    #[test]
+    fn a_grant_or_client_fill_started_before_an_eviction_is_refused() {
+        let c = SessionCache::default();
+        let (s1, a) = pair(10);
+        let h = holder(2, &s1, &a);
+        let before = c.ticket();
+        c.evict_session(s1.id);
+        c.put_grant(before, &h);
+        assert!(c.get_grant(h.0.id).is_none());
+        let client = app_client(h.0.client_id);
         let before = c.ticket();
         c.evict_client(client.id);
         c.put_client(before, &(client.clone(), Some(b"old".to_vec())));

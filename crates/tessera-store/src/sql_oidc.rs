@@ -14,7 +14,9 @@ macro_rules! oidc_store {
             use super::store_impl::{Bind, apply_effects};
             use crate::error::{corrupt, map_err};
             use async_trait::async_trait;
+            use crate::cache::Fill;
             use sqlx::Row;
+            use std::sync::LazyLock;
             use tessera_core::clock::Timestamp;
             use tessera_core::oidc::client::{
                 OidcClient, OidcClientId, scopes_from_text, scopes_to_text,
@@ -284,10 +286,16 @@ macro_rules! oidc_store {
                     if let Some(hit) = self.cache.get_client(id) {
                         return Ok(Some(hit));
                     }
+                    let _fill = match self.cache.client_fill(id).await {
+                        Fill::Cached(hit) => return Ok(Some(hit)),
+                        Fill::Read(leading) => leading,
+                    };
                     let ticket = self.cache.ticket();
-                    let sql =
-                        format!("SELECT {CLIENT_COLS}, secret_hash FROM oidc_clients WHERE id = $1");
-                    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    // Formatted once: this runs on every miss.
+                    static SQL: LazyLock<String> = LazyLock::new(|| {
+                        format!("SELECT {CLIENT_COLS}, secret_hash FROM oidc_clients WHERE id = $1")
+                    });
+                    let Some(r) = sqlx::query(SQL.as_str())
                         .bind(id.to_string())
                         .fetch_optional(&self.pool)
                         .await

@@ -18,7 +18,9 @@ macro_rules! oidc_grants_store {
             use crate::sql_impl::{ACCOUNT_COL_COUNT, ACCOUNT_COLS, SESSION_COLS};
             use tessera_core::account::Account;
             use async_trait::async_trait;
+            use crate::cache::Fill;
             use sqlx::Row;
+            use std::sync::LazyLock;
             use tessera_core::clock::Timestamp;
             use tessera_core::oidc::client::{scopes_from_text, scopes_to_text};
             use tessera_core::oidc::grant::{OidcGrant, OidcGrantId, RefreshTokenRecord};
@@ -135,15 +137,22 @@ macro_rules! oidc_grants_store {
                     if let Some(hit) = self.cache.get_grant(id) {
                         return Ok(Some(hit));
                     }
+                    let _fill = match self.cache.grant_fill(id).await {
+                        Fill::Cached(hit) => return Ok(Some(hit)),
+                        Fill::Read(leading) => leading,
+                    };
                     // Before the read: a revocation that commits after it
                     // refuses the fill below.
                     let ticket = self.cache.ticket();
-                    let sql = format!(
-                        "SELECT {GRANT_COLS}, {ACCOUNT_COLS}, {SESSION_COLS} FROM oidc_grants g \
-                         JOIN accounts a ON a.id = g.account_id \
-                         LEFT JOIN sessions s ON s.id = g.session_id WHERE g.id = $1"
-                    );
-                    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    // Formatted once: this runs on every miss.
+                    static SQL: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT {GRANT_COLS}, {ACCOUNT_COLS}, {SESSION_COLS} FROM oidc_grants g \
+                             JOIN accounts a ON a.id = g.account_id \
+                             LEFT JOIN sessions s ON s.id = g.session_id WHERE g.id = $1"
+                        )
+                    });
+                    let Some(r) = sqlx::query(SQL.as_str())
                         .bind(id.to_string())
                         .fetch_optional(&self.pool)
                         .await

@@ -20,6 +20,7 @@ macro_rules! tokens_store {
             use crate::sql_impl::{ACCOUNT_COLS, ACCOUNT_COL_COUNT};
             use async_trait::async_trait;
             use sqlx::Row;
+            use std::sync::LazyLock;
             use tessera_core::account::Account;
             use tessera_core::apitoken::{ApiToken, ApiTokenId, scopes_from_text, scopes_to_text};
             use tessera_core::clock::Timestamp;
@@ -123,11 +124,14 @@ macro_rules! tokens_store {
                     // Before the read: a revocation that commits after it
                     // bumps the generation, and the fill below is refused.
                     let ticket = self.cache.ticket();
-                    let sql = format!(
-                        "SELECT {ACCOUNT_COLS}, {TOKEN_COLS} FROM api_tokens t \
-                         JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1"
-                    );
-                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    // Formatted once: this runs on every miss.
+                    static SQL: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT {ACCOUNT_COLS}, {TOKEN_COLS} FROM api_tokens t \
+                             JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1"
+                        )
+                    });
+                    let row = sqlx::query(SQL.as_str())
                         .bind(token_hash)
                         .fetch_optional(&self.pool)
                         .await

@@ -21,7 +21,10 @@ use tessera_core::store::{Effects, Store};
 
 /// An account signed in, a client, and a redeemed grant made in the
 /// session.
-async fn granted(s: &dyn Store, email: &str) -> (Account, Session, OidcClient, OidcGrant) {
+pub(super) async fn granted(
+    s: &dyn Store,
+    email: &str,
+) -> (Account, Session, OidcClient, OidcGrant) {
     let (account, session, _) = signed_in(s, email).await;
     let c = client("Grafana", false);
     s.insert_oidc_client_with(&c, Some(b"secret-1"), &Effects::none())

@@ -1,10 +1,12 @@
 //! What arrives together is done once: concurrent misses for one
-//! credential read the database once (the rest wait for that read and are
+//! credential (a session, an API token, an OpenID Connect grant or client)
+//! read the database once (the rest wait for that read and are
 //! answered from what it stored), and last-use touches of many credentials
 //! share a transaction. Proved on PostgreSQL by holding the table locked,
 //! so every statement that is made queues on the lock where it can be
 //! counted, then letting them go.
 
+use super::grants::granted;
 use super::{Behind, another_session, postgres, signed_in};
 use crate::tokens::token_for;
 use std::sync::Arc;
@@ -59,6 +61,19 @@ async fn stampede<T: Send + 'static>(
     (reads, answers)
 }
 
+/// 32 lookups of one credential at once on a cold cache: every one is
+/// answered with `want`, and `table` is read once.
+async fn read_once<T, F>(pool: &sqlx::PgPool, table: &'static str, want: T, lookup: impl Fn() -> F)
+where
+    T: PartialEq + std::fmt::Debug + Send + 'static,
+    F: Future<Output = Option<T>> + Send + 'static,
+{
+    let (reads, answers) = stampede(pool, table, 32, |_| tokio::spawn(lookup())).await;
+    let want = Some(want);
+    assert!(answers.iter().all(|a| *a == want), "{answers:?}");
+    assert_eq!(reads, 1, "32 lookups on a cold cache read {table}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_misses_for_one_credential_read_once() {
     let Some(node) = postgres().await else {
@@ -69,35 +84,51 @@ async fn concurrent_misses_for_one_credential_read_once() {
     };
     let store: Arc<dyn Store> = node.store.clone();
     let (account, session, hash) = signed_in(store.as_ref(), "stampede@x.io").await;
-
-    let (reads, answers) = stampede(pool, "sessions", 32, |_| {
+    read_once(pool, "sessions", session.id, || {
         let (s, h) = (store.clone(), hash.clone());
-        tokio::spawn(async move { s.session_by_token(&h).await.unwrap().map(|(s, _)| s.id) })
+        async move { s.session_by_token(&h).await.unwrap().map(|(s, _)| s.id) }
     })
     .await;
-    assert!(
-        answers.iter().all(|a| *a == Some(session.id)),
-        "{answers:?}"
-    );
-    assert_eq!(reads, 1, "32 session lookups on a cold cache");
 
     let token = token_for(account.id, 1);
     store
         .insert_api_token(&token, b"stampede-token")
         .await
         .unwrap();
-    let (reads, answers) = stampede(pool, "api_tokens", 32, |_| {
+    read_once(pool, "api_tokens", token.id, || {
         let s = store.clone();
-        tokio::spawn(async move {
+        async move {
             s.api_token_by_hash(b"stampede-token")
                 .await
                 .unwrap()
                 .map(|(t, _)| t.id)
-        })
+        }
     })
     .await;
-    assert!(answers.iter().all(|a| *a == Some(token.id)), "{answers:?}");
-    assert_eq!(reads, 1, "32 API token lookups on a cold cache");
+
+    // What an OpenID Connect access token is checked against: its grant,
+    // and the client that authenticates at introspection.
+    let (_, _, client, grant) = granted(store.as_ref(), "stampede-oidc@x.io").await;
+    read_once(pool, "oidc_grants", grant.id, || {
+        let s = store.clone();
+        async move {
+            s.oidc_grant_with_holder(grant.id)
+                .await
+                .unwrap()
+                .map(|(g, _, _)| g.id)
+        }
+    })
+    .await;
+    read_once(pool, "oidc_clients", client.id, || {
+        let s = store.clone();
+        async move {
+            s.oidc_client_with_secret_hash(client.id)
+                .await
+                .unwrap()
+                .map(|(c, _)| c.id)
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
