@@ -143,34 +143,32 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn concurrent_misses_for_one_key_read_once() {
+    /// `n` lookups of one key at once (each leader storing what it read
+    /// if `fill`), every one answered; what they did.
+    async fn lookups_at_once(n: usize, fill: bool) -> Arc<Looked> {
         let looked = Arc::new(Looked::default());
-        let tasks: Vec<_> = (0..64)
+        let tasks: Vec<_> = (0..n)
             .map(|_| {
                 let l = looked.clone();
-                tokio::spawn(async move { l.lookup(true).await })
+                tokio::spawn(async move { l.lookup(fill).await })
             })
             .collect();
         for t in tasks {
             assert_eq!(t.await.unwrap(), 7);
         }
+        looked
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_misses_for_one_key_read_once() {
+        let looked = lookups_at_once(64, true).await;
         assert_eq!(looked.reads.load(Ordering::SeqCst), 1);
         assert_eq!(looked.gate.in_flight(), 0, "the leader left the map");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn followers_of_a_refused_fill_read_for_themselves_once_each() {
-        let looked = Arc::new(Looked::default());
-        let tasks: Vec<_> = (0..16)
-            .map(|_| {
-                let l = looked.clone();
-                tokio::spawn(async move { l.lookup(false).await })
-            })
-            .collect();
-        for t in tasks {
-            assert_eq!(t.await.unwrap(), 7);
-        }
+        let looked = lookups_at_once(16, false).await;
         // Nothing was cached: each lookup read once, whether it led or
         // followed (a follower waits once, never for a second leader).
         assert_eq!(looked.reads.load(Ordering::SeqCst), 16);

@@ -58,9 +58,9 @@ impl PgStore {
         let listener_pid = Arc::new(AtomicI32::new(0));
         crate::pg_listener::start(listener_options, scope.clone(), &cache, &listener_pid).await;
         Ok(PgStore {
+            touches: Arc::new(store_impl::group_commit(&pool)),
             pool,
             cache,
-            touches: Default::default(),
             listener_pid,
             scope,
         })

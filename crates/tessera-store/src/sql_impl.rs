@@ -259,12 +259,15 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            /// Writes a change's [`Effects`] inside its transaction, in the
-            /// order documented there. A refusal returns before anything
-            /// else is written; the caller drops `tx`, which rolls it back.
+            /// The store's group commit of last-use touches (see `touches`).
+            pub(crate) fn group_commit(pool: &sqlx::Pool<$db>) -> crate::touches::GroupCommit {
+                let pool = pool.clone();
+                crate::touches::GroupCommit::new(move |batch| write_touches(pool.clone(), batch))
+            }
+
             /// Writes a batch of touches in one transaction: per touch,
             /// whether its row changed.
-            pub(crate) async fn write_touches(
+            async fn write_touches(
                 pool: sqlx::Pool<$db>,
                 touches: Vec<Touch>,
             ) -> crate::touches::Written {
@@ -297,6 +300,9 @@ macro_rules! sql_store {
                 Ok(changed)
             }
 
+            /// Writes a change's [`Effects`] inside its transaction, in the
+            /// order documented there. A refusal returns before anything
+            /// else is written; the caller drops `tx`, which rolls it back.
             pub(crate) async fn apply_effects(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 e: &Effects,
@@ -836,12 +842,7 @@ macro_rules! sql_store {
                     // after that.
                     self.cache.touch_session(id, now);
                     // Committed with the other touches due now (see `touches`).
-                    let pool = self.pool.clone();
-                    self.touches
-                        .touch(Touch::Session { id, at: now }, move |batch| {
-                            write_touches(pool.clone(), batch)
-                        })
-                        .await?;
+                    self.touches.touch(Touch::Session { id, at: now }).await?;
                     Ok(())
                 }
 

@@ -13,7 +13,7 @@ macro_rules! tokens_store {
     ($store:ident, $db:ty) => {
         mod tokens_impl {
             use super::$store;
-            use super::store_impl::{account_at, apply_effects, write_touches};
+            use super::store_impl::{account_at, apply_effects};
             use crate::touches::Touch;
             use crate::cache::Fill;
             use crate::error::{corrupt, map_err};
@@ -154,11 +154,8 @@ macro_rules! tokens_store {
                     // do not each write too (see `SessionCache::touch_token`).
                     self.cache.touch_token(id, now, ip, cutoff);
                     // Committed with the other touches due now (see `touches`).
-                    let pool = self.pool.clone();
                     let touch = Touch::Token { id, at: now, ip: ip.map(str::to_owned), cutoff };
-                    self.touches
-                        .touch(touch, move |batch| write_touches(pool.clone(), batch))
-                        .await
+                    self.touches.touch(touch).await
                 }
 
                 async fn api_token_by_id(

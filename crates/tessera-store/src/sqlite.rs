@@ -41,9 +41,9 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(SqliteStore {
+            touches: std::sync::Arc::new(store_impl::group_commit(&pool)),
             pool,
             cache: Default::default(),
-            touches: Default::default(),
         })
     }
 

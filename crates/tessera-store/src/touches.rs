@@ -16,6 +16,8 @@
 //! statement did. The writing runs on a task of its own, so a request
 //! that is cancelled mid-write strands nobody else's touch.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use tessera_core::apitoken::ApiTokenId;
 use tessera_core::clock::Timestamp;
@@ -44,10 +46,14 @@ pub type Written = Result<Vec<bool>, StoreError>;
 
 type Waiter = oneshot::Sender<Result<bool, String>>;
 
-/// Touches waiting for the next commit.
-#[derive(Default)]
+/// Writes a batch of touches in one transaction.
+type Writer =
+    Arc<dyn Fn(Vec<Touch>) -> Pin<Box<dyn Future<Output = Written> + Send>> + Send + Sync>;
+
+/// Touches waiting for the next commit, and how a commit is written.
 pub struct GroupCommit {
     queue: Arc<Mutex<Queue>>,
+    write: Writer,
 }
 
 #[derive(Default)]
@@ -58,14 +64,22 @@ struct Queue {
 }
 
 impl GroupCommit {
-    /// Queues `touch` and waits for the commit that writes it. If no
-    /// writer is running, starts one with `write` (every caller passes an
-    /// equivalent writer, so whose is used does not matter).
-    pub async fn touch<W, F>(&self, touch: Touch, write: W) -> Result<bool, StoreError>
+    /// Commits with `write`, which answers, per touch in order, whether
+    /// its statement changed its row.
+    pub fn new<W, F>(write: W) -> Self
     where
-        W: Fn(Vec<Touch>) -> F + Send + 'static,
-        F: std::future::Future<Output = Written> + Send + 'static,
+        W: Fn(Vec<Touch>) -> F + Send + Sync + 'static,
+        F: Future<Output = Written> + Send + 'static,
     {
+        GroupCommit {
+            queue: Arc::default(),
+            write: Arc::new(move |batch| Box::pin(write(batch))),
+        }
+    }
+
+    /// Queues `touch` and waits for the commit that writes it, starting a
+    /// writer task if none is running.
+    pub async fn touch(&self, touch: Touch) -> Result<bool, StoreError> {
         let (done, written) = oneshot::channel();
         let start = {
             let mut q = self.queue.lock().map_err(|_| poisoned())?;
@@ -73,7 +87,7 @@ impl GroupCommit {
             !std::mem::replace(&mut q.writing, true)
         };
         if start {
-            tokio::spawn(run_writer(self.queue.clone(), write));
+            tokio::spawn(run_writer(self.queue.clone(), self.write.clone()));
         }
         match written.await {
             Ok(Ok(changed)) => Ok(changed),
@@ -90,11 +104,7 @@ fn poisoned() -> StoreError {
 }
 
 /// Writes batches until the queue is empty.
-async fn run_writer<W, F>(queue: Arc<Mutex<Queue>>, write: W)
-where
-    W: Fn(Vec<Touch>) -> F,
-    F: std::future::Future<Output = Written>,
-{
+async fn run_writer(queue: Arc<Mutex<Queue>>, write: Writer) {
     // Should this task die (a panic in the writer), the next touch must
     // start a new one instead of waiting for it forever.
     let _stopped = StopGuard(queue.clone());
@@ -109,24 +119,19 @@ where
         };
         let (touches, waiters): (Vec<Touch>, Vec<Waiter>) = batch.into_iter().unzip();
         let n = touches.len();
-        match write(touches).await {
-            Ok(changed) if changed.len() == n => {
-                for (w, c) in waiters.into_iter().zip(changed) {
-                    let _ = w.send(Ok(c));
-                }
-            }
-            Ok(changed) => {
-                let e = format!("the writer answered {} of {n} touches", changed.len());
-                for w in waiters {
-                    let _ = w.send(Err(e.clone()));
-                }
-            }
-            Err(e) => {
-                let e = e.to_string();
-                for w in waiters {
-                    let _ = w.send(Err(e.clone()));
-                }
-            }
+        let answers = match write(touches).await {
+            Ok(changed) if changed.len() == n => changed.into_iter().map(Ok).collect(),
+            Ok(changed) => vec![
+                Err(format!(
+                    "the writer answered {} of {n} touches",
+                    changed.len()
+                ));
+                n
+            ],
+            Err(e) => vec![Err(e.to_string()); n],
+        };
+        for (w, answer) in waiters.into_iter().zip(answers) {
+            let _ = w.send(answer);
         }
     }
 }
@@ -159,33 +164,40 @@ mod tests {
         }
     }
 
+    /// Session 1's batch is one that `fails` (with an error or a panic);
+    /// every other batch is written.
+    fn one_bad_batch(fails: fn() -> Written) -> GroupCommit {
+        GroupCommit::new(move |batch: Vec<Touch>| async move {
+            if batch.contains(&session(1)) {
+                return fails();
+            }
+            Ok(vec![true; batch.len()])
+        })
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn touches_that_arrive_together_share_commits_and_get_their_own_answers() {
         let commits = Arc::new(AtomicUsize::new(0));
-        let group = Arc::new(GroupCommit::default());
+        let counted = commits.clone();
+        let group = Arc::new(GroupCommit::new(move |batch: Vec<Touch>| {
+            let commits = counted.clone();
+            async move {
+                commits.fetch_add(1, Ordering::SeqCst);
+                // A commit that takes a while, as an fsync does.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Odd sessions "already had a later use".
+                Ok(batch
+                    .iter()
+                    .map(|t| matches!(t, Touch::Session { at, .. } if at.0 % 2 == 0))
+                    .collect())
+            }
+        }));
         let tasks: Vec<_> = (0..64u128)
             .map(|n| {
-                let (group, commits) = (group.clone(), commits.clone());
-                tokio::spawn(async move {
-                    group
-                        .touch(session(n), move |batch| {
-                            let commits = commits.clone();
-                            async move {
-                                commits.fetch_add(1, Ordering::SeqCst);
-                                // A commit that takes a while, as an fsync does.
-                                tokio::time::sleep(Duration::from_millis(20)).await;
-                                // Odd sessions "already had a later use".
-                                Ok(batch
-                                    .iter()
-                                    .map(
-                                        |t| matches!(t, Touch::Session { at, .. } if at.0 % 2 == 0),
-                                    )
-                                    .collect())
-                            }
-                        })
-                        .await
-                        .map(|changed| (n, changed))
-                })
+                let group = group.clone();
+                tokio::spawn(
+                    async move { group.touch(session(n)).await.map(|changed| (n, changed)) },
+                )
             })
             .collect();
         for t in tasks {
@@ -201,38 +213,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_commit_fails_its_touches_and_the_next_one_writes_again() {
-        let group = GroupCommit::default();
-        let failed = group
-            .touch(session(1), |_| async {
-                Err(StoreError::Unavailable("disk full".into()))
-            })
-            .await;
+        let group = one_bad_batch(|| Err(StoreError::Unavailable("disk full".into())));
+        let failed = group.touch(session(1)).await;
         assert!(matches!(failed, Err(StoreError::Unavailable(m)) if m.contains("disk full")));
-        let ok = group
-            .touch(
-                session(2),
-                |batch| async move { Ok(vec![true; batch.len()]) },
-            )
-            .await;
+        let ok = group.touch(session(2)).await;
         assert!(matches!(ok, Ok(true)));
     }
 
     #[tokio::test]
     async fn a_writer_that_panics_strands_no_later_touch() {
-        let group = GroupCommit::default();
-        let lost = group
-            .touch(session(1), |_| async { panic!("writer bug") })
-            .await;
+        let group = one_bad_batch(|| panic!("writer bug"));
+        let lost = group.touch(session(1)).await;
         assert!(lost.is_err());
-        let ok = tokio::time::timeout(
-            Duration::from_secs(5),
-            group.touch(
-                session(2),
-                |batch| async move { Ok(vec![true; batch.len()]) },
-            ),
-        )
-        .await
-        .expect("a new writer started");
+        let ok = tokio::time::timeout(Duration::from_secs(5), group.touch(session(2)))
+            .await
+            .expect("a new writer started");
         assert!(matches!(ok, Ok(true)));
     }
 }
