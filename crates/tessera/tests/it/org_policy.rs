@@ -459,7 +459,10 @@ async fn the_organization_page_lists_members_exclusions_and_policies() {
         html.contains("This will sign out 0 external users (0 sessions)"),
         "{html}"
     );
-    assert_eq!(web_status(&n, &bob_web).await, 401);
+    n.eventually("the reset reaches every node", || async {
+        web_status(&n, &bob_web).await == 401
+    })
+    .await;
 
     // Ann (managed, required) enrolls, signs in with her app, and her
     // Security page warns her before she turns 2SV off; Ci's does not.
