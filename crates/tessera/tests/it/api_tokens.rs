@@ -31,6 +31,18 @@ macro_rules! both_backends {
     };
 }
 
+/// Waits until every node refuses `token` (see `Nodes::eventually`: at the
+/// first try on one node; across nodes once the eviction has landed).
+async fn refused_everywhere(n: &Nodes, token: &str, what: &str) {
+    n.eventually(what, || async {
+        n.send("GET", "/api/v1/session", &bearer(token), None)
+            .await
+            .0
+            == 401
+    })
+    .await;
+}
+
 /// A request to one given node (the others alternate).
 async fn send_to(n: &Nodes, node: usize, method: &str, path: &str, auth: &str) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -344,14 +356,11 @@ async fn revocation_everywhere(n: Nodes) {
     // At once on the node that revoked; on the other as soon as the
     // eviction's NOTIFY has landed there (see `Nodes::eventually`).
     let (status, _) = send_to(&n, 1, "GET", "/api/v1/session", &bearer(token)).await;
-    assert_eq!(status, 401, "the revoking node still takes the revoked token");
-    n.eventually("every node refuses the revoked token", || async {
-        n.send("GET", "/api/v1/session", &bearer(token), None)
-            .await
-            .0
-            == 401
-    })
-    .await;
+    assert_eq!(
+        status, 401,
+        "the revoking node still takes the revoked token"
+    );
+    refused_everywhere(&n, token, "every node refuses the revoked token").await;
     let (status, _) = send_to(
         &n,
         0,
@@ -474,13 +483,7 @@ async fn deactivation_and_password_change(n: Nodes) {
         )
         .await;
     assert_eq!(status, 200);
-    n.eventually("deactivation revokes the token on every node", || async {
-        n.send("GET", "/api/v1/session", &bearer(token), None)
-            .await
-            .0
-            == 401
-    })
-    .await;
+    refused_everywhere(&n, token, "deactivation revokes the token on every node").await;
     let (_, list) = n
         .send(
             "GET",
@@ -635,13 +638,7 @@ async fn service_accounts(n: Nodes) {
         )
         .await;
     assert_eq!(status, 204);
-    n.eventually("deleting the service account revokes its token", || async {
-        n.send("GET", "/api/v1/session", &bearer(&token), None)
-            .await
-            .0
-            == 401
-    })
-    .await;
+    refused_everywhere(&n, &token, "deleting the service account revokes its token").await;
 }
 
 both_backends!(
@@ -1066,13 +1063,7 @@ async fn the_security_page_creates_shows_once_and_revokes_tokens() {
         "{}",
         r.url()
     );
-    n.eventually("the page's revocation reaches every node", || async {
-        n.send("GET", "/api/v1/session", &bearer(token), None)
-            .await
-            .0
-            == 401
-    })
-    .await;
+    refused_everywhere(&n, token, "the page's revocation reaches every node").await;
 
     // Out of the step-up window, creating sends you to verify first.
     n.clock.advance_secs(11 * 60);
